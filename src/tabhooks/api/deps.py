@@ -1,0 +1,85 @@
+"""Typed FastAPI dependencies: the store, the settings, the API version and the caller."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import Request
+
+from tabhooks.config import OLDEST_API_VERSION, REST_API_VERSION, Settings
+from tabhooks.errors import UnsupportedVersion
+from tabhooks.services import auth
+from tabhooks.services.principal import Principal
+from tabhooks.store import Store
+
+_VERSION = re.compile(r"^(\d{1,2})\.(\d{1,2})$")
+
+
+def version_tuple(version: str) -> tuple[int, int] | None:
+    match = _VERSION.match(version)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+_OLDEST = version_tuple(OLDEST_API_VERSION)
+_NEWEST = version_tuple(REST_API_VERSION)
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def require_version(minimum: str = OLDEST_API_VERSION):  # type: ignore[no-untyped-def]
+    """A dependency refusing ``/api/{version}/`` outside [minimum, newest supported]."""
+    floor = version_tuple(minimum)
+
+    def check(request: Request) -> tuple[int, int]:
+        raw = str(request.path_params.get("api_version", ""))
+        version = version_tuple(raw)
+        assert _OLDEST and _NEWEST and floor
+        if version is None or not (_OLDEST <= version <= _NEWEST):
+            raise UnsupportedVersion(
+                f"Unknown resource '{request.url.path}' specified in URI: REST API version "
+                f"'{raw}' is not supported (this server speaks {OLDEST_API_VERSION} to "
+                f"{REST_API_VERSION})."
+            )
+        if version < floor:
+            raise UnsupportedVersion(
+                f"Unknown resource '{request.url.path}' specified in URI: this method needs "
+                f"REST API version {minimum} or later."
+            )
+        return version
+
+    return check
+
+
+def auth_token(request: Request) -> str | None:
+    # Starlette headers are case-insensitive, so x-tableau-auth in any case is found.
+    return request.headers.get("x-tableau-auth")
+
+
+async def current_principal(request: Request) -> Principal:
+    """The signed-in caller, whatever site the path names (sign-out, switchSite, sites)."""
+    principal = await auth.authenticate(get_store(request), auth_token(request))
+    request.state.principal = principal
+    return principal
+
+
+async def site_principal(request: Request, site_id: str) -> Principal:
+    """The caller, checked against the ``{site_id}`` in the path."""
+    principal = await current_principal(request)
+    principal.require_site(site_id)
+    return principal
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CallerDep = Annotated[Principal, Depends(current_principal)]
+SiteCallerDep = Annotated[Principal, Depends(site_principal)]

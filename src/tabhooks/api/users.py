@@ -1,0 +1,94 @@
+"""``/api/{v}/sites/{site_id}/users``: add, list, get, update and remove a site's users."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
+from tabhooks.api.wire import filters_of, no_content, page_of, read_body, respond
+from tabhooks.errors import BadRequest
+from tabhooks.models import User
+from tabhooks.services import users
+from tabhooks.tsxml import Element, element, listing, timestamp
+
+router = APIRouter(
+    prefix="/api/{api_version}/sites/{site_id}/users", dependencies=[Depends(require_version())]
+)
+
+_FILTERS = {"name": {"eq"}, "siteRole": {"eq"}}
+
+
+def user_element(user: User) -> Element:
+    return element(
+        "user",
+        id=user.id,
+        name=user.name,
+        siteRole=str(user.site_role),
+        authSetting="ServerDefault",
+        fullName=user.full_name,
+        email=user.email,
+        lastLogin=timestamp(user.last_login),
+    )
+
+
+def _user_body(body: Element) -> Element:
+    user = body.child("user")
+    if user is None:
+        raise BadRequest("The request must contain a <user> element.")
+    return user
+
+
+@router.post("", status_code=201, operation_id="addUserToSite")
+async def add_user(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
+    body = _user_body(await read_body(request))
+    user = await users.add(
+        store, caller, name=body.attr("name") or "", site_role=body.attr("siteRole")
+    )
+    return respond(request, user_element(user), status=201)
+
+
+@router.get("", operation_id="getUsersOnSite")
+async def list_users(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
+    page = page_of(request)
+    conditions = filters_of(request, _FILTERS)
+    name = conditions.get("name")
+    role = conditions.get("siteRole")
+    found, total = await users.listing(
+        store,
+        caller,
+        name=name.value if name else None,
+        site_role=role.value if role else None,
+        offset=page.offset,
+        limit=page.size,
+    )
+    return respond(request, page.element(total), listing("users", [user_element(u) for u in found]))
+
+
+@router.get("/{user_id}", operation_id="queryUserOnSite")
+async def get_user(
+    request: Request, user_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
+    return respond(request, user_element(await users.get(store, caller, user_id)))
+
+
+@router.put("/{user_id}", operation_id="updateUser")
+async def update_user(
+    request: Request, user_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
+    body = _user_body(await read_body(request))
+    changes = users.UserChanges(
+        name=body.attr("name"),
+        full_name=body.attr("fullName"),
+        email=body.attr("email"),
+        password=body.attr("password"),
+        site_role=body.attr("siteRole"),
+    )
+    return respond(request, user_element(await users.update(store, caller, user_id, changes)))
+
+
+@router.delete("/{user_id}", status_code=204, operation_id="removeUserFromSite")
+async def remove_user(user_id: str, store: StoreDep, caller: SiteCallerDep) -> Response:
+    await users.remove(store, caller, user_id)
+    return no_content()

@@ -1,0 +1,138 @@
+"""Domain records shared by every layer: frozen, slotted, built from store rows.
+
+They carry no behaviour beyond what can be derived from their fields, so the API layer can
+render them and the services can reason about them without touching the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+
+class SiteRole(StrEnum):
+    """Tableau's site roles (the values TSC accepts in ``siteRole``)."""
+
+    #: Server administrator; reported on every site.
+    SERVER_ADMINISTRATOR = "ServerAdministrator"
+    #: Site administrator with a Creator licence.
+    SITE_ADMINISTRATOR_CREATOR = "SiteAdministratorCreator"
+    #: Site administrator with an Explorer licence.
+    SITE_ADMINISTRATOR_EXPLORER = "SiteAdministratorExplorer"
+    #: Legacy site administrator role (pre-2018.1).
+    SITE_ADMINISTRATOR = "SiteAdministrator"
+    #: Creator.
+    CREATOR = "Creator"
+    #: Explorer who can publish.
+    EXPLORER_CAN_PUBLISH = "ExplorerCanPublish"
+    #: Explorer.
+    EXPLORER = "Explorer"
+    #: Viewer.
+    VIEWER = "Viewer"
+    #: Licensed user whose licence is not yet chosen.
+    UNLICENSED = "Unlicensed"
+    #: Read-only (Tableau Server).
+    READ_ONLY = "ReadOnly"
+
+    @property
+    def is_site_admin(self) -> bool:
+        """Whether the role may administer the site (and so manage its webhooks)."""
+        return self in _ADMIN_ROLES
+
+
+_ADMIN_ROLES = frozenset(
+    {
+        SiteRole.SERVER_ADMINISTRATOR,
+        SiteRole.SITE_ADMINISTRATOR_CREATOR,
+        SiteRole.SITE_ADMINISTRATOR_EXPLORER,
+        SiteRole.SITE_ADMINISTRATOR,
+    }
+)
+
+
+def _row(row: Any) -> Mapping[str, Any]:
+    return row._mapping if hasattr(row, "_mapping") else row
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A Tableau site; ``content_url`` ``""`` is the default site."""
+
+    id: str
+    name: str
+    content_url: str
+    state: str
+    admin_mode: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        return cls(
+            id=m["id"],
+            name=m["name"],
+            content_url=m["content_url"],
+            state=m["state"],
+            admin_mode=m["admin_mode"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user as seen from one site: identity plus that site's role."""
+
+    id: str
+    name: str
+    full_name: str | None
+    email: str | None
+    is_server_admin: bool
+    site_role: SiteRole
+    created_at: datetime
+    last_login: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        role = SiteRole.SERVER_ADMINISTRATOR if m["is_server_admin"] else SiteRole(m["site_role"])
+        return cls(
+            id=m["id"],
+            name=m["name"],
+            full_name=m["full_name"],
+            email=m["email"],
+            is_server_admin=bool(m["is_server_admin"]),
+            site_role=role,
+            created_at=m["created_at"],
+            last_login=m["last_login"],
+        )
+
+    @property
+    def is_site_admin(self) -> bool:
+        return self.is_server_admin or self.site_role.is_site_admin
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in REST session: who, on which site, until when."""
+
+    token_hash: str
+    user_id: str
+    site_id: str
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        return cls(
+            token_hash=m["token_hash"],
+            user_id=m["user_id"],
+            site_id=m["site_id"],
+            created_at=m["created_at"],
+            expires_at=m["expires_at"],
+        )

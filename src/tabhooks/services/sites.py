@@ -1,0 +1,121 @@
+"""Site use cases: server administrators create, change and delete sites."""
+
+from __future__ import annotations
+
+import re
+
+from tabhooks.errors import BadRequest, Forbidden, SiteNotFound
+from tabhooks.models import Site, SiteRole
+from tabhooks.services.principal import Principal
+from tabhooks.store import Store
+from tabhooks.store import sites as sites_store
+from tabhooks.store import users as users_store
+
+_CONTENT_URL = re.compile(r"^[A-Za-z0-9_-]{0,255}$")
+ADMIN_MODES = ("ContentAndUsers", "ContentOnly")
+
+
+def _check(name: str | None, content_url: str | None, admin_mode: str | None) -> None:
+    if name is not None and not name.strip():
+        raise BadRequest("The site name must not be empty.")
+    if content_url is not None and not _CONTENT_URL.match(content_url):
+        raise BadRequest(
+            f"contentUrl '{content_url}' may contain only letters, digits, '-' and '_'."
+        )
+    if admin_mode is not None and admin_mode not in ADMIN_MODES:
+        raise BadRequest(f"adminMode must be one of {', '.join(ADMIN_MODES)}.")
+
+
+async def create(
+    store: Store, principal: Principal, *, name: str, content_url: str, admin_mode: str | None
+) -> Site:
+    principal.require_server_admin()
+    _check(name, content_url, admin_mode)
+    async with store.write() as conn:
+        site = await sites_store.create(
+            conn, name=name, content_url=content_url, admin_mode=admin_mode or ADMIN_MODES[0]
+        )
+        # Server administrators see every site, as on Tableau Server.
+        for admin_id in await users_store.server_admin_ids(conn):
+            await users_store.add_to_site(
+                conn,
+                site_id=site.id,
+                user_id=admin_id,
+                site_role=SiteRole.SITE_ADMINISTRATOR_CREATOR,
+            )
+    return site
+
+
+async def listing(
+    store: Store, principal: Principal, *, offset: int, limit: int
+) -> tuple[list[Site], int]:
+    async with store.read() as conn:
+        if principal.user.is_server_admin:
+            return await sites_store.page(
+                conn, offset=offset, limit=limit
+            ), await sites_store.count(conn)
+        found = [
+            await sites_store.get(conn, site_id)
+            for site_id in await users_store.site_ids_of(conn, principal.user.id)
+        ]
+    mine = sorted((s for s in found if s is not None), key=lambda s: s.name)
+    return mine[offset : offset + limit], len(mine)
+
+
+async def get(store: Store, principal: Principal, key: str, *, by: str = "id") -> Site:
+    async with store.read() as conn:
+        if by == "name":
+            site = await sites_store.get_by_name(conn, key)
+        elif by == "contentUrl":
+            site = await sites_store.get_by_content_url(conn, key)
+        elif by == "id":
+            site = await sites_store.get(conn, key)
+        else:
+            raise BadRequest(f"key must be id, name or contentUrl, not '{by}'.")
+    if site is None or (not principal.user.is_server_admin and site.id != principal.site.id):
+        raise SiteNotFound(f"No site matches {by} '{key}'.")
+    return site
+
+
+async def update(
+    store: Store,
+    principal: Principal,
+    site_id: str,
+    *,
+    name: str | None,
+    content_url: str | None,
+    admin_mode: str | None,
+    state: str | None,
+) -> Site:
+    if site_id != principal.site.id:
+        principal.require_server_admin()
+    principal.require_site_admin()
+    _check(name, content_url, admin_mode)
+    if state is not None and state not in ("Active", "Suspended"):
+        raise BadRequest("state must be Active or Suspended.")
+    changes = {
+        k: v
+        for k, v in {
+            "name": name,
+            "content_url": content_url,
+            "admin_mode": admin_mode,
+            "state": state,
+        }.items()
+        if v is not None
+    }
+    async with store.write() as conn:
+        site = await sites_store.change(conn, site_id, **changes)
+    if site is None:
+        raise SiteNotFound(f"No site has id '{site_id}'.")
+    return site
+
+
+async def delete(store: Store, principal: Principal, site_id: str) -> None:
+    principal.require_server_admin()
+    async with store.write() as conn:
+        site = await sites_store.get(conn, site_id)
+        if site is None:
+            raise SiteNotFound(f"No site has id '{site_id}'.")
+        if site.content_url == "":
+            raise Forbidden("The default site cannot be deleted.")
+        await sites_store.remove(conn, site_id)

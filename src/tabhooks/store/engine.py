@@ -1,0 +1,108 @@
+"""Opening the store: one async engine, picked by URL, with dialect quirks handled here.
+
+SQLite is the zero-set-up default. Its writers are serialised in-process by an asyncio lock and
+start with ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading a read lock; WAL lets
+readers run alongside. PostgreSQL needs none of that and is used as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def async_url(url: str) -> str:
+    """Map the URL a user writes to the async driver tabhooks uses.
+
+    ``sqlite:///x.db`` becomes ``sqlite+aiosqlite:///x.db``; ``postgresql://`` and
+    ``postgres://`` become ``postgresql+psycopg://``. URLs naming a driver are kept.
+    """
+    parsed = make_url(url)
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend == "sqlite" and driver in {"", "pysqlite", "aiosqlite"}:
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend == "postgresql" and driver in {"", "psycopg", "psycopg2"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend not in {"sqlite", "postgresql"}:
+        raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Store:
+    """The database, with read and write transactions shaped for each dialect."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect: str = engine.dialect.name
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction: one consistent snapshot."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, committed on success and rolled back on any error."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def open_store(url: str, **engine_kw: Any) -> Store:
+    """Create the engine for ``url`` (not yet migrated: see :func:`tabhooks.store.migrate`)."""
+    target = make_url(async_url(url))
+    if target.drivername.startswith("sqlite"):
+        database = target.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(target, pool_size=8, max_overflow=8, **engine_kw)
+        _tune_sqlite(engine)
+    else:
+        engine = create_async_engine(
+            target, pool_size=10, max_overflow=10, pool_pre_ping=True, **engine_kw
+        )
+    return Store(engine)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))

@@ -1,0 +1,36 @@
+"""Applying Alembic migrations at start-up, safely from many processes at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from tabhooks.store.engine import Store
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+#: Arbitrary key for the PostgreSQL advisory lock that serialises concurrent migrations.
+_MIGRATION_LOCK_KEY = 0x7AB400C5
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations, bound to ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+    command.upgrade(alembic_config(connection), "head")
+
+
+async def migrate(store: Store) -> None:
+    """Bring the schema up to date (a no-op when it already is)."""
+    async with store.write() as conn:
+        await conn.run_sync(_upgrade)

@@ -1,0 +1,128 @@
+"""The one SQLAlchemy Core metadata for SQLite and PostgreSQL.
+
+Alembic migrations under ``migrations/`` must produce exactly this schema; a test compares
+them. Times are stored as naive UTC and handed back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and returned as an aware UTC datetime."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - SQLite without type detection
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
+
+
+def _id(name: str = "id", **kw: Any) -> Column[str]:
+    return Column(name, String(36), **kw)
+
+
+sites = Table(
+    "sites",
+    metadata,
+    _id(primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("content_url", String(255), nullable=False, unique=True),
+    Column("state", String(16), nullable=False, default="Active"),
+    Column("admin_mode", String(32), nullable=False, default="ContentAndUsers"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _id(primary_key=True),
+    Column("name", String(255), nullable=False),
+    # Tableau user names are case-insensitive (tabcmd lower-cases them before sending).
+    Column("name_key", String(255), nullable=False, unique=True),
+    Column("full_name", String(255)),
+    Column("email", String(255)),
+    Column("password_hash", Text),
+    Column("is_server_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_login", UTCDateTime()),
+)
+
+site_users = Table(
+    "site_users",
+    metadata,
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_role", String(40), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "user_id"),
+)
+
+personal_access_tokens = Table(
+    "personal_access_tokens",
+    metadata,
+    _id(primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("last_used_at", UTCDateTime()),
+    UniqueConstraint("user_id", "name"),
+    Index(None, "name"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # SHA-256 of the token: a stolen database does not hand out live sessions.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index(None, "expires_at"),
+)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
+    return datetime.now(UTC).replace(microsecond=0)

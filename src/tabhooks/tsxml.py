@@ -1,0 +1,299 @@
+"""Tableau's wire format: one neutral element tree, rendered as XML or JSON.
+
+Tableau speaks two dialects of the same document. XML responses are ``<tsResponse>`` in the
+``http://tableau.com/api`` namespace (TSC finds every element with ``t:``-prefixed XPath, so
+the namespace is not optional). JSON drops the root, turns attributes and child elements into
+keys, and turns repeated children of a list element into an array. Handlers build one
+:class:`Element` tree and :func:`render` picks the dialect, so the two can never drift apart.
+
+Requests are sniffed rather than routed on ``Content-Type``: real clients send sign-in XML as
+``text/xml``, with no content type, or form-encoded (Tableau's own curl recipe). XML is parsed
+with defusedxml, which refuses DTDs and entity declarations (billion laughs, XXE).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import defusedxml.ElementTree as safe_et
+from defusedxml import DefusedXmlException
+
+from tabhooks.errors import BadRequest
+
+NAMESPACE = "http://tableau.com/api"
+XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
+SCHEMA_LOCATION = f"{NAMESPACE} https://help.tableau.com/samples/en-us/rest_api/ts-api_3_28.xsd"
+XML_PROLOG = "<?xml version='1.0' encoding='UTF-8'?>"
+XML_CONTENT_TYPE = "application/xml;charset=utf-8"
+JSON_CONTENT_TYPE = "application/json;charset=utf-8"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+AttrValue = str | bool | int | None
+
+
+class Dialect(StrEnum):
+    """The two response formats Tableau speaks."""
+
+    #: ``application/xml`` — the default, and what TSC and tabcmd read.
+    XML = "xml"
+    #: ``application/json`` — chosen only when ``Accept`` names it.
+    JSON = "json"
+
+    @property
+    def content_type(self) -> str:
+        return JSON_CONTENT_TYPE if self is Dialect.JSON else XML_CONTENT_TYPE
+
+
+@dataclass(slots=True)
+class Element:
+    """One element of a tsRequest/tsResponse document, independent of dialect.
+
+    Args:
+        tag: the element name, without namespace.
+        attrs: attribute values; ``None`` values are left out of both renderings.
+        children: child elements in schema order.
+        text: character content (``<restApiVersion>3.28</restApiVersion>``).
+        is_list: the element is a list wrapper (``<webhooks>``); in JSON its children become
+            arrays keyed by their tag, even when there is only one.
+    """
+
+    tag: str
+    attrs: dict[str, AttrValue] = field(default_factory=dict)
+    children: list[Element] = field(default_factory=list)
+    text: str | None = None
+    is_list: bool = False
+
+    def child(self, tag: str) -> Element | None:
+        """The first child called ``tag``, or ``None``."""
+        for node in self.children:
+            if node.tag == tag:
+                return node
+        return None
+
+    def all(self, tag: str) -> Iterator[Element]:
+        """Every child called ``tag``, in document order."""
+        return (node for node in self.children if node.tag == tag)
+
+    def attr(self, name: str) -> str | None:
+        """An attribute as text (JSON booleans become ``"true"``/``"false"``)."""
+        value = self.attrs.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def attr_bool(self, name: str) -> bool | None:
+        """A boolean attribute, accepting XML text, JSON booleans and Postman's strings."""
+        value = self.attrs.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"true", "1"}:
+            return True
+        if text in {"false", "0"}:
+            return False
+        raise BadRequest(f"Attribute '{name}' must be true or false, not '{value}'.")
+
+
+def element(
+    tag: str, *children: Element | None, text: str | None = None, **attrs: AttrValue
+) -> Element:
+    """Build an element; ``None`` children are skipped so optional parts read naturally."""
+    return Element(tag, dict(attrs), [c for c in children if c is not None], text)
+
+
+def listing(tag: str, items: list[Element], **attrs: AttrValue) -> Element:
+    """Build a list wrapper such as ``<webhooks>``."""
+    return Element(tag, dict(attrs), items, None, is_list=True)
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """Format a time exactly as Tableau does; TSC parses nothing else."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(TIMESTAMP_FORMAT)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def choose_dialect(accept: str | None) -> Dialect:
+    """JSON only when the client asks for it; ``*/*`` and everything else get XML."""
+    if accept and "application/json" in accept.lower():
+        return Dialect.JSON
+    return Dialect.XML
+
+
+def render(children: list[Element], dialect: Dialect) -> bytes:
+    """Render a tsResponse holding ``children`` in ``dialect``."""
+    if dialect is Dialect.JSON:
+        body: dict[str, object] = {}
+        for node in children:
+            _merge_json(body, node, as_array=False)
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    root = ET.Element(
+        "tsResponse",
+        {
+            "xmlns": NAMESPACE,
+            "xmlns:xsi": XSI_NAMESPACE,
+            "xsi:schemaLocation": SCHEMA_LOCATION,
+        },
+    )
+    for node in children:
+        root.append(_to_xml(node))
+    return (XML_PROLOG + ET.tostring(root, encoding="unicode")).encode()
+
+
+def _xml_value(value: AttrValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _to_xml(node: Element) -> ET.Element:
+    out = ET.Element(node.tag, {k: _xml_value(v) for k, v in node.attrs.items() if v is not None})
+    if node.text is not None:
+        out.text = node.text
+    for child in node.children:
+        out.append(_to_xml(child))
+    return out
+
+
+def _json_value(value: AttrValue) -> object:
+    # Tableau's JSON keeps booleans as booleans and numbers as strings.
+    if isinstance(value, bool):
+        return value
+    return str(value)
+
+
+def _to_json(node: Element) -> object:
+    attrs = {k: _json_value(v) for k, v in node.attrs.items() if v is not None}
+    if node.text is not None and not node.children:
+        if not attrs:
+            return node.text
+        return {"value": node.text, **attrs}
+    out: dict[str, object] = dict(attrs)
+    for child in node.children:
+        _merge_json(out, child, as_array=node.is_list)
+    return out
+
+
+def _merge_json(target: dict[str, object], node: Element, *, as_array: bool) -> None:
+    value = _to_json(node)
+    if as_array:
+        bucket = target.setdefault(node.tag, [])
+        assert isinstance(bucket, list)
+        bucket.append(value)
+    else:
+        target[node.tag] = value
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def parse_request(body: bytes) -> Element:
+    """Parse a tsRequest body in either dialect into an :class:`Element`.
+
+    The dialect is sniffed from the first significant character. An empty body parses as an
+    empty ``tsRequest`` so endpoints whose body is optional need no special case.
+
+    Raises:
+        BadRequest: the body is neither well-formed XML nor a JSON object, or the XML uses
+            DTDs or entities.
+    """
+    text = _decode(body).strip()
+    if not text:
+        return Element("tsRequest")
+    if text.startswith("<"):
+        return _parse_xml(text)
+    if text.startswith("{"):
+        return _parse_json(text)
+    raise BadRequest("The request body is neither XML (expected '<tsRequest>') nor a JSON object.")
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The request body is not valid UTF-8 (byte {exc.start}).") from exc
+
+
+def _parse_xml(text: str) -> Element:
+    try:
+        root = safe_et.fromstring(text, forbid_dtd=True, forbid_entities=True)
+    except DefusedXmlException as exc:
+        raise BadRequest(
+            "The XML request body declares a DTD or entities, which are not allowed."
+        ) from exc
+    except ET.ParseError as exc:
+        raise BadRequest(f"The XML request body is malformed: {exc}.") from exc
+    tree = _from_xml(root)
+    if tree.tag != "tsRequest":
+        raise BadRequest(f"The XML request body must have root <tsRequest>, not <{tree.tag}>.")
+    return tree
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _from_xml(node: ET.Element) -> Element:
+    text = (node.text or "").strip() or None
+    return Element(
+        _local_name(node.tag),
+        {_local_name(k): v for k, v in node.attrib.items()},
+        [_from_xml(child) for child in node],
+        text,
+    )
+
+
+def _parse_json(text: str) -> Element:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"The JSON request body is malformed: {exc}.") from exc
+    except RecursionError as exc:
+        raise BadRequest("The JSON request body is nested too deeply.") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("The JSON request body must be an object.")
+    if set(data) == {"tsRequest"} and isinstance(data["tsRequest"], dict):
+        data = data["tsRequest"]
+    return _from_json("tsRequest", data, depth=0)
+
+
+_JSON_MAX_DEPTH = 32
+
+
+def _from_json(tag: str, data: dict[str, object], *, depth: int) -> Element:
+    if depth > _JSON_MAX_DEPTH:
+        raise BadRequest("The JSON request body is nested too deeply.")
+    node = Element(tag)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            node.children.append(_from_json(key, value, depth=depth + 1))
+        elif isinstance(value, list):
+            node.is_list = True
+            for item in value:
+                if isinstance(item, dict):
+                    node.children.append(_from_json(key, item, depth=depth + 1))
+                elif item is not None:
+                    node.children.append(Element(key, text=str(item)))
+        elif value is None:
+            continue
+        elif isinstance(value, bool):
+            node.attrs[key] = value
+        elif isinstance(value, int | float | str):
+            node.attrs[key] = str(value)
+        else:  # pragma: no cover - json.loads yields nothing else
+            raise BadRequest(f"Unsupported JSON value for '{key}'.")
+    return node
