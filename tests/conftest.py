@@ -67,7 +67,11 @@ def admin_token(server: ServerProcess) -> tuple[str, str, str]:
     response = httpx.post(
         f"{server.api()}/auth/signin",
         json={
-            "credentials": {"name": ADMIN_USERNAME, "password": ADMIN_PASSWORD, "site": {"contentUrl": ""}}
+            "credentials": {
+                "name": ADMIN_USERNAME,
+                "password": ADMIN_PASSWORD,
+                "site": {"contentUrl": ""},
+            }
         },
         headers={"Accept": "application/json"},
     )

@@ -142,7 +142,9 @@ def test_user_name_is_case_insensitive_like_tabcmd_sends(server: ServerProcess) 
 def test_header_name_any_case(server: ServerProcess, admin_token: tuple[str, str, str]) -> None:
     token, site_id, user_id = admin_token
     for name in ("x-tableau-auth", "X-TABLEAU-AUTH", "X-Tableau-Auth"):
-        response = httpx.get(f"{server.api()}/sites/{site_id}/users/{user_id}", headers={name: token})
+        response = httpx.get(
+            f"{server.api()}/sites/{site_id}/users/{user_id}", headers={name: token}
+        )
         assert response.status_code == 200
 
 
@@ -160,7 +162,9 @@ def test_switch_site_issues_new_token_and_revokes_old(server: ServerProcess) -> 
         assert response.status_code == 401
 
 
-def test_token_expires_after_ttl(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+def test_token_expires_after_ttl(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     """With a one-minute TTL a token is refused once a minute has passed (clock skipped via DB)."""
     from tests.conftest import database_url_for
 
@@ -175,7 +179,9 @@ def test_token_expires_after_ttl(tmp_path: Path, backend: str, request: pytest.F
         token = ET.fromstring(response.content).find("t:credentials", NS).get("token")
         site_id = ET.fromstring(response.content).find("t:credentials/t:site", NS).get("id")
         headers = {"X-Tableau-Auth": token}
-        assert httpx.get(f"{running.api()}/sites/{site_id}/users", headers=headers).status_code == 200
+        assert (
+            httpx.get(f"{running.api()}/sites/{site_id}/users", headers=headers).status_code == 200
+        )
         _expire_all_sessions(url)
         response = httpx.get(f"{running.api()}/sites/{site_id}/users", headers=headers)
         assert response.status_code == 401

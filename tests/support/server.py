@@ -48,8 +48,11 @@ class ServerProcess:
         )
         env.update(self.extra_env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tabhooks", "serve", "--host", "127.0.0.1", "--port", "0"]
-            + list(self.args),
+            [
+                sys.executable,
+                *("-m", "tabhooks", "serve", "--host", "127.0.0.1", "--port", "0"),
+                *self.args,
+            ],
             cwd=self.workdir,
             env=env,
             stdout=subprocess.PIPE,

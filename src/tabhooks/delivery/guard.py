@@ -193,11 +193,13 @@ def parse_destination(url: str, policy: DestinationPolicy = STRICT_POLICY) -> UR
         parsed = URL(url)
     except (ValueError, TypeError) as exc:  # yarl refuses bad ports, backslashes, bad IDNA
         raise BlockedDestination(f"invalid URL: {exc}") from exc
-    if not parsed.is_absolute() or not parsed.scheme:
+    if not parsed.scheme:
         raise BlockedDestination("URL must be absolute (scheme://host/...)")
     if parsed.scheme != "https" and not (policy.allow_http and parsed.scheme == "http"):
         allowed = "https or http" if policy.allow_http else "https"
         raise BlockedDestination(f"URL scheme must be {allowed}, not {parsed.scheme!r}")
+    if not parsed.is_absolute():
+        raise BlockedDestination("URL must be absolute (scheme://host/...)")
     if parsed.raw_user is not None or parsed.raw_password is not None:
         raise BlockedDestination("URL must not contain a user name or password")
     host = parsed.raw_host

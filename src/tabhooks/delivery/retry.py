@@ -19,8 +19,8 @@ The rules, in order:
 4. The base delay is spread by ±``jitter`` so deliveries that failed together do not return
    together.
 5. ``Retry-After`` on 429 and 503 can lengthen the delay, never shorten it, and never past
-   ``min(2 × base, retry_after_max_s)``: a receiver may slow us down but not park a delivery
-   for days or pull retries forward (Svix clamps to ``[base, 2 × base]`` the same way).
+   ``min(2 * base, retry_after_max_s)``: a receiver may slow us down but not park a delivery
+   for days or pull retries forward (Svix clamps to ``[base, 2 * base]`` the same way).
 """
 
 from __future__ import annotations

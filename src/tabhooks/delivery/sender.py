@@ -12,7 +12,7 @@ raises for a problem on the network or at the receiver.
 
 from __future__ import annotations
 
-import asyncio
+import errno
 import ssl
 import time
 from collections.abc import Iterator, Mapping
@@ -47,6 +47,8 @@ PER_HOST_CONNECTION_LIMIT = 16
 CONNECTION_LIMIT = 256
 #: Sent with every delivery so receivers can identify and allow-list us.
 USER_AGENT = f"tabhooks/{tabhooks.__version__}"
+
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 
 class Sender:
@@ -172,7 +174,7 @@ class Sender:
                 target, data=body, headers=request_headers, allow_redirects=False
             ) as response:
                 return await self._read_response(response, started)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             error, detail = classify_error(exc)
             return _failure(error, detail, started)
 
@@ -190,7 +192,7 @@ class Sender:
                     break
                 body += chunk
             truncated = len(body) >= self.max_response_bytes and not response.content.at_eof()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error, text = classify_error(exc)
             detail = f"response body incomplete ({error}): {text}"
         return AttemptOutcome(
@@ -217,22 +219,17 @@ def classify_error(exc: BaseException) -> tuple[ErrorClass, str]:
             return ErrorClass.BLOCKED, str(item)
     message = _describe(exc)
     if any(isinstance(item, TimeoutError) for item in chain):
-        return ErrorClass.TIMEOUT, message or "timed out"
-    if any(
-        isinstance(item, aiohttp.ClientSSLError | ssl.SSLError | ssl.CertificateError)
-        for item in chain
-    ):
+        return ErrorClass.TIMEOUT, message
+    if any(isinstance(item, aiohttp.ClientSSLError | ssl.SSLError) for item in chain):
         return ErrorClass.TLS, message
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return ErrorClass.DNS, message
     if any(isinstance(item, ConnectionRefusedError) for item in chain):
         return ErrorClass.CONNECT_REFUSED, message
-    if any(
-        isinstance(item, aiohttp.ServerDisconnectedError | ConnectionResetError | BrokenPipeError)
-        for item in chain
-    ):
-        return ErrorClass.RESET, message or "connection closed before a response"
-    if any(isinstance(item, LineTooLong) for item in chain) or "too many headers" in message.lower():
+    if any(_is_reset(item) for item in chain):
+        return ErrorClass.RESET, message
+    too_large = any(isinstance(item, LineTooLong) for item in chain)
+    if too_large or "too many headers" in message.lower():
         return ErrorClass.TOO_LARGE, message
     if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
         return ErrorClass.PROTOCOL, message
@@ -243,20 +240,35 @@ def classify_error(exc: BaseException) -> tuple[ErrorClass, str]:
     return ErrorClass.OTHER, message
 
 
+def _is_reset(exc: BaseException) -> bool:
+    if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError | BrokenPipeError):
+        return True
+    # aiohttp re-raises some socket errors as ClientOSError carrying only the errno.
+    return isinstance(exc, OSError) and exc.errno in _RESET_ERRNOS
+
+
 def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         yield current
         if isinstance(current, aiohttp.ClientConnectorError):
-            # aiohttp keeps the underlying OSError here as well as in __cause__.
-            yield current.os_error
-        current = current.__cause__ or current.__context__
+            # aiohttp keeps the underlying OSError here, not always as __cause__.
+            pending.append(current.os_error)
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+        elif current.__context__ is not None and not current.__suppress_context__:
+            pending.append(current.__context__)
 
 
 def _describe(exc: BaseException) -> str:
     text = str(exc)
+    if isinstance(exc, TimeoutError) and not text:
+        return "timed out waiting for the receiver"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

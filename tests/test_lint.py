@@ -1,0 +1,30 @@
+"""The code stays ``ruff check`` and ``ruff format`` clean: CI runs only the test command."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ruff() -> list[str]:
+    local = Path(sys.executable).with_name("ruff")
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("ruff")
+    if found is None:
+        pytest.fail("ruff is not installed; install the dev extras (scripts/test does)")
+    return [found]
+
+
+@pytest.mark.parametrize("args", [["check"], ["format", "--check"]], ids=["check", "format"])
+def test_ruff_clean(args: list[str]) -> None:
+    result = subprocess.run(
+        [*_ruff(), *args, "src", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
