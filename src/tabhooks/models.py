@@ -136,3 +136,41 @@ class Session:
             created_at=m["created_at"],
             expires_at=m["expires_at"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A webhook as Tableau describes it, plus its owner's name for rendering."""
+
+    id: str
+    site_id: str
+    name: str
+    event: str
+    url: str
+    method: str
+    is_enabled: bool
+    status_change_reason: str
+    owner_id: str | None
+    owner_name: str | None
+    consecutive_failures: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        return cls(
+            id=m["id"],
+            site_id=m["site_id"],
+            name=m["name"],
+            event=m["event"],
+            url=m["url"],
+            method=m["method"],
+            is_enabled=bool(m["is_enabled"]),
+            status_change_reason=m["status_change_reason"] or "",
+            owner_id=m["owner_id"],
+            owner_name=m.get("owner_name"),
+            consecutive_failures=int(m["consecutive_failures"] or 0),
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )

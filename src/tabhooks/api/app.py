@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tabhooks import __version__
-from tabhooks.api import auth, extensions, server_info, sites, users
+from tabhooks.api import auth, extensions, server_info, sites, users, webhooks
 from tabhooks.api.errors import BodyLimitMiddleware, install_error_handlers
 from tabhooks.config import Settings
+from tabhooks.delivery.guard import DestinationPolicy
+from tabhooks.delivery.sender import Sender
 from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.store import Store, migrate
 
@@ -22,10 +24,12 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(store)
         app.state.bootstrap = await bootstrap(store, settings)
-        try:
-            yield
-        finally:
-            await store.dispose()
+        async with Sender(policy) as sender:
+            app.state.sender = sender
+            try:
+                yield
+            finally:
+                await store.dispose()
 
     app = FastAPI(
         title="tabhooks",
@@ -36,11 +40,13 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         redoc_url=None,
         openapi_url="/tabhooks/openapi.json",
     )
+    policy = DestinationPolicy.from_settings(settings)
     app.state.settings = settings
+    app.state.destination_policy = policy
     app.state.store = store
     app.state.bootstrap = None
     install_error_handlers(app)
-    for module in (server_info, auth, sites, users, extensions):
+    for module in (server_info, auth, sites, users, webhooks, extensions):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -210,7 +210,15 @@ def parse_destination(url: str, policy: DestinationPolicy = STRICT_POLICY) -> UR
         reason = is_blocked_address(address, policy)
         if reason is not None:
             raise BlockedDestination(f"destination {host} is not allowed: {reason}")
+    elif _is_loopback_name(host) and not policy.allow_private:
+        # RFC 6761: these names always mean this machine; refuse them before any DNS.
+        raise BlockedDestination(f"destination {host} is not allowed: loopback name")
     return parsed
+
+
+def _is_loopback_name(host: str) -> bool:
+    name = host.lower().rstrip(".")
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def _host_address(host: str) -> IPAddress | None:

@@ -21,7 +21,7 @@ from types import TracebackType
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.http_exceptions import LineTooLong
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 import tabhooks
 from tabhooks.delivery.guard import (
@@ -47,6 +47,9 @@ PER_HOST_CONNECTION_LIMIT = 16
 CONNECTION_LIMIT = 256
 #: Sent with every delivery so receivers can identify and allow-list us.
 USER_AGENT = f"tabhooks/{tabhooks.__version__}"
+
+#: Longest error explanation kept per attempt; aiohttp quotes response bytes in some messages.
+DETAIL_MAX_CHARS = 500
 
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
@@ -162,11 +165,14 @@ class Sender:
             target = parse_destination(url, self.policy)
         except BlockedDestination as exc:
             return _failure(ErrorClass.BLOCKED, str(exc), started)
-        request_headers = {
-            "Content-Type": "application/json",
-            "User-Agent": self.user_agent,
-            "Accept-Encoding": "identity",
-        }
+        # Case-insensitive, so a caller's "content-type" replaces ours instead of doubling it.
+        request_headers = CIMultiDict(
+            {
+                "Content-Type": "application/json",
+                "User-Agent": self.user_agent,
+                "Accept-Encoding": "identity",
+            }
+        )
         if headers:
             request_headers.update(headers)
         try:
@@ -273,6 +279,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _failure(error: ErrorClass, detail: str, started: float) -> AttemptOutcome:
+    if len(detail) > DETAIL_MAX_CHARS:
+        detail = detail[: DETAIL_MAX_CHARS - 1] + "…"
     return AttemptOutcome(error=error, duration_ms=_elapsed_ms(started), detail=detail)
 
 

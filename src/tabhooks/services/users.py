@@ -13,6 +13,7 @@ from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import sessions as sessions_store
 from tabhooks.store import users as users_store
+from tabhooks.store import webhooks as webhooks_store
 from tabhooks.store.tables import utcnow
 
 #: Tableau Server's longest personal access token lifetime.
@@ -129,6 +130,7 @@ async def remove(store: Store, principal: Principal, user_id: str) -> None:
             raise UserNotFound(f"No user with id '{user_id}' is a member of this site.")
         if user.is_server_admin:
             raise Forbidden("A server administrator cannot be removed from a site.")
+        await webhooks_store.reassign_owner(conn, site_id, user_id, principal.user.id)
         await users_store.remove_from_site(conn, site_id, user_id)
         if await users_store.site_count(conn, user_id) == 0:
             await users_store.remove_identity(conn, user_id)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -120,6 +121,27 @@ sessions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Index(None, "expires_at"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    # The friendly event name (events.CATALOG); both spellings are rendered from it.
+    Column("event", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False, default="POST"),
+    Column("is_enabled", Boolean, nullable=False, default=True),
+    Column("status_change_reason", Text, nullable=False, default=""),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    # Exhausted deliveries in a row; auto-disable compares it with the configured threshold.
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("site_id", "name"),
+    Index(None, "site_id", "event", "is_enabled"),
 )
 
 

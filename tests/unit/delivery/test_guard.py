@@ -191,9 +191,14 @@ def test_check_url_private_literal_allowed_by_policy() -> None:
     )
 
 
-def test_check_url_localhost_name_left_to_resolver() -> None:
-    # Names are judged by what they resolve to at connect time, not by spelling.
-    check_url("https://localhost:8443/")
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "api.localhost"])
+def test_check_url_loopback_names_refused_before_dns(host: str) -> None:
+    # RFC 6761 names always mean this machine, so they are refused at create time; every
+    # other name is judged by what it resolves to at connect time.
+    with pytest.raises(BlockedDestination, match="loopback name"):
+        check_url(f"https://{host}:8443/")
+    check_url(f"https://{host}:8443/", DEV_POLICY)
+    check_url("https://localhost-but-public.example.com/")
 
 
 def test_parse_destination_returns_the_checked_url() -> None:
@@ -231,13 +236,12 @@ def test_destination_policy_from_settings_stand_in() -> None:
 
 
 def test_destination_policy_from_settings_real_settings() -> None:
-    strict = DestinationPolicy.from_settings(Settings(dev=False, allowed_destination_cidrs=[]))
-    assert strict == STRICT_POLICY
-    dev = DestinationPolicy.from_settings(
-        Settings(dev=True, allowed_destination_cidrs="10.0.0.0/8")
-    )
-    assert dev.allow_http and dev.allow_private
-    assert dev.allowed_cidrs == (ipaddress.ip_network("10.0.0.0/8"),)
+    strict = Settings.model_validate({"dev": False, "allowed_destination_cidrs": []})
+    assert DestinationPolicy.from_settings(strict) == STRICT_POLICY
+    dev = Settings.model_validate({"dev": True, "allowed_destination_cidrs": "10.0.0.0/8"})
+    policy = DestinationPolicy.from_settings(dev)
+    assert policy.allow_http and policy.allow_private
+    assert policy.allowed_cidrs == (ipaddress.ip_network("10.0.0.0/8"),)
 
 
 class FakeResolver(AbstractResolver):
@@ -282,7 +286,7 @@ async def test_guarded_resolver_rebinding_to_metadata_blocked() -> None:
 
 async def test_guarded_resolver_one_internal_answer_blocks_the_name() -> None:
     inner = FakeResolver({"mixed.example": ["93.184.215.14", "10.0.0.5"]})
-    with pytest.raises(BlockedDestination, match="10.0.0.5"):
+    with pytest.raises(BlockedDestination, match=r"10\.0\.0\.5"):
         await GuardedResolver(STRICT_POLICY, inner).resolve("mixed.example", 443)
 
 
