@@ -13,9 +13,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -36,7 +38,7 @@ metadata = MetaData(
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as naive UTC and returned as an aware UTC datetime."""
+    """A timestamp stored as naive UTC (microseconds kept) and returned as aware UTC."""
 
     impl = DateTime
     cache_ok = True
@@ -144,7 +146,83 @@ webhooks = Table(
     Index(None, "site_id", "event", "is_enabled"),
 )
 
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    _id(primary_key=True),
+    Column("webhook_id", String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    # Standard Webhooks `whsec_...`; needed in clear to sign, like any HMAC key.
+    Column("secret", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # NULL for the current secret; a rotated-out secret keeps signing until then.
+    Column("expires_at", UTCDateTime()),
+    Index(None, "webhook_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("resource", String(16), nullable=False),
+    Column("resource_name", Text, nullable=False),
+    Column("resource_luid", String(64), nullable=False),
+    # The exact bytes every delivery of this event sends, on every retry.
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "site_id", "created_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    # Time-ordered, so id order is creation order; sent as the `webhook-id` header.
+    Column("id", String(40), primary_key=True),
+    Column("event_id", String(36), ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column("webhook_id", String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("site_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    # Attempts made before the last manual redelivery: the retry schedule restarts there.
+    Column("schedule_base", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("leased_by", String(40)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime()),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "webhook_id", "created_at"),
+    Index(None, "site_id", "created_at"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "delivery_id", String(40), ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status_code", Integer),
+    Column("error", String(32)),
+    Column("detail", Text),
+    Column("response_headers", Text),
+    Column("response_body", LargeBinary),
+    Index(None, "delivery_id", "number"),
+)
+
 
 def utcnow() -> datetime:
     """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def utcnow_precise() -> datetime:
+    """Now, in UTC, to the microsecond: for scheduling and measuring deliveries."""
+    return datetime.now(UTC)
