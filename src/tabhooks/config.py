@@ -75,6 +75,57 @@ class Settings(BaseSettings):
     admin_pat_secret: str | None = Field(
         None, description="Secret of the bootstrap admin's personal access token."
     )
+    delivery_retry_schedule: str = Field(
+        "tableau",
+        description="Retry delays after a failed attempt: 'tableau' (30s,5m,30m: four tries, "
+        "like Tableau's three retries), 'standard-webhooks' (10 tries over ~3 days), 'svix', "
+        "'none', or a list such as '10s,1m,1h'.",
+    )
+    delivery_disable_after: int = Field(
+        1,
+        ge=0,
+        description="Disable a webhook after this many exhausted deliveries in a row (Tableau: 1, "
+        "i.e. four failed tries); 0 never disables.",
+    )
+    delivery_connect_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Seconds allowed to connect to a destination (TCP+TLS)."
+    )
+    delivery_timeout_s: float = Field(
+        15.0, gt=0, le=120, description="Seconds allowed for one whole attempt."
+    )
+    delivery_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a dispatcher holds a claimed delivery before others may take it "
+        "over; must exceed the attempt timeout by at least 5 s.",
+    )
+    delivery_overload_floor_s: float = Field(
+        60.0,
+        ge=0,
+        description="Least delay before retrying a timeout or 429/502/503/504 (an overloaded "
+        "receiver is not hammered).",
+    )
+    delivery_batch_size: int = Field(
+        200, ge=1, le=5000, description="Deliveries claimed per round trip to the store."
+    )
+    delivery_concurrency: int = Field(
+        512, ge=1, le=10_000, description="Attempts in flight per dispatcher process."
+    )
+    delivery_per_destination: int = Field(
+        32,
+        ge=1,
+        description="Attempts in flight to one destination host; more wait their turn, so one "
+        "slow endpoint cannot starve the others.",
+    )
+    delivery_poll_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often an idle dispatcher looks for due retries and expired leases.",
+    )
+    dispatcher_enabled: bool = Field(
+        True, description="Run the delivery dispatcher inside `tabhooks serve`."
+    )
     public_url: str | None = Field(
         None,
         description="Base URL clients use to reach this server (for Location headers and links); "
@@ -103,6 +154,18 @@ class Settings(BaseSettings):
         if bool(self.admin_pat_name) != bool(self.admin_pat_secret):
             raise ValueError(
                 "TABHOOKS_ADMIN_PAT_NAME and TABHOOKS_ADMIN_PAT_SECRET must be set together"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_delivery(self) -> Settings:
+        from tabhooks.delivery.retry import RetryPolicy
+
+        RetryPolicy.parse(self.delivery_retry_schedule)
+        if self.delivery_lease_s < self.delivery_timeout_s + 5:
+            raise ValueError(
+                "TABHOOKS_DELIVERY_LEASE_S must be at least TABHOOKS_DELIVERY_TIMEOUT_S + 5, so "
+                "a slow attempt is never taken over and sent twice at once"
             )
         return self
 

@@ -1,35 +1,43 @@
-"""The application factory: the only place routers, middleware and state are wired."""
+"""The application factory: the only place routers, middleware, state and roles are wired.
+
+Roles follow the settings: the REST API always; the delivery dispatcher when
+``dispatcher_enabled`` (``tabhooks serve`` default; ``tabhooks worker`` runs it alone).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from tabhooks import __version__
-from tabhooks.api import auth, extensions, server_info, sites, users, webhooks
+from tabhooks.api import auth, extensions, operations, server_info, sites, users, webhooks
 from tabhooks.api.errors import BodyLimitMiddleware, install_error_handlers
 from tabhooks.config import Settings
 from tabhooks.delivery.guard import DestinationPolicy
-from tabhooks.delivery.sender import Sender
+from tabhooks.delivery.metrics import DeliveryMetrics
+from tabhooks.delivery.runtime import delivery_runtime, sender_for
 from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.store import Store, migrate
 
 
 def create_app(settings: Settings, store: Store) -> FastAPI:
-    """Build the ASGI app over ``store``; start-up migrates and bootstraps it."""
+    """Build the ASGI app over ``store``; start-up migrates, bootstraps and starts delivery."""
+    policy = DestinationPolicy.from_settings(settings)
+    metrics = DeliveryMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(store)
         app.state.bootstrap = await bootstrap(store, settings)
-        async with Sender(policy) as sender:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(store.dispose)
+            sender = await stack.enter_async_context(sender_for(settings, policy))
             app.state.sender = sender
-            try:
-                yield
-            finally:
-                await store.dispose()
+            if settings.dispatcher_enabled:
+                await stack.enter_async_context(delivery_runtime(store, sender, settings, metrics))
+            yield
 
     app = FastAPI(
         title="tabhooks",
@@ -40,14 +48,15 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         redoc_url=None,
         openapi_url="/tabhooks/openapi.json",
     )
-    policy = DestinationPolicy.from_settings(settings)
     app.state.settings = settings
-    app.state.destination_policy = policy
     app.state.store = store
+    app.state.destination_policy = policy
+    app.state.metrics = metrics
     app.state.bootstrap = None
     install_error_handlers(app)
-    for module in (server_info, auth, sites, users, webhooks, extensions):
+    for module in (server_info, auth, sites, users, webhooks, extensions, operations):
         app.include_router(module.router)
+    app.include_router(operations.metrics_router)
     app.add_middleware(
         BodyLimitMiddleware,
         max_request_bytes=settings.max_request_bytes,

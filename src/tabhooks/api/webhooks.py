@@ -117,7 +117,7 @@ async def test_webhook(
 ) -> Response:
     webhook = await webhooks.get_for_test(store, caller, webhook_id)
     sender: Sender = request.app.state.sender
-    result = await webhook_test.run(sender, webhook)
+    result = await webhook_test.run(store, sender, webhook)
     return respond(
         request,
         element(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tabhooks import __version__
-from tabhooks.cli import admin, serve
+from tabhooks.cli import admin, serve, worker
 
 app = typer.Typer(
     name="tabhooks",
@@ -15,6 +15,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.command("serve", help=serve.serve.__doc__)(serve.serve)
+app.command("worker", help=worker.worker.__doc__)(worker.worker)
 app.add_typer(admin.app, name="admin")
 
 

@@ -62,6 +62,12 @@ def serve(
         False, "--dev", envvar="TABHOOKS_DEV", help="Allow http:// and internal destinations."
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    dispatcher: bool = typer.Option(
+        None,
+        "--dispatcher/--no-dispatcher",
+        envvar="TABHOOKS_DISPATCHER_ENABLED",
+        help="Deliver webhooks in this process (default) or leave it to `tabhooks worker`.",
+    ),
 ) -> None:
     """Serve Tableau's REST API on the store in TABHOOKS_DATABASE_URL.
 
@@ -74,6 +80,8 @@ def serve(
         overrides["port"] = port
     if dev:
         overrides["dev"] = True
+    if dispatcher is not None:
+        overrides["dispatcher_enabled"] = dispatcher
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     if settings.dev:

@@ -164,3 +164,12 @@ def verify(
         # Compare every entry so timing does not reveal which one matched.
         matched |= hmac.compare_digest(expected, candidate.encode("ascii", "replace"))
     return matched
+
+
+def attempt_headers(msg_id: str, body: bytes, secrets: Sequence[str]) -> dict[str, str]:
+    """The Standard Webhooks headers for one attempt, timestamped now; signed when the webhook
+    has secrets, and still carrying ``webhook-id``/``webhook-timestamp`` when it has none."""
+    timestamp = int(time.time())
+    if secrets:
+        return webhook_headers(secrets, msg_id, timestamp, body)
+    return {ID_HEADER: msg_id, TIMESTAMP_HEADER: str(timestamp)}

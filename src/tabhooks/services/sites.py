@@ -6,6 +6,7 @@ import re
 
 from tabhooks.errors import BadRequest, Forbidden, SiteNotFound
 from tabhooks.models import Site, SiteRole
+from tabhooks.services.emit import emit
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import sites as sites_store
@@ -43,6 +44,13 @@ async def create(
                 user_id=admin_id,
                 site_role=SiteRole.SITE_ADMINISTRATOR_CREATOR,
             )
+        await emit(
+            conn,
+            "SiteCreated",
+            site_id=principal.site.id,
+            resource_luid=site.id,
+            resource_name=site.name,
+        )
     return site
 
 
@@ -105,8 +113,15 @@ async def update(
     }
     async with store.write() as conn:
         site = await sites_store.change(conn, site_id, **changes)
-    if site is None:
-        raise SiteNotFound(f"No site has id '{site_id}'.")
+        if site is None:
+            raise SiteNotFound(f"No site has id '{site_id}'.")
+        await emit(
+            conn,
+            "SiteUpdated",
+            site_id=principal.site.id,
+            resource_luid=site.id,
+            resource_name=site.name,
+        )
     return site
 
 
@@ -119,3 +134,12 @@ async def delete(store: Store, principal: Principal, site_id: str) -> None:
         if site.content_url == "":
             raise Forbidden("The default site cannot be deleted.")
         await sites_store.remove(conn, site_id)
+        # Deleting the site you are on takes its webhooks with it: tell the default site's.
+        listener = principal.site.id
+        if listener == site_id:
+            default = await sites_store.get_by_content_url(conn, "")
+            assert default is not None
+            listener = default.id
+        await emit(
+            conn, "SiteDeleted", site_id=listener, resource_luid=site.id, resource_name=site.name
+        )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from tabhooks.errors import BadRequest, Forbidden, UserConflict, UserNotFound
 from tabhooks.models import SiteRole, User
 from tabhooks.services import passwords
+from tabhooks.services.emit import emit
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import sessions as sessions_store
@@ -114,6 +115,14 @@ async def update(store: Store, principal: Principal, user_id: str, changes: User
         await users_store.set_identity(conn, user_id, **identity_changes)
         if role is not None:
             await users_store.set_site_role(conn, site_id, user_id, role)
+            if role.is_site_admin != user.site_role.is_site_admin:
+                await emit(
+                    conn,
+                    "AdminPromoted" if role.is_site_admin else "AdminDemoted",
+                    site_id=site_id,
+                    resource_luid=user_id,
+                    resource_name=str(identity_changes.get("name", user.name)),
+                )
         user = await users_store.get_on_site(conn, site_id, user_id)
     assert user is not None
     return user
@@ -134,6 +143,9 @@ async def remove(store: Store, principal: Principal, user_id: str) -> None:
         await users_store.remove_from_site(conn, site_id, user_id)
         if await users_store.site_count(conn, user_id) == 0:
             await users_store.remove_identity(conn, user_id)
+        await emit(
+            conn, "UserDeleted", site_id=site_id, resource_luid=user_id, resource_name=user.name
+        )
 
 
 async def create_pat(

@@ -13,13 +13,15 @@ guard blocked the destination.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
 from tabhooks.delivery.retry import AttemptOutcome, ErrorClass
 from tabhooks.delivery.sender import Sender
+from tabhooks.delivery.signing import attempt_headers
 from tabhooks.models import Webhook
+from tabhooks.store import Store
+from tabhooks.store import secrets as secrets_store
 
 TEST_BODY = b"{}"
 _STATUS_FOR_ERROR = {ErrorClass.TIMEOUT: 504, ErrorClass.BLOCKED: 403}
@@ -42,11 +44,11 @@ def _describe(outcome: AttemptOutcome) -> tuple[int, str]:
     return status, f"tabhooks could not deliver the test: {outcome.error} ({outcome.detail})"
 
 
-async def run(sender: Sender, webhook: Webhook) -> TestResult:
-    headers = {
-        "webhook-id": f"test_{uuid.uuid4().hex}",
-        "webhook-timestamp": str(int(time.time())),
-    }
+async def run(store: Store, sender: Sender, webhook: Webhook) -> TestResult:
+    """POST the test body, signed with the webhook's live secrets like a real delivery."""
+    async with store.read() as conn:
+        secrets = tuple(str(row["secret"]) for row in await secrets_store.live(conn, webhook.id))
+    headers = attempt_headers(f"test_{uuid.uuid4().hex}", TEST_BODY, secrets)
     outcome = await sender.send(webhook.url, TEST_BODY, headers)
     status, body = _describe(outcome)
     return TestResult(webhook.id, status, body)

@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Mirrors tabhooks.store.outbox.NEW_WORK_FLAG (kept here to avoid an import cycle).
+_NEW_WORK_FLAG = "tabhooks_new_work"
 
 
 def async_url(url: str) -> str:
@@ -46,6 +48,8 @@ class Store:
         self.engine = engine
         self.dialect: str = engine.dialect.name
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        #: Set after a commit that queued deliveries; an in-process dispatcher waits on it.
+        self.new_work = asyncio.Event()
 
     @property
     def is_sqlite(self) -> bool:
@@ -60,14 +64,23 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed on success and rolled back on any error."""
+        flagged = False
         if self._write_lock is None:
             async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.connect() as conn:
-            conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            async with conn.begin():
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    flagged = conn.info.pop(_NEW_WORK_FLAG, False)
+        else:
+            async with self._write_lock, self.engine.connect() as conn:
+                conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+                async with conn.begin():
+                    try:
+                        yield conn
+                    finally:
+                        flagged = conn.info.pop(_NEW_WORK_FLAG, False)
+        if flagged:  # only reached after a successful commit
+            self.new_work.set()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

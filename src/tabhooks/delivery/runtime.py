@@ -1,0 +1,45 @@
+"""Starting and stopping the delivery machinery, for ``serve`` and ``worker`` alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from tabhooks.config import Settings
+from tabhooks.delivery.dispatcher import Dispatcher, DispatcherOptions
+from tabhooks.delivery.guard import DestinationPolicy
+from tabhooks.delivery.metrics import DeliveryMetrics
+from tabhooks.delivery.sender import Sender
+from tabhooks.delivery.wake import PostgresListener
+from tabhooks.store import Store
+
+
+@asynccontextmanager
+async def sender_for(settings: Settings, policy: DestinationPolicy) -> AsyncIterator[Sender]:
+    """The one sender of a process, shared by the dispatcher and Test Webhook."""
+    async with Sender(
+        policy,
+        connect_timeout_s=settings.delivery_connect_timeout_s,
+        total_timeout_s=settings.delivery_timeout_s,
+        per_host_limit=settings.delivery_per_destination,
+        connection_limit=max(settings.delivery_concurrency, 64),
+    ) as sender:
+        yield sender
+
+
+@asynccontextmanager
+async def delivery_runtime(
+    store: Store, sender: Sender, settings: Settings, metrics: DeliveryMetrics
+) -> AsyncIterator[Dispatcher]:
+    """A running dispatcher (plus a LISTEN connection on PostgreSQL) for the block's duration."""
+    listener = None if store.is_sqlite else PostgresListener(store)
+    if listener is not None:
+        await listener.start()
+    dispatcher = Dispatcher(store, sender, DispatcherOptions.from_settings(settings), metrics)
+    await dispatcher.start()
+    try:
+        yield dispatcher
+    finally:
+        await dispatcher.stop()
+        if listener is not None:
+            await listener.stop()

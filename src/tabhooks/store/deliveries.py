@@ -1,0 +1,409 @@
+"""Named statements of the delivery queue: claim, finish, inspect, redeliver.
+
+A delivery is ``pending`` until claimed, ``delivering`` while a dispatcher holds its lease, and
+then ``succeeded``, ``pending`` again (a retry is due at ``next_attempt_at``) or ``failed``.
+A claim sets ``next_attempt_at`` to the lease's expiry, so one condition — status pending or
+delivering, and ``next_attempt_at`` past — finds both due work and the work of a dispatcher
+that died mid-attempt. Claims are batched; on PostgreSQL concurrent dispatchers skip each
+other's rows with ``FOR UPDATE SKIP LOCKED``; on SQLite the single writer lock serialises them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tabhooks.store.tables import (
+    attempts,
+    deliveries,
+    events,
+    utcnow_precise,
+    webhook_secrets,
+    webhooks,
+)
+
+
+class Status(StrEnum):
+    """Where a delivery is in its life."""
+
+    #: Waiting for its first attempt or a retry, due at ``next_attempt_at``.
+    PENDING = "pending"
+    #: Claimed by a dispatcher; reclaimed by anyone once ``next_attempt_at`` (the lease) passes.
+    DELIVERING = "delivering"
+    #: A 2xx arrived.
+    SUCCEEDED = "succeeded"
+    #: Retries are exhausted, the destination is gone, or the webhook was disabled.
+    FAILED = "failed"
+
+
+_QUEUED = (Status.PENDING.value, Status.DELIVERING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery a dispatcher now holds, with everything needed to send it."""
+
+    id: str
+    webhook_id: str
+    site_id: str
+    url: str
+    webhook_enabled: bool
+    payload: bytes
+    attempts: int
+    schedule_base: int
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt as the dispatcher saw it."""
+
+    id: str
+    delivery_id: str
+    number: int
+    started_at: datetime
+    duration_ms: float
+    status_code: int | None
+    error: str | None
+    detail: str | None
+    response_headers: dict[str, str]
+    response_body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """What to do with a delivery after an attempt (or after deciding not to send)."""
+
+    delivery_id: str
+    webhook_id: str
+    status: Status
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    attempt: AttemptRecord | None
+
+
+async def claim_due(
+    conn: AsyncConnection, *, worker_id: str, limit: int, lease_s: float
+) -> list[Claimed]:
+    now = utcnow_precise()
+    lease_until = now + timedelta(seconds=lease_s)
+    due = (
+        select(deliveries.c.id)
+        .where(deliveries.c.status.in_(_QUEUED), deliveries.c.next_attempt_at <= now)
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(limit)
+    )
+    claim = update(deliveries).values(
+        status=Status.DELIVERING.value,
+        next_attempt_at=lease_until,
+        lease_expires_at=lease_until,
+        leased_by=worker_id,
+        updated_at=now,
+    )
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(
+            claim.where(
+                deliveries.c.id.in_(due.with_for_update(skip_locked=True).scalar_subquery())
+            ).returning(deliveries.c.id)
+        )
+        ids = [row.id for row in result]
+    else:
+        ids = list((await conn.execute(due)).scalars())
+        if ids:
+            await conn.execute(claim.where(deliveries.c.id.in_(ids)))
+    if not ids:
+        return []
+    rows = (
+        await conn.execute(
+            select(
+                deliveries.c.id,
+                deliveries.c.webhook_id,
+                deliveries.c.site_id,
+                deliveries.c.attempts,
+                deliveries.c.schedule_base,
+                webhooks.c.url,
+                webhooks.c.is_enabled,
+                events.c.payload,
+            )
+            .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+            .join(events, events.c.id == deliveries.c.event_id)
+            .where(deliveries.c.id.in_(ids))
+        )
+    ).all()
+    secrets = await _live_secrets(conn, {row.webhook_id for row in rows}, now)
+    return [
+        Claimed(
+            id=row.id,
+            webhook_id=row.webhook_id,
+            site_id=row.site_id,
+            url=row.url,
+            webhook_enabled=bool(row.is_enabled),
+            payload=row.payload.encode(),
+            attempts=row.attempts,
+            schedule_base=row.schedule_base,
+            secrets=secrets.get(row.webhook_id, ()),
+        )
+        for row in rows
+    ]
+
+
+async def _live_secrets(
+    conn: AsyncConnection, webhook_ids: set[str], now: datetime
+) -> dict[str, tuple[str, ...]]:
+    if not webhook_ids:
+        return {}
+    rows = await conn.execute(
+        select(webhook_secrets.c.webhook_id, webhook_secrets.c.secret)
+        .where(
+            webhook_secrets.c.webhook_id.in_(webhook_ids),
+            or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > now),
+        )
+        .order_by(webhook_secrets.c.created_at.desc())
+    )
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        out.setdefault(row.webhook_id, []).append(row.secret)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Finish]) -> None:
+    """Record a batch of attempts and move their deliveries on, in one transaction."""
+    if not results:
+        return
+    now = utcnow_precise()
+    records = [r.attempt for r in results if r.attempt is not None]
+    if records:
+        await conn.execute(
+            insert(attempts),
+            [
+                {
+                    "id": a.id,
+                    "delivery_id": a.delivery_id,
+                    "number": a.number,
+                    "started_at": a.started_at,
+                    "duration_ms": a.duration_ms,
+                    "status_code": a.status_code,
+                    "error": a.error,
+                    "detail": a.detail,
+                    "response_headers": json.dumps(a.response_headers),
+                    "response_body": a.response_body,
+                }
+                for a in records
+            ],
+        )
+    done = (Status.SUCCEEDED, Status.FAILED)
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"), deliveries.c.leased_by == worker_id)
+        .values(
+            status=bindparam("b_status"),
+            attempts=deliveries.c.attempts + bindparam("b_tried"),
+            next_attempt_at=bindparam("b_next"),
+            lease_expires_at=None,
+            leased_by=None,
+            last_status=bindparam("b_last_status"),
+            last_error=bindparam("b_last_error"),
+            updated_at=now,
+            completed_at=bindparam("b_completed"),
+        ),
+        [
+            {
+                "b_id": r.delivery_id,
+                "b_status": r.status.value,
+                "b_tried": 1 if r.attempt is not None else 0,
+                "b_next": r.next_attempt_at,
+                "b_last_status": r.last_status,
+                "b_last_error": r.last_error,
+                "b_completed": now if r.status in done else None,
+            }
+            for r in results
+        ],
+    )
+
+
+async def release(
+    conn: AsyncConnection, *, worker_id: str, ids: Sequence[str], at: datetime
+) -> None:
+    """Hand claimed deliveries back unsent (their destination was saturated)."""
+    if ids:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids), deliveries.c.leased_by == worker_id)
+            .values(
+                status=Status.PENDING.value,
+                next_attempt_at=at,
+                lease_expires_at=None,
+                leased_by=None,
+            )
+        )
+
+
+async def reset_failures(conn: AsyncConnection, webhook_ids: set[str]) -> None:
+    if webhook_ids:
+        await conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(webhook_ids), webhooks.c.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+        )
+
+
+async def count_failure(
+    conn: AsyncConnection, webhook_id: str, *, disable_after: int, reason: str
+) -> bool:
+    """Count one exhausted delivery; disable the webhook at the threshold. True if disabled."""
+    await conn.execute(
+        update(webhooks)
+        .where(webhooks.c.id == webhook_id)
+        .values(consecutive_failures=webhooks.c.consecutive_failures + 1)
+    )
+    return await disable(conn, webhook_id, reason=reason, only_if_failures_at_least=disable_after)
+
+
+async def disable(
+    conn: AsyncConnection, webhook_id: str, *, reason: str, only_if_failures_at_least: int = 0
+) -> bool:
+    result = await conn.execute(
+        update(webhooks)
+        .where(
+            webhooks.c.id == webhook_id,
+            webhooks.c.is_enabled.is_(True),
+            webhooks.c.consecutive_failures >= only_if_failures_at_least,
+        )
+        .values(
+            is_enabled=False,
+            status_change_reason=reason,
+            updated_at=utcnow_precise().replace(microsecond=0),
+        )
+    )
+    return result.rowcount > 0
+
+
+# ----------------------------------------------------------------------------- inspection
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """What ``/metrics`` reports about the queue."""
+
+    depth: int
+    oldest_due_age_s: float
+
+
+async def queue_stats(conn: AsyncConnection) -> QueueStats:
+    now = utcnow_precise()
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(deliveries.c.created_at)).where(
+                deliveries.c.status.in_(_QUEUED)
+            )
+        )
+    ).one()
+    oldest = (now - row[1]).total_seconds() if row[1] is not None else 0.0
+    return QueueStats(int(row[0]), max(0.0, oldest))
+
+
+def _delivery_columns() -> list[Any]:
+    return [
+        deliveries,
+        events.c.event,
+        events.c.resource,
+        events.c.resource_name,
+        events.c.resource_luid,
+        events.c.payload,
+        webhooks.c.name.label("webhook_name"),
+        webhooks.c.url,
+    ]
+
+
+def _with_context(query: Any) -> Any:
+    return query.join(events, events.c.id == deliveries.c.event_id).join(
+        webhooks, webhooks.c.id == deliveries.c.webhook_id
+    )
+
+
+async def list_for_site(
+    conn: AsyncConnection,
+    site_id: str,
+    *,
+    webhook_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    query = _with_context(select(*_delivery_columns()).select_from(deliveries)).where(
+        deliveries.c.site_id == site_id
+    )
+    conditions = []
+    if webhook_id:
+        conditions.append(deliveries.c.webhook_id == webhook_id)
+    if status:
+        conditions.append(deliveries.c.status == status)
+    if since:
+        conditions.append(deliveries.c.created_at >= since)
+    if until:
+        conditions.append(deliveries.c.created_at < until)
+    if before_id:
+        conditions.append(deliveries.c.id < before_id)
+    if conditions:
+        query = query.where(and_(*conditions))
+    rows = await conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def get(conn: AsyncConnection, site_id: str, delivery_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            _with_context(select(*_delivery_columns()).select_from(deliveries)).where(
+                deliveries.c.site_id == site_id, deliveries.c.id == delivery_id
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def attempts_of(conn: AsyncConnection, delivery_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(attempts).where(attempts.c.delivery_id == delivery_id).order_by(attempts.c.number)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def requeue(
+    conn: AsyncConnection,
+    site_id: str,
+    *,
+    delivery_ids: Sequence[str] | None = None,
+    failed_since: datetime | None = None,
+) -> int:
+    """Queue finished deliveries again; their retry schedule restarts from here."""
+    now = utcnow_precise()
+    query = update(deliveries).where(
+        deliveries.c.site_id == site_id,
+        deliveries.c.status.in_((Status.SUCCEEDED.value, Status.FAILED.value)),
+    )
+    if delivery_ids is not None:
+        query = query.where(deliveries.c.id.in_(delivery_ids))
+    if failed_since is not None:
+        query = query.where(
+            deliveries.c.status == Status.FAILED.value, deliveries.c.created_at >= failed_since
+        )
+    result = await conn.execute(
+        query.values(
+            status=Status.PENDING.value,
+            next_attempt_at=now,
+            schedule_base=deliveries.c.attempts,
+            completed_at=None,
+            updated_at=now,
+        )
+    )
+    return result.rowcount
