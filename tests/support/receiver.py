@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,13 +18,26 @@ class Received:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: a status (with headers and body), after a delay, or a reset."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    reset: bool = False
+
+
 @dataclass
 class Receiver:
-    """Answers ``status``/``body`` to every request; ``requests`` holds what arrived."""
+    """Answers ``status``/``body`` (or the next scripted :class:`Reply` in ``plan``) to every
+    request; ``requests`` holds what arrived, in order."""
 
     status: int = 200
     body: bytes = b"ok"
     requests: list[Received] = field(default_factory=list)
+    plan: list[Reply] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,11 +57,26 @@ class Receiver:
                             payload,
                         )
                     )
-                    status, body = receiver.status, receiver.body
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
+                    reply = (
+                        receiver.plan.pop(0)
+                        if receiver.plan
+                        else Reply(receiver.status, receiver.body)
+                    )
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.reset:
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(reply.body)
 
             do_POST = do_GET = do_PUT = _handle
 
