@@ -46,7 +46,11 @@ def error_response(error: TableauError, accept: str | None) -> Response:
 
 
 def _accept(request: Request) -> str | None:
-    return request.headers.get("accept")
+    """The client's Accept; tabhooks' own JSON API answers JSON unless XML is asked for."""
+    accept = request.headers.get("accept")
+    if request.url.path.startswith("/tabhooks/") and "xml" not in (accept or "").lower():
+        return "application/json"
+    return accept
 
 
 async def _on_tableau_error(request: Request, exc: Exception) -> Response:
