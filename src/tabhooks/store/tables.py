@@ -218,6 +218,157 @@ attempts = Table(
 )
 
 
+projects = Table(
+    "projects",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("parent_id", String(36), ForeignKey("projects.id", ondelete="CASCADE")),
+    Column("content_permissions", String(32), nullable=False, default="ManagedByOwner"),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "site_id", "name"),
+)
+
+# Workbooks, data sources and flows share one table: they are published, listed, owned,
+# refreshed and labelled the same way; `kind` tells them apart.
+contents = Table(
+    "contents",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_url", String(255), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("show_tabs", Boolean, nullable=False, default=False),
+    # Data source type as Tableau reports it (postgres, sqlite, textscan, hyper, ...).
+    Column("type", String(64), nullable=False, default=""),
+    Column("file_name", String(255), nullable=False),
+    Column("file_type", String(8), nullable=False),
+    Column("size", Integer, nullable=False, default=0),
+    Column("has_extracts", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("site_id", "kind", "project_id", "name"),
+    UniqueConstraint("site_id", "kind", "content_url"),
+    Index(None, "site_id", "kind", "name"),
+)
+
+# The published file, apart from `contents` so listings never read megabytes.
+content_files = Table(
+    "content_files",
+    metadata,
+    Column(
+        "content_id",
+        String(36),
+        ForeignKey("contents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("data", LargeBinary, nullable=False),
+)
+
+views = Table(
+    "views",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "workbook_id", String(36), ForeignKey("contents.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(255), nullable=False),
+    Column("content_url", String(512), nullable=False),
+    Column("sheet_type", String(16), nullable=False, default="worksheet"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "workbook_id"),
+    Index(None, "site_id"),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    _id(primary_key=True),
+    Column("content_id", String(36), ForeignKey("contents.id", ondelete="CASCADE"), nullable=False),
+    # Tableau's connection class: postgres, sqlite, textscan, hyper, excel-direct, ...
+    Column("type", String(64), nullable=False),
+    Column("server_address", String(255), nullable=False, default=""),
+    Column("server_port", String(16), nullable=False, default=""),
+    Column("dbname", String(255), nullable=False, default=""),
+    Column("filename", Text, nullable=False, default=""),
+    Column("username", String(255), nullable=False, default=""),
+    # Embedded so a refresh can connect, as Tableau stores embedded credentials.
+    Column("password", Text, nullable=False, default=""),
+    Column("embed_password", Boolean, nullable=False, default=False),
+    Column("query_tagging", Boolean, nullable=False, default=False),
+    Index(None, "content_id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("content_id", String(36), ForeignKey("contents.id", ondelete="SET NULL")),
+    Column("content_kind", String(16), nullable=False),
+    Column("content_name", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("incremental", Boolean, nullable=False, default=False),
+    Column("notes", Text),
+    Column("finish_code", Integer),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("completed_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "status", "created_at"),
+    Index(None, "site_id", "created_at"),
+    Index(None, "content_id", "status"),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("content_id", String(36), ForeignKey("contents.id", ondelete="CASCADE"), nullable=False),
+    # Tableau's data quality warning types: WARNING, DEPRECATED, STALE, SENSITIVE_DATA, MAINTENANCE.
+    Column("type", String(32), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("is_severe", Boolean, nullable=False, default=False),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "content_id"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Chunks of an upload session (`PUT .../fileUploads/{id}`), appended in order.
+upload_chunks = Table(
+    "upload_chunks",
+    metadata,
+    Column("upload_id", String(80), ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+
 def utcnow() -> datetime:
     """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
     return datetime.now(UTC).replace(microsecond=0)
