@@ -25,12 +25,23 @@ Tree::
         ├── SiteNotFound             404 404000
         ├── UserNotFound             404 404002
         ├── WebhookNotFound          404 404060
+        ├── ProjectNotFound          404 404005
+        ├── WorkbookNotFound         404 404006
+        ├── ViewNotFound             404 404011
+        ├── DatasourceNotFound       404 404012
+        ├── ConnectionNotFound       404 404020
+        ├── FlowNotFound             404 404022
+        ├── JobNotFound              404 404031
+        ├── UploadNotFound           404 404032
+        ├── LabelNotFound            404 404057
         ├── ResourceNotFound         404 404003
         │   └── UnsupportedVersion   404 404003 (unknown resource, as Tableau answers)
         ├── MethodNotAllowed         405 405000
         ├── Conflict                 409 409000
         │   ├── SiteConflict         409 409001
         │   ├── UserConflict         409 409017
+        │   ├── ContentConflict      409 409004
+        │   ├── RefreshQueued        409 409093
         │   └── WebhookNameConflict  409 409160
         ├── PayloadTooLarge          413 413000
         └── InternalError            500 500000
@@ -161,6 +172,60 @@ class WebhookNotFound(TableauError):
     status, code, summary = 404, "404060", "Webhook Not Found"
 
 
+class ProjectNotFound(TableauError):
+    """The project does not exist on this site."""
+
+    status, code, summary = 404, "404005", "Project not found"
+
+
+class WorkbookNotFound(TableauError):
+    """The workbook does not exist on this site."""
+
+    status, code, summary = 404, "404006", "Workbook not found"
+
+
+class ViewNotFound(TableauError):
+    """The view does not exist on this site."""
+
+    status, code, summary = 404, "404011", "View not found"
+
+
+class DatasourceNotFound(TableauError):
+    """The data source does not exist on this site."""
+
+    status, code, summary = 404, "404012", "Datasource not found"
+
+
+class ConnectionNotFound(TableauError):
+    """The connection does not exist on this workbook or data source."""
+
+    status, code, summary = 404, "404020", "Connection not found"
+
+
+class FlowNotFound(TableauError):
+    """The flow does not exist on this site."""
+
+    status, code, summary = 404, "404022", "Flow not found"
+
+
+class JobNotFound(TableauError):
+    """The job does not exist on this site."""
+
+    status, code, summary = 404, "404031", "Job not found"
+
+
+class UploadNotFound(TableauError):
+    """The upload session does not exist or belongs to someone else."""
+
+    status, code, summary = 404, "404032", "Upload session not found"
+
+
+class LabelNotFound(TableauError):
+    """The data quality warning does not exist on this site."""
+
+    status, code, summary = 404, "404057", "Data quality warning not found"
+
+
 class UnsupportedVersion(ResourceNotFound):
     """The REST API version in the URI is not supported."""
 
@@ -187,6 +252,18 @@ class UserConflict(Conflict):
     """A user with that name already exists on this site."""
 
     code = "409017"
+
+
+class ContentConflict(Conflict):
+    """Content with that name already exists in the project; publish with overwrite=true."""
+
+    code = "409004"
+
+
+class RefreshQueued(Conflict):
+    """Job for 'extract' is already queued. Not queuing a duplicate."""
+
+    code = "409093"
 
 
 class WebhookNameConflict(Conflict):

@@ -174,3 +174,154 @@ class Webhook:
             created_at=m["created_at"],
             updated_at=m["updated_at"],
         )
+
+
+class ContentKind(StrEnum):
+    """What a row of ``contents`` is."""
+
+    #: A workbook (.twb/.twbx), with views.
+    WORKBOOK = "workbook"
+    #: A published data source (.tds/.tdsx/.hyper/...).
+    DATASOURCE = "datasource"
+    #: A Tableau Prep flow (.tfl/.tflx).
+    FLOW = "flow"
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A project: the folder content is published into."""
+
+    id: str
+    site_id: str
+    name: str
+    description: str
+    parent_id: str | None
+    content_permissions: str
+    owner_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        return cls(
+            id=m["id"],
+            site_id=m["site_id"],
+            name=m["name"],
+            description=m["description"] or "",
+            parent_id=m["parent_id"],
+            content_permissions=m["content_permissions"],
+            owner_id=m["owner_id"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A published workbook, data source or flow, with its project's and owner's names."""
+
+    id: str
+    site_id: str
+    kind: ContentKind
+    name: str
+    content_url: str
+    description: str
+    project_id: str
+    project_name: str
+    owner_id: str | None
+    owner_name: str | None
+    show_tabs: bool
+    type: str
+    file_name: str
+    file_type: str
+    size: int
+    has_extracts: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        return cls(
+            id=m["id"],
+            site_id=m["site_id"],
+            kind=ContentKind(m["kind"]),
+            name=m["name"],
+            content_url=m["content_url"],
+            description=m["description"] or "",
+            project_id=m["project_id"],
+            project_name=m.get("project_name") or "",
+            owner_id=m["owner_id"],
+            owner_name=m.get("owner_name"),
+            show_tabs=bool(m["show_tabs"]),
+            type=m["type"] or "",
+            file_name=m["file_name"],
+            file_type=m["file_type"],
+            size=int(m["size"] or 0),
+            has_extracts=bool(m["has_extracts"]),
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A sheet or dashboard of a workbook."""
+
+    id: str
+    site_id: str
+    workbook_id: str
+    name: str
+    content_url: str
+    sheet_type: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        return cls(
+            id=m["id"],
+            site_id=m["site_id"],
+            workbook_id=m["workbook_id"],
+            name=m["name"],
+            content_url=m["content_url"],
+            sheet_type=m["sheet_type"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A data connection of a workbook or data source, with its embedded credentials."""
+
+    id: str
+    content_id: str
+    type: str
+    server_address: str
+    server_port: str
+    dbname: str
+    filename: str
+    username: str
+    password: str
+    embed_password: bool
+    query_tagging: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = _row(row)
+        return cls(
+            id=m["id"],
+            content_id=m["content_id"],
+            type=m["type"],
+            server_address=m["server_address"] or "",
+            server_port=m["server_port"] or "",
+            dbname=m["dbname"] or "",
+            filename=m["filename"] or "",
+            username=m["username"] or "",
+            password=m["password"] or "",
+            embed_password=bool(m["embed_password"]),
+            query_tagging=bool(m["query_tagging"]),
+        )

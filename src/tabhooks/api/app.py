@@ -12,7 +12,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from tabhooks import __version__
-from tabhooks.api import auth, extensions, operations, server_info, sites, users, webhooks
+from tabhooks.api import (
+    auth,
+    content,
+    extensions,
+    operations,
+    projects,
+    server_info,
+    sites,
+    uploads,
+    users,
+    views,
+    webhooks,
+)
 from tabhooks.api.errors import BodyLimitMiddleware, install_error_handlers
 from tabhooks.config import Settings
 from tabhooks.delivery.guard import DestinationPolicy
@@ -54,7 +66,11 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.metrics = metrics
     app.state.bootstrap = None
     install_error_handlers(app)
-    for module in (server_info, auth, sites, users, webhooks, extensions, operations):
+    for module in (server_info, auth, sites, users, webhooks, projects, views, uploads):
+        app.include_router(module.router)
+    for router in content.routers:
+        app.include_router(router)
+    for module in (extensions, operations):
         app.include_router(module.router)
     app.include_router(operations.metrics_router)
     app.add_middleware(

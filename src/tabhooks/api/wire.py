@@ -45,6 +45,12 @@ def respond(
     )
 
 
+def base_url(request: Request) -> str:
+    """Where clients reach this server: TABHOOKS_PUBLIC_URL, else the request's own base."""
+    configured = request.app.state.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
 def no_content() -> Response:
     return Response(status_code=204)
 

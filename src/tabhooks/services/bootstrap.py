@@ -11,6 +11,7 @@ from tabhooks.models import SiteRole
 from tabhooks.services import passwords
 from tabhooks.services import users as users_service
 from tabhooks.store import Store
+from tabhooks.store import projects as projects_store
 from tabhooks.store import sessions as sessions_store
 from tabhooks.store import sites as sites_store
 from tabhooks.store import users as users_store
@@ -60,6 +61,8 @@ async def bootstrap(store: Store, settings: Settings) -> BootstrapReport:
         log.info("action=bootstrap created server admin %r", settings.admin_username)
     else:
         user_id = str(identity["id"])
+    async with store.write() as conn:
+        await projects_store.ensure_default(conn, site.id, user_id)
     if settings.admin_pat_name and settings.admin_pat_secret:
         async with store.read() as conn:
             existing = await sessions_store.pat_of_user(conn, user_id, settings.admin_pat_name)

@@ -9,6 +9,7 @@ from tabhooks.models import Site, SiteRole
 from tabhooks.services.emit import emit
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
+from tabhooks.store import projects as projects_store
 from tabhooks.store import sites as sites_store
 from tabhooks.store import users as users_store
 
@@ -44,6 +45,7 @@ async def create(
                 user_id=admin_id,
                 site_role=SiteRole.SITE_ADMINISTRATOR_CREATOR,
             )
+        await projects_store.ensure_default(conn, site.id, principal.user.id)
         await emit(
             conn,
             "SiteCreated",

@@ -1,0 +1,264 @@
+"""Workbook, data source and flow use cases after publishing: get, list, update, delete,
+download, connections and views — each change firing its event in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tabhooks.errors import (
+    BadRequest,
+    ConnectionNotFound,
+    DatasourceNotFound,
+    FlowNotFound,
+    Forbidden,
+    ProjectNotFound,
+    UserNotFound,
+    ViewNotFound,
+    WorkbookNotFound,
+)
+from tabhooks.models import Connection, Content, ContentKind, View
+from tabhooks.services.emit import emit
+from tabhooks.services.principal import Principal
+from tabhooks.store import Store
+from tabhooks.store import contents as contents_store
+from tabhooks.store import projects as projects_store
+from tabhooks.store import users as users_store
+
+_NOT_FOUND = {
+    ContentKind.WORKBOOK: WorkbookNotFound,
+    ContentKind.DATASOURCE: DatasourceNotFound,
+    ContentKind.FLOW: FlowNotFound,
+}
+#: The event fired when content of each kind changes or goes away.
+UPDATED_EVENT = {
+    ContentKind.WORKBOOK: "WorkbookUpdated",
+    ContentKind.DATASOURCE: "DatasourceUpdated",
+}
+DELETED_EVENT = {
+    ContentKind.WORKBOOK: "WorkbookDeleted",
+    ContentKind.DATASOURCE: "DatasourceDeleted",
+}
+CREATED_EVENT = {
+    ContentKind.WORKBOOK: "WorkbookCreated",
+    ContentKind.DATASOURCE: "DatasourceCreated",
+}
+
+
+def not_found(kind: ContentKind, content_id: str) -> Exception:
+    return _NOT_FOUND[kind](f"No {kind.value} with id '{content_id}' exists on this site.")
+
+
+async def require(
+    conn: AsyncConnection, site_id: str, kind: ContentKind, content_id: str
+) -> Content:
+    content = await contents_store.get(conn, site_id, kind, content_id)
+    if content is None:
+        raise not_found(kind, content_id)
+    return content
+
+
+async def get(
+    store: Store, principal: Principal, kind: ContentKind, content_id: str
+) -> tuple[Content, list[View]]:
+    async with store.read() as conn:
+        content = await require(conn, principal.site.id, kind, content_id)
+        views = (
+            await contents_store.views_of(conn, content_id) if kind is ContentKind.WORKBOOK else []
+        )
+    return content, views
+
+
+async def listing(
+    store: Store, principal: Principal, kind: ContentKind, query: contents_store.ListQuery
+) -> tuple[list[Content], int]:
+    async with store.read() as conn:
+        return await contents_store.page(conn, principal.site.id, kind, query)
+
+
+def require_publisher(principal: Principal) -> None:
+    if principal.user.site_role.value in ("Viewer", "Explorer", "ReadOnly", "Unlicensed"):
+        raise Forbidden(f"Site role {principal.user.site_role} cannot publish or change content.")
+
+
+def _require_owner_or_admin(principal: Principal, content: Content) -> None:
+    require_publisher(principal)
+    if not principal.user.is_site_admin and content.owner_id != principal.user.id:
+        raise Forbidden(f"Only the owner or an administrator can change '{content.name}'.")
+
+
+@dataclass(frozen=True, slots=True)
+class ContentChanges:
+    """An Update Workbook / Update Data Source request; ``None`` means unchanged."""
+
+    name: str | None = None
+    description: str | None = None
+    show_tabs: bool | None = None
+    project_id: str | None = None
+    owner_id: str | None = None
+
+
+async def update(
+    store: Store, principal: Principal, kind: ContentKind, content_id: str, changes: ContentChanges
+) -> Content:
+    site_id = principal.site.id
+    async with store.write() as conn:
+        content = await require(conn, site_id, kind, content_id)
+        _require_owner_or_admin(principal, content)
+        values: dict[str, object] = {}
+        if changes.name is not None:
+            if not changes.name.strip():
+                raise BadRequest("The name must not be empty.")
+            values["name"] = changes.name
+        if changes.description is not None:
+            values["description"] = changes.description
+        if changes.show_tabs is not None:
+            values["show_tabs"] = changes.show_tabs
+        if changes.project_id is not None:
+            if await projects_store.get(conn, site_id, changes.project_id) is None:
+                raise ProjectNotFound(
+                    f"No project with id '{changes.project_id}' exists on this site."
+                )
+            values["project_id"] = changes.project_id
+        if changes.owner_id is not None:
+            if await users_store.get_on_site(conn, site_id, changes.owner_id) is None:
+                raise UserNotFound(
+                    f"No user with id '{changes.owner_id}' is a member of this site."
+                )
+            values["owner_id"] = changes.owner_id
+        target_project = values.get("project_id", content.project_id)
+        target_name = values.get("name", content.name)
+        clash = await contents_store.find_in_project(
+            conn, site_id, kind, str(target_project), str(target_name)
+        )
+        if clash is not None and clash.id != content_id:
+            raise BadRequest(
+                f"A {kind.value} named '{target_name}' already exists in that project."
+            )
+        await contents_store.change(conn, content_id, **values)
+        updated = await require(conn, site_id, kind, content_id)
+        if kind in UPDATED_EVENT:
+            await emit(
+                conn,
+                UPDATED_EVENT[kind],
+                site_id=site_id,
+                resource_luid=content_id,
+                resource_name=updated.name,
+            )
+    return updated
+
+
+async def remove_with_events(conn: AsyncConnection, content: Content) -> None:
+    """Delete content inside an open transaction, firing ViewDeleted per view and *Deleted."""
+    if content.kind is ContentKind.WORKBOOK:
+        for view in await contents_store.views_of(conn, content.id):
+            await emit(
+                conn,
+                "ViewDeleted",
+                site_id=content.site_id,
+                resource_luid=view.id,
+                resource_name=view.name,
+            )
+    await contents_store.remove(conn, content.id)
+    if content.kind in DELETED_EVENT:
+        await emit(
+            conn,
+            DELETED_EVENT[content.kind],
+            site_id=content.site_id,
+            resource_luid=content.id,
+            resource_name=content.name,
+        )
+
+
+async def delete(store: Store, principal: Principal, kind: ContentKind, content_id: str) -> None:
+    async with store.write() as conn:
+        content = await require(conn, principal.site.id, kind, content_id)
+        _require_owner_or_admin(principal, content)
+        await remove_with_events(conn, content)
+
+
+async def download(
+    store: Store, principal: Principal, kind: ContentKind, content_id: str
+) -> tuple[Content, bytes]:
+    async with store.read() as conn:
+        content = await require(conn, principal.site.id, kind, content_id)
+        data = await contents_store.file_of(conn, content_id)
+    return content, data or b""
+
+
+async def connections(
+    store: Store, principal: Principal, kind: ContentKind, content_id: str
+) -> tuple[Content, list[Connection]]:
+    async with store.read() as conn:
+        content = await require(conn, principal.site.id, kind, content_id)
+        return content, await contents_store.connections_of(conn, content_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanges:
+    """An Update Connection request; ``None`` means unchanged."""
+
+    server_address: str | None = None
+    server_port: str | None = None
+    username: str | None = None
+    password: str | None = None
+    embed_password: bool | None = None
+    query_tagging: bool | None = None
+
+
+async def update_connection(
+    store: Store,
+    principal: Principal,
+    kind: ContentKind,
+    content_id: str,
+    connection_id: str,
+    changes: ConnectionChanges,
+) -> tuple[Content, Connection]:
+    """Change a connection (e.g. break its password to make the next refresh fail)."""
+    site_id = principal.site.id
+    async with store.write() as conn:
+        content = await require(conn, site_id, kind, content_id)
+        _require_owner_or_admin(principal, content)
+        if await contents_store.get_connection(conn, content_id, connection_id) is None:
+            raise ConnectionNotFound(f"No connection '{connection_id}' on this {kind.value}.")
+        values = {
+            "server_address": changes.server_address,
+            "server_port": changes.server_port,
+            "username": changes.username,
+            "password": changes.password,
+            "embed_password": changes.embed_password,
+            "query_tagging": changes.query_tagging,
+        }
+        await contents_store.change_connection(
+            conn, connection_id, **{k: v for k, v in values.items() if v is not None}
+        )
+        await contents_store.touch(conn, content_id)
+        if kind in UPDATED_EVENT:
+            await emit(
+                conn,
+                UPDATED_EVENT[kind],
+                site_id=site_id,
+                resource_luid=content_id,
+                resource_name=content.name,
+            )
+        updated = await contents_store.get_connection(conn, content_id, connection_id)
+    assert updated is not None
+    return content, updated
+
+
+async def site_views(
+    store: Store, principal: Principal, *, names: tuple[str, ...] | None, offset: int, limit: int
+) -> tuple[list[View], int]:
+    async with store.read() as conn:
+        return await contents_store.site_views(
+            conn, principal.site.id, names=names, offset=offset, limit=limit
+        )
+
+
+async def view(store: Store, principal: Principal, view_id: str) -> View:
+    async with store.read() as conn:
+        found = await contents_store.get_view(conn, principal.site.id, view_id)
+    if found is None:
+        raise ViewNotFound(f"No view with id '{view_id}' exists on this site.")
+    return found
