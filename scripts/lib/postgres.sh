@@ -32,6 +32,15 @@ start_throwaway_postgres() {
   port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   _as_pg_owner "$bin/initdb" -D "$PG_TMP/data" -U postgres -A trust -E UTF8 --no-sync >"$PG_TMP/initdb.log" 2>&1 \
     || { cat "$PG_TMP/initdb.log"; return 1; }
+  # The superuser connects without a password; every other role needs its password, so tests
+  # can make a connection fail with a wrong one (as a refresh with bad credentials does).
+  cat >"$PG_TMP/data/pg_hba.conf" <<'HBA'
+local all all trust
+host all postgres 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+host all postgres ::1/128 trust
+host all all ::1/128 scram-sha-256
+HBA
   _as_pg_owner "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_TMP -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
     start >/dev/null || { cat "$PG_TMP/server.log"; return 1; }

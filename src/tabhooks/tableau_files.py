@@ -168,7 +168,7 @@ def _connections(root: ET.Element) -> list[FoundConnection]:
             server_address=node.get("server", ""),
             server_port=node.get("port", ""),
             dbname=node.get("dbname", ""),
-            filename=node.get("filename", "") or node.get("directory", ""),
+            filename=_file_path(node.get("directory", ""), node.get("filename", "")),
             username=node.get("username", ""),
         )
         key = (connection.type, connection.server_address, connection.server_port,
@@ -177,6 +177,13 @@ def _connections(root: ET.Element) -> list[FoundConnection]:
             seen.add(key)
             found.append(connection)
     return found
+
+
+def _file_path(directory: str, filename: str) -> str:
+    """Text and Excel connections name a directory and a file; others a full path."""
+    if directory and filename and not filename.startswith(("/", "\\")) and ":" not in filename:
+        return f"{directory.rstrip('/')}/{filename}"
+    return filename or directory
 
 
 _SHEET_CONTAINERS = {"worksheets": "worksheet", "dashboards": "dashboard", "stories": "story"}

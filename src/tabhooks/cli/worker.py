@@ -12,6 +12,7 @@ from tabhooks.config import Settings
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.metrics import DeliveryMetrics
 from tabhooks.delivery.runtime import delivery_runtime, sender_for
+from tabhooks.jobs.runtime import job_runtime
 from tabhooks.store import migrate, open_store
 
 console = Console(stderr=True)
@@ -29,6 +30,7 @@ async def _run(settings: Settings) -> None:
         async with (
             sender_for(settings, policy) as sender,
             delivery_runtime(store, sender, settings, DeliveryMetrics()) as dispatcher,
+            job_runtime(store),
         ):
             print(f"tabhooks worker {dispatcher.worker_id} delivering", flush=True)
             await stop.wait()
@@ -37,7 +39,7 @@ async def _run(settings: Settings) -> None:
 
 
 def worker() -> None:
-    """Deliver queued webhook events without serving the API.
+    """Deliver queued webhook events and run background jobs, without serving the API.
 
     Any number of workers (and servers) can share one PostgreSQL store: each claims its own
     batches with FOR UPDATE SKIP LOCKED and wakes on LISTEN/NOTIFY. On SQLite, run the

@@ -50,6 +50,8 @@ class Store:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         #: Set after a commit that queued deliveries; an in-process dispatcher waits on it.
         self.new_work = asyncio.Event()
+        #: Set when this process queued a background job (refresh, flow run).
+        self.new_jobs = asyncio.Event()
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,122 @@
+"""Refresh now, run flow now, and ``/api/{v}/sites/{site_id}/jobs`` (get, list, cancel)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
+from tabhooks.api.wire import filters_of, page_of, read_body, respond
+from tabhooks.models import ContentKind
+from tabhooks.services import jobs
+from tabhooks.store.jobs import Job, JobStatus
+from tabhooks.tsxml import Element, element, listing, timestamp
+
+router = APIRouter(
+    prefix="/api/{api_version}/sites/{site_id}", dependencies=[Depends(require_version())]
+)
+
+
+def job_element(job: Job) -> Element:
+    finished = job.status in (JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELLED)
+    target = element(job.content_kind, id=job.content_id, name=job.content_name)
+    notes = element("notes", text=job.notes) if job.notes else None
+    if job.type == jobs.RUN_FLOW:
+        detail = element("runFlowJobType", target, flowRunId=job.id)
+    else:
+        detail = element("extractRefreshJob", notes, target)
+    return element(
+        "job",
+        detail,
+        id=job.id,
+        mode="Asynchronous",
+        type=job.type,
+        progress=job.progress,
+        createdAt=timestamp(job.created_at),
+        startedAt=timestamp(job.started_at),
+        updatedAt=timestamp(job.completed_at or job.started_at or job.created_at),
+        completedAt=timestamp(job.completed_at) if finished else None,
+        finishCode=job.finish_code if finished else None,
+    )
+
+
+def background_job_element(job: Job) -> Element:
+    return element(
+        "backgroundJob",
+        id=job.id,
+        status=job.status.value,
+        createdAt=timestamp(job.created_at),
+        startedAt=timestamp(job.started_at),
+        endedAt=timestamp(job.completed_at),
+        priority=50,
+        jobType="refresh_extracts" if job.type == jobs.REFRESH else "run_flow",
+        title=job.content_name,
+    )
+
+
+async def _refresh(
+    request: Request, store: StoreDep, caller: SiteCallerDep, kind: ContentKind, content_id: str
+) -> Response:
+    body = await read_body(request)
+    refresh = body.child("extractRefresh")
+    incremental = bool(refresh.attr_bool("incremental")) if refresh is not None else False
+    job = await jobs.enqueue(store, caller, kind, content_id, incremental=incremental)
+    return respond(request, job_element(job), status=202)
+
+
+@router.post("/workbooks/{workbook_id}/refresh", status_code=202, operation_id="updateWorkbookNow")
+async def refresh_workbook(
+    request: Request, workbook_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
+    return await _refresh(request, store, caller, ContentKind.WORKBOOK, workbook_id)
+
+
+@router.post(
+    "/datasources/{datasource_id}/refresh", status_code=202, operation_id="updateDataSourceNow"
+)
+async def refresh_datasource(
+    request: Request, datasource_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
+    return await _refresh(request, store, caller, ContentKind.DATASOURCE, datasource_id)
+
+
+@router.post("/flows/{flow_id}/run", operation_id="runFlowNow")
+async def run_flow(
+    request: Request, flow_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
+    job = await jobs.enqueue(store, caller, ContentKind.FLOW, flow_id, incremental=False)
+    return respond(request, job_element(job))
+
+
+@router.get("/jobs/{job_id}", operation_id="queryJob")
+async def get_job(
+    request: Request, job_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
+    return respond(request, job_element(await jobs.get(store, caller, job_id)))
+
+
+@router.get("/jobs", operation_id="queryJobs")
+async def list_jobs(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
+    page = page_of(request)
+    conditions = filters_of(request, {"status": {"eq", "in"}, "jobType": {"eq", "in"}})
+    found, total = await jobs.listing(
+        store,
+        caller,
+        statuses=conditions["status"].values if "status" in conditions else None,
+        job_types=conditions["jobType"].values if "jobType" in conditions else None,
+        offset=page.offset,
+        limit=page.size,
+    )
+    return respond(
+        request,
+        page.element(total),
+        listing("backgroundJobs", [background_job_element(j) for j in found]),
+    )
+
+
+@router.put("/jobs/{job_id}", operation_id="cancelJob")
+async def cancel_job(
+    request: Request, job_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
+    return respond(request, job_element(await jobs.cancel(store, caller, job_id)))
