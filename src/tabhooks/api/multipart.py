@@ -74,7 +74,11 @@ async def read_parts(request: Request) -> dict[str, Part]:
 
     def on_headers_finished() -> None:
         part = parts[-1]
-        _, disposition = parse_options_header(headers.get("content-disposition", ""))
+        raw = headers.get("content-disposition", "")
+        if raw and raw.split(";", 1)[0].strip().lower().count("=") > 0:
+            # Tableau's documented form omits the type: `Content-Disposition: name="..."`.
+            raw = f"form-data; {raw}"
+        _, disposition = parse_options_header(raw)
         part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
         filename = disposition.get(b"filename")
         part.filename = filename.decode("utf-8", "replace") if filename is not None else None
