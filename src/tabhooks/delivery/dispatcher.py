@@ -5,8 +5,10 @@ any number of them share the queue. The loop:
 
 1. claim up to ``batch_size`` due deliveries under a lease (one transaction);
 2. start one task per delivery, at most ``concurrency`` in flight and at most
-   ``per_destination`` per destination host — a delivery whose host is saturated is handed back
-   for a second later, so a slow or dead endpoint cannot starve the rest;
+   ``per_destination`` per destination host. A delivery whose host is saturated waits in a
+   short per-host line and starts the moment one of the host's attempts finishes; beyond that
+   line it is handed back for a moment later. A slow or dead endpoint therefore holds at most
+   its own slots, and cannot starve the rest;
 3. a single writer task records finished attempts in batches (one transaction per batch) and
    moves each delivery on: succeeded, retry due later, or failed — and counts exhausted
    deliveries towards auto-disabling the webhook.
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -58,6 +60,7 @@ class DispatcherOptions:
     concurrency: int
     per_destination: int
     poll_interval_s: float
+    attempt_timeout_s: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatcherOptions:
@@ -73,6 +76,7 @@ class DispatcherOptions:
             concurrency=settings.delivery_concurrency,
             per_destination=settings.delivery_per_destination,
             poll_interval_s=settings.delivery_poll_interval_s,
+            attempt_timeout_s=settings.delivery_timeout_s,
         )
 
 
@@ -91,8 +95,11 @@ class Dispatcher:
         self.options = options
         self.metrics = metrics or DeliveryMetrics()
         self.worker_id = new_id("wrk_")
-        self._slots = asyncio.Semaphore(options.concurrency)
         self._per_host: Counter[str] = Counter()
+        self._waiting: defaultdict[str, deque[tuple[Claimed, float]]] = defaultdict(deque)
+        self._slot_freed = asyncio.Event()
+        # A held delivery must still have time for a whole attempt inside its lease.
+        self._hold_limit_s = max(0.0, options.lease_s - options.attempt_timeout_s - 5)
         self._finished: list[Finish] = []
         self._finished_ready = asyncio.Event()
         self._released: list[str] = []
@@ -112,8 +119,12 @@ class Dispatcher:
         """Stop claiming, let attempts in flight finish (up to ``grace_s``), record them."""
         self._stopping.set()
         self.store.new_work.set()
+        self._slot_freed.set()
         if self._loop_task:
             await self._loop_task
+        for waiting in self._waiting.values():
+            self._released.extend(claimed.id for claimed, _ in waiting)
+        self._waiting.clear()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
             for task in pending:
@@ -128,49 +139,67 @@ class Dispatcher:
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
+            self._slot_freed.clear()  # before counting, so no wake-up is missed
+            free = self._free_slots()
+            if free <= 0:
+                await self._wait(self._slot_freed)
+                continue
             try:
-                claimed = await self._claim_once()
+                asked = min(self.options.batch_size, free)
+                claimed = await self._claim_once(asked)
             except Exception:
                 log.exception("action=claim_failed worker=%s", self.worker_id)
-                claimed = 0
                 await asyncio.sleep(self.options.poll_interval_s)
-            if claimed < self.options.batch_size:
-                await self._idle()
+                continue
+            if claimed < asked:  # the queue has nothing more due right now
+                await self._wait(self.store.new_work)
 
-    async def _claim_once(self) -> int:
-        free = self._free_slots()
-        if free == 0:
-            await self._slots.acquire()  # wait for one attempt to finish
-            self._slots.release()
-            return 0
+    async def _claim_once(self, limit: int) -> int:
         self.store.new_work.clear()
         async with self.store.write() as conn:
             batch = await queue.claim_due(
-                conn,
-                worker_id=self.worker_id,
-                limit=min(self.options.batch_size, free),
-                lease_s=self.options.lease_s,
+                conn, worker_id=self.worker_id, limit=limit, lease_s=self.options.lease_s
             )
+        now = time.monotonic()
         for claimed in batch:
             host = URL(claimed.url).host or ""
-            if self._per_host[host] >= self.options.per_destination:
+            if self._per_host[host] < self.options.per_destination:
+                self._launch(claimed, host)
+            elif len(self._waiting[host]) < self.options.per_destination:
+                # Held (lease and all) until one of the host's attempts finishes.
+                self._waiting[host].append((claimed, now))
+            else:
                 self._released.append(claimed.id)
-                continue
-            await self._slots.acquire()
-            self._per_host[host] += 1
-            task = asyncio.create_task(self._deliver(claimed, host))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         if self._released:
             self._finished_ready.set()
         return len(batch)
 
-    def _free_slots(self) -> int:
-        return self.options.concurrency - len(self._tasks)
+    def _launch(self, claimed: Claimed, host: str) -> None:
+        self._per_host[host] += 1
+        task = asyncio.create_task(self._deliver(claimed, host))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _idle(self) -> None:
+    def _free_slots(self) -> int:
+        held = sum(len(q) for q in self._waiting.values())
+        return self.options.concurrency - len(self._tasks) - held
+
+    async def _wait(self, event: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.store.new_work.wait(), timeout=self.options.poll_interval_s)
+            await asyncio.wait_for(event.wait(), timeout=self.options.poll_interval_s)
+
+    def _next_for(self, host: str) -> None:
+        """Start the host's next held delivery, unless its lease is too old to finish safely."""
+        waiting = self._waiting.get(host)
+        while waiting:
+            claimed, held_since = waiting.popleft()
+            if time.monotonic() - held_since < self._hold_limit_s:
+                self._launch(claimed, host)
+                break
+            self._released.append(claimed.id)
+            self._finished_ready.set()
+        if waiting is not None and not waiting:
+            del self._waiting[host]
 
     # ------------------------------------------------------------------ sending
 
@@ -184,7 +213,9 @@ class Dispatcher:
             self._per_host[host] -= 1
             if self._per_host[host] <= 0:
                 del self._per_host[host]
-            self._slots.release()
+            if not self._stopping.is_set():
+                self._next_for(host)
+            self._slot_freed.set()
 
     async def _attempt(self, claimed: Claimed) -> Finish:
         if not claimed.webhook_enabled:
