@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     session_ttl_minutes: int = Field(
         240, ge=1, le=60 * 24 * 30, description="Lifetime of a sign-in token, in minutes."
     )
+    auth_cache_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="Seconds a verified token is trusted without a database lookup. Sign-out and "
+        "user/site changes take effect at once in the same process, in others within this "
+        "time; 0 looks every token up.",
+    )
     max_request_bytes: int = Field(
         1024 * 1024,
         ge=1024,
@@ -130,6 +138,32 @@ class Settings(BaseSettings):
         None,
         description="Base URL clients use to reach this server (for Location headers and links); "
         "derived from the request when unset.",
+    )
+
+    inbox_max_requests: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Requests a new inspector bin keeps by default (each bin may choose up to "
+        "10000); the oldest are dropped as new ones arrive.",
+    )
+    inbox_max_age_hours: float = Field(
+        168.0,
+        gt=0,
+        le=24 * 30,
+        description="Hours a new inspector bin keeps a captured request by default (each bin may "
+        "choose up to 30 days).",
+    )
+    inbox_max_body_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Body bytes stored per captured inbox request; the rest is counted, not kept "
+        "(bodies over TABHOOKS_MAX_REQUEST_BYTES are refused with 413 before capture).",
+    )
+    inbox_public_view: bool = Field(
+        True,
+        description="Anyone holding a bin's unguessable URL may watch its page (like "
+        "webhook.site); false requires a dashboard sign-in on the bin's site.",
     )
 
     @field_validator("allowed_destination_cidrs", mode="before")

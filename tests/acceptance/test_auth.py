@@ -169,7 +169,9 @@ def test_token_expires_after_ttl(
     from tests.conftest import database_url_for
 
     url = database_url_for(backend, request, tmp_path)
-    running = ServerProcess(url, tmp_path, extra_env={"TABHOOKS_SESSION_TTL_MINUTES": "1"}).start()
+    running = ServerProcess(
+        url, tmp_path, extra_env={"TABHOOKS_SESSION_TTL_MINUTES": "1", "TABHOOKS_AUTH_CACHE_S": "0"}
+    ).start()
     try:
         response = httpx.post(
             f"{running.api()}/auth/signin",

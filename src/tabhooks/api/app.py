@@ -16,6 +16,8 @@ from tabhooks.api import (
     auth,
     content,
     extensions,
+    jobs,
+    labels,
     operations,
     projects,
     server_info,
@@ -25,19 +27,27 @@ from tabhooks.api import (
     views,
     webhooks,
 )
+from tabhooks.api import inbox as inbox_api
 from tabhooks.api.errors import BodyLimitMiddleware, install_error_handlers
 from tabhooks.config import Settings
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.metrics import DeliveryMetrics
 from tabhooks.delivery.runtime import delivery_runtime, sender_for
+from tabhooks.inbox.capture import CaptureEndpoint
+from tabhooks.inbox.hub import InboxHub
+from tabhooks.inbox.runtime import inbox_runtime
+from tabhooks.jobs.runtime import job_runtime
+from tabhooks.services.auth import PrincipalCache
 from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.store import Store, migrate
+from tabhooks.web import install as install_web
 
 
 def create_app(settings: Settings, store: Store) -> FastAPI:
     """Build the ASGI app over ``store``; start-up migrates, bootstraps and starts delivery."""
     policy = DestinationPolicy.from_settings(settings)
     metrics = DeliveryMetrics()
+    hub = InboxHub()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,8 +57,10 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
             stack.push_async_callback(store.dispose)
             sender = await stack.enter_async_context(sender_for(settings, policy))
             app.state.sender = sender
+            await stack.enter_async_context(inbox_runtime(store, hub))
             if settings.dispatcher_enabled:
                 await stack.enter_async_context(delivery_runtime(store, sender, settings, metrics))
+                await stack.enter_async_context(job_runtime(store))
             yield
 
     app = FastAPI(
@@ -64,15 +76,25 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.store = store
     app.state.destination_policy = policy
     app.state.metrics = metrics
+    app.state.principals = PrincipalCache(settings.auth_cache_s)
     app.state.bootstrap = None
+    app.state.inbox_hub = hub
     install_error_handlers(app)
-    for module in (server_info, auth, sites, users, webhooks, projects, views, uploads):
+    for module in (server_info, auth, sites, users, webhooks, projects, views, uploads, jobs):
         app.include_router(module.router)
     for router in content.routers:
         app.include_router(router)
-    for module in (extensions, operations):
+    for module in (extensions, labels, operations):
         app.include_router(module.router)
     app.include_router(operations.metrics_router)
+    app.include_router(inbox_api.router)
+    # Any method, any path below the bin: a pure ASGI endpoint (see tabhooks.inbox.capture).
+    app.add_route(
+        "/inbox/{bin_id}{rest:path}",
+        CaptureEndpoint(store, settings, hub),  # type: ignore[arg-type]
+        include_in_schema=False,
+    )
+    install_web(app)
     app.add_middleware(
         BodyLimitMiddleware,
         max_request_bytes=settings.max_request_bytes,

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tabhooks.api.deps import CallerDep, SettingsDep, StoreDep, auth_token, require_version
+from tabhooks.api.deps import (
+    CallerDep,
+    SettingsDep,
+    StoreDep,
+    auth_token,
+    forget_principals,
+    require_version,
+)
 from tabhooks.api.wire import no_content, read_body, respond
 from tabhooks.errors import BadRequest, SigninFailed
 from tabhooks.services import auth
@@ -75,6 +82,7 @@ async def sign_in(request: Request, store: StoreDep, settings: SettingsDep) -> R
 @router.post("/signout", status_code=204, operation_id="signOut")
 async def sign_out(request: Request, store: StoreDep, caller: CallerDep) -> Response:
     await auth.sign_out(store, auth_token(request) or "")
+    forget_principals(request)
     return no_content()
 
 
@@ -88,4 +96,5 @@ async def switch_site(
     result = await auth.switch_site(
         store, settings, caller, site.attr("contentUrl") or "", auth_token(request) or ""
     )
+    forget_principals(request)
     return respond(request, _credentials(result))

@@ -26,12 +26,12 @@ _OLDEST = version_tuple(OLDEST_API_VERSION)
 _NEWEST = version_tuple(REST_API_VERSION)
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -40,7 +40,8 @@ def require_version(minimum: str = OLDEST_API_VERSION):  # type: ignore[no-untyp
     """A dependency refusing ``/api/{version}/`` outside [minimum, newest supported]."""
     floor = version_tuple(minimum)
 
-    def check(request: Request) -> tuple[int, int]:
+    # async, so FastAPI runs it on the loop instead of handing it to a thread
+    async def check(request: Request) -> tuple[int, int]:
         raw = str(request.path_params.get("api_version", ""))
         version = version_tuple(raw)
         assert _OLDEST and _NEWEST and floor
@@ -67,9 +68,16 @@ def auth_token(request: Request) -> str | None:
 
 async def current_principal(request: Request) -> Principal:
     """The signed-in caller, whatever site the path names (sign-out, switchSite, sites)."""
-    principal = await auth.authenticate(get_store(request), auth_token(request))
+    principal = await auth.authenticate(
+        request.app.state.store, auth_token(request), request.app.state.principals
+    )
     request.state.principal = principal
     return principal
+
+
+def forget_principals(request: Request) -> None:
+    """Drop cached callers after a change to users, roles, sites or sessions."""
+    request.app.state.principals.clear()
 
 
 async def site_principal(request: Request, site_id: str) -> Principal:

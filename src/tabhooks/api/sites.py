@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tabhooks.api.deps import CallerDep, StoreDep, require_version
+from tabhooks.api.deps import CallerDep, StoreDep, forget_principals, require_version
 from tabhooks.api.wire import no_content, page_of, read_body, respond
 from tabhooks.errors import BadRequest
 from tabhooks.models import Site
@@ -47,6 +47,7 @@ async def create_site(request: Request, store: StoreDep, caller: CallerDep) -> R
         content_url=body.attr("contentUrl") or "",
         admin_mode=body.attr("adminMode"),
     )
+    forget_principals(request)
     return respond(request, site_element(site), status=201)
 
 
@@ -79,10 +80,14 @@ async def update_site(
         admin_mode=body.attr("adminMode"),
         state=body.attr("state"),
     )
+    forget_principals(request)
     return respond(request, site_element(site))
 
 
 @router.delete("/{site_id}", status_code=204, operation_id="deleteSite")
-async def delete_site(site_id: str, store: StoreDep, caller: CallerDep) -> Response:
+async def delete_site(
+    request: Request, site_id: str, store: StoreDep, caller: CallerDep
+) -> Response:
     await sites.delete(store, caller, site_id)
+    forget_principals(request)
     return no_content()

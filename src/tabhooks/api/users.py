@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
+from tabhooks.api.deps import SiteCallerDep, StoreDep, forget_principals, require_version
 from tabhooks.api.wire import filters_of, no_content, page_of, read_body, respond
 from tabhooks.errors import BadRequest
 from tabhooks.models import User
@@ -46,6 +46,7 @@ async def add_user(request: Request, store: StoreDep, caller: SiteCallerDep) -> 
     user = await users.add(
         store, caller, name=body.attr("name") or "", site_role=body.attr("siteRole")
     )
+    forget_principals(request)
     return respond(request, user_element(user), status=201)
 
 
@@ -85,10 +86,14 @@ async def update_user(
         password=body.attr("password"),
         site_role=body.attr("siteRole"),
     )
+    forget_principals(request)
     return respond(request, user_element(await users.update(store, caller, user_id, changes)))
 
 
 @router.delete("/{user_id}", status_code=204, operation_id="removeUserFromSite")
-async def remove_user(user_id: str, store: StoreDep, caller: SiteCallerDep) -> Response:
+async def remove_user(
+    request: Request, user_id: str, store: StoreDep, caller: SiteCallerDep
+) -> Response:
     await users.remove(store, caller, user_id)
+    forget_principals(request)
     return no_content()

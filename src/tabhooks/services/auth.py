@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,41 @@ from tabhooks.store import sessions as sessions_store
 from tabhooks.store import sites as sites_store
 from tabhooks.store import users as users_store
 from tabhooks.store.tables import utcnow
+
+
+class PrincipalCache:
+    """Tokens verified in the last few seconds, so a burst of calls skips the lookups.
+
+    This process evicts on sign-out and clears on any change to users, sites or roles; a
+    change made by another process is seen within ``ttl_s`` at most (0 disables the cache).
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token_hash: str) -> Principal | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > self.ttl_s or entry[1].session.expires_at <= utcnow():
+            self._entries.pop(token_hash, None)
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, principal: Principal) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[token_hash] = (time.monotonic(), principal)
+
+    def evict(self, token_hash: str) -> None:
+        self._entries.pop(token_hash, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +164,17 @@ async def _member(conn: AsyncConnection, site: Site, user_id: str) -> User:
     return user
 
 
-async def authenticate(store: Store, token: str | None) -> Principal:
+async def authenticate(
+    store: Store, token: str | None, cache: PrincipalCache | None = None
+) -> Principal:
     """Resolve an ``X-Tableau-Auth`` token to the caller, or raise 401."""
     if not token:
         raise NotAuthenticated()
+    token_hash = hash_token(token)
+    if cache is not None and (cached := cache.get(token_hash)) is not None:
+        return cached
     async with store.read() as conn:
-        session = await sessions_store.find_session(conn, hash_token(token))
+        session = await sessions_store.find_session(conn, token_hash)
         if session is None or session.expires_at <= utcnow():
             raise InvalidToken(
                 "The authentication token is invalid, expired or signed out; sign in again."
@@ -142,7 +183,10 @@ async def authenticate(store: Store, token: str | None) -> Principal:
         user = await users_store.get_on_site(conn, session.site_id, session.user_id)
     if site is None or user is None:
         raise InvalidToken("The session's site or user no longer exists; sign in again.")
-    return Principal(session, user, site)
+    principal = Principal(session, user, site)
+    if cache is not None:
+        cache.put(token_hash, principal)
+    return principal
 
 
 async def sign_out(store: Store, token: str) -> None:

@@ -82,7 +82,8 @@ def require_publisher(principal: Principal) -> None:
         raise Forbidden(f"Site role {principal.user.site_role} cannot publish or change content.")
 
 
-def _require_owner_or_admin(principal: Principal, content: Content) -> None:
+def require_owner_or_admin(principal: Principal, content: Content) -> None:
+    """Changing content (or its data quality warnings) is for its owner or an administrator."""
     require_publisher(principal)
     if not principal.user.is_site_admin and content.owner_id != principal.user.id:
         raise Forbidden(f"Only the owner or an administrator can change '{content.name}'.")
@@ -105,7 +106,7 @@ async def update(
     site_id = principal.site.id
     async with store.write() as conn:
         content = await require(conn, site_id, kind, content_id)
-        _require_owner_or_admin(principal, content)
+        require_owner_or_admin(principal, content)
         values: dict[str, object] = {}
         if changes.name is not None:
             if not changes.name.strip():
@@ -174,7 +175,7 @@ async def remove_with_events(conn: AsyncConnection, content: Content) -> None:
 async def delete(store: Store, principal: Principal, kind: ContentKind, content_id: str) -> None:
     async with store.write() as conn:
         content = await require(conn, principal.site.id, kind, content_id)
-        _require_owner_or_admin(principal, content)
+        require_owner_or_admin(principal, content)
         await remove_with_events(conn, content)
 
 
@@ -219,7 +220,7 @@ async def update_connection(
     site_id = principal.site.id
     async with store.write() as conn:
         content = await require(conn, site_id, kind, content_id)
-        _require_owner_or_admin(principal, content)
+        require_owner_or_admin(principal, content)
         if await contents_store.get_connection(conn, content_id, connection_id) is None:
             raise ConnectionNotFound(f"No connection '{connection_id}' on this {kind.value}.")
         values = {

@@ -132,6 +132,8 @@ async def publish(store: Store, principal: Principal, request: PublishRequest) -
         if existing is None:
             content_id = await contents_store.create(conn, new)
         else:
+            # Overwriting (or appending to) content changes it: the same rule as Update.
+            contents_service.require_owner_or_admin(principal, existing)
             content_id = existing.id
             await contents_store.replace_file(conn, content_id, new)
         await contents_store.set_connections(

@@ -114,6 +114,7 @@ async def create(
             is_enabled=enabled,
             status_change_reason=reason,
             owner_id=principal.user.id,
+            owner_name=principal.user.name,
         )
 
 

@@ -59,7 +59,17 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction: one consistent snapshot."""
+        """A connection for reading.
+
+        On PostgreSQL it is one transaction (a consistent snapshot). On SQLite each statement
+        runs on its own: every explicit BEGIN/ROLLBACK is a round trip to aiosqlite's thread,
+        which costs more than the queries of a typical request, and reads there are points
+        looked up by key.
+        """
+        if self.is_sqlite:
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(sqlite_begin=None)
+            return
         async with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -120,4 +130,6 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        statement = conn.get_execution_options().get("sqlite_begin", "BEGIN")
+        if statement is not None:  # None: autocommit reads (see Store.read)
+            conn.exec_driver_sql(statement)

@@ -369,6 +369,63 @@ upload_chunks = Table(
 )
 
 
+# ----------------------------------------------------------------------------- inspector
+
+inbox_bins = Table(
+    "inbox_bins",
+    metadata,
+    # Unguessable (``bin_`` + 128 random bits): the id is the capability to post and to watch.
+    Column("id", String(40), primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("created_by", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("name", String(255), nullable=False),
+    # Retention: newest ``max_requests`` kept, none older than ``max_age_s``.
+    Column("max_requests", Integer, nullable=False),
+    Column("max_age_s", Integer, nullable=False),
+    # The chosen answer.
+    Column("response_status", Integer, nullable=False),
+    Column("response_headers", Text, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("response_delay_ms", Integer, nullable=False),
+    # Chaos: the next ``fail_remaining`` requests fail, then ``fail_percent`` % at random.
+    Column("fail_remaining", Integer, nullable=False),
+    Column("fail_percent", Integer, nullable=False),
+    Column("fail_status", Integer, nullable=False),
+    Column("never_answer", Boolean, nullable=False),
+    # A Standard Webhooks `whsec_...` secret; when set, every request's signature is checked.
+    Column("signing_secret", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "site_id", "created_at"),
+)
+
+inbox_requests = Table(
+    "inbox_requests",
+    metadata,
+    # Time-ordered (``req_``), so the newest-first listing is an index scan.
+    Column("id", String(40), primary_key=True),
+    Column("bin_id", String(40), ForeignKey("inbox_bins.id", ondelete="CASCADE"), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    # JSON list of [name, value] pairs in arrival order (repeated headers kept).
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    # Bytes that arrived; more than ``len(body)`` when the body was cut at the inbox limit.
+    Column("body_size", Integer, nullable=False),
+    Column("client_addr", String(64)),
+    # The `webhook-id` header: requests sharing one are flagged as duplicates.
+    Column("webhook_msg_id", String(255)),
+    # What the bin answered (NULL: it never answered), and why when chaos chose it.
+    Column("response_status", Integer),
+    Column("note", Text),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index(None, "bin_id", "id"),
+    Index(None, "bin_id", "received_at"),
+    Index(None, "bin_id", "webhook_msg_id"),
+)
+
+
 def utcnow() -> datetime:
     """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
     return datetime.now(UTC).replace(microsecond=0)

@@ -33,32 +33,30 @@ async def create(
     is_enabled: bool,
     status_change_reason: str,
     owner_id: str,
+    owner_name: str | None = None,
 ) -> Webhook:
+    """Insert a webhook and return it as stored (no read-back: the values are all here)."""
     now = utcnow()
-    webhook_id = str(uuid.uuid4())
+    row = {
+        "id": str(uuid.uuid4()),
+        "site_id": site_id,
+        "name": name,
+        "event": event,
+        "url": url,
+        "method": "POST",
+        "is_enabled": is_enabled,
+        "status_change_reason": status_change_reason,
+        "owner_id": owner_id,
+        "consecutive_failures": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
-        async with conn.begin_nested():
-            await conn.execute(
-                insert(webhooks).values(
-                    id=webhook_id,
-                    site_id=site_id,
-                    name=name,
-                    event=event,
-                    url=url,
-                    method="POST",
-                    is_enabled=is_enabled,
-                    status_change_reason=status_change_reason,
-                    owner_id=owner_id,
-                    consecutive_failures=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        # A failed INSERT ends the whole write transaction, which the caller rolls back.
+        await conn.execute(insert(webhooks).values(row))
     except IntegrityError as exc:
         raise _conflict(name) from exc
-    found = await get(conn, site_id, webhook_id)
-    assert found is not None
-    return found
+    return Webhook.from_row({**row, "owner_name": owner_name})
 
 
 async def get(conn: AsyncConnection, site_id: str, webhook_id: str) -> Webhook | None:

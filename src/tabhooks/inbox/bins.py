@@ -1,0 +1,289 @@
+"""Bin use cases: create, list, read, change, clear and delete, with the rules on settings.
+
+Bins belong to a site and to the user who made them; any signed-in user of that site may
+manage them (they are a development tool, not a protected resource), and a bin of another
+site answers 404 so ids are never confirmed. The capture URL itself needs no credentials: the
+unguessable id is the capability, as on webhook.site.
+
+Settings are checked here once for the JSON API and the dashboard forms alike. Chosen
+response headers may not set cookies or weaken the sandbox the capture endpoint imposes,
+because the bin's answer is served from tabhooks' own origin.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+from tabhooks.config import Settings
+from tabhooks.delivery import signing
+from tabhooks.errors import BadRequest, ResourceNotFound
+from tabhooks.inbox.hub import InboxHub
+from tabhooks.services.principal import Principal
+from tabhooks.store import Store
+from tabhooks.store import inbox as inbox_store
+from tabhooks.store.tables import utcnow_precise
+
+BIN_ID_PREFIX = "bin_"
+NAME_MAX_CHARS = 255
+#: Most requests one bin may keep, whatever it asks for.
+MAX_REQUESTS_LIMIT = 10_000
+#: Longest a bin may keep a request.
+MAX_AGE_LIMIT_S = 30 * 24 * 3600
+#: Longest chosen delay (webhook.site's hosted limit; above any sender's sensible timeout).
+MAX_DELAY_S = 30.0
+RESPONSE_BODY_MAX_BYTES = 64 * 1024
+MAX_RESPONSE_HEADERS = 20
+FAIL_NEXT_LIMIT = 10_000
+DEFAULT_FAIL_STATUS = 500
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+#: Headers a bin may not choose: framing is the server's, and the rest would let a bin's
+#: answer act on tabhooks' origin (cookies, framing, the sandbox policy).
+_RESERVED_HEADERS = frozenset(
+    {
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "set-cookie",
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "x-tabhooks-request-id",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Bin:
+    """A bin and how it answers."""
+
+    id: str
+    site_id: str
+    created_by: str | None
+    name: str
+    max_requests: int
+    max_age_s: int
+    response_status: int
+    response_headers: dict[str, str]
+    response_body: str
+    response_delay_s: float
+    fail_remaining: int
+    fail_percent: int
+    fail_status: int
+    never_answer: bool
+    signing_secret: str | None
+    created_at: datetime
+    updated_at: datetime
+    request_count: int | None = None
+    last_received_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(
+            id=row["id"],
+            site_id=row["site_id"],
+            created_by=row["created_by"],
+            name=row["name"],
+            max_requests=row["max_requests"],
+            max_age_s=row["max_age_s"],
+            response_status=row["response_status"],
+            response_headers=json.loads(row["response_headers"] or "{}"),
+            response_body=row["response_body"],
+            response_delay_s=row["response_delay_ms"] / 1000,
+            fail_remaining=row["fail_remaining"],
+            fail_percent=row["fail_percent"],
+            fail_status=row["fail_status"],
+            never_answer=bool(row["never_answer"]),
+            signing_secret=row["signing_secret"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            request_count=row.get("request_count"),
+            last_received_at=row.get("last_received_at"),
+        )
+
+    def oldest_kept(self, now: datetime) -> datetime:
+        """Requests received before this are past the bin's age limit."""
+        return now - timedelta(seconds=self.max_age_s)
+
+
+@dataclass(frozen=True, slots=True)
+class BinChanges:
+    """What a create or update asked for; ``None`` means "not given" (keep, or default)."""
+
+    name: str | None = None
+    max_requests: int | None = None
+    max_age_s: int | None = None
+    response_status: int | None = None
+    response_headers: dict[str, str] | None = None
+    response_body: str | None = None
+    response_delay_s: float | None = None
+    fail_next: int | None = None
+    fail_percent: int | None = None
+    fail_status: int | None = None
+    never_answer: bool | None = None
+    #: ``""`` removes the secret.
+    signing_secret: str | None = None
+
+
+def _in_range(label: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise BadRequest(f"{label} must be between {low:g} and {high:g}, not {value:g}.")
+
+
+def _check_headers(headers: dict[str, str]) -> str:
+    if len(headers) > MAX_RESPONSE_HEADERS:
+        raise BadRequest(f"At most {MAX_RESPONSE_HEADERS} response headers may be chosen.")
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise BadRequest(f"'{name}' is not a valid header name.")
+        if name.lower() in _RESERVED_HEADERS:
+            raise BadRequest(f"The header '{name}' is set by tabhooks and cannot be chosen.")
+        if any(ch in value for ch in "\r\n\0") or len(value) > 1024:
+            raise BadRequest(f"The value of header '{name}' is invalid or too long.")
+    return json.dumps(headers)
+
+
+def _columns(changes: BinChanges) -> dict[str, Any]:
+    """Validated column values for the fields ``changes`` names."""
+    out: dict[str, Any] = {}
+    c = changes
+    if c.name is not None:
+        if not c.name.strip() or len(c.name) > NAME_MAX_CHARS:
+            raise BadRequest(f"A bin name must have 1 to {NAME_MAX_CHARS} characters.")
+        out["name"] = c.name.strip()
+    if c.max_requests is not None:
+        _in_range("max_requests", c.max_requests, 1, MAX_REQUESTS_LIMIT)
+        out["max_requests"] = c.max_requests
+    if c.max_age_s is not None:
+        _in_range("max_age_s", c.max_age_s, 1, MAX_AGE_LIMIT_S)
+        out["max_age_s"] = c.max_age_s
+    if c.response_status is not None:
+        _in_range("response_status", c.response_status, 200, 599)
+        out["response_status"] = c.response_status
+    if c.response_headers is not None:
+        out["response_headers"] = _check_headers(c.response_headers)
+    if c.response_body is not None:
+        if len(c.response_body.encode()) > RESPONSE_BODY_MAX_BYTES:
+            raise BadRequest(f"response_body must be at most {RESPONSE_BODY_MAX_BYTES} bytes.")
+        out["response_body"] = c.response_body
+    if c.response_delay_s is not None:
+        _in_range("response_delay_s", c.response_delay_s, 0, MAX_DELAY_S)
+        out["response_delay_ms"] = round(c.response_delay_s * 1000)
+    if c.fail_next is not None:
+        _in_range("fail_next", c.fail_next, 0, FAIL_NEXT_LIMIT)
+        out["fail_remaining"] = c.fail_next
+    if c.fail_percent is not None:
+        _in_range("fail_percent", c.fail_percent, 0, 100)
+        out["fail_percent"] = c.fail_percent
+    if c.fail_status is not None:
+        _in_range("fail_status", c.fail_status, 300, 599)
+        out["fail_status"] = c.fail_status
+    if c.never_answer is not None:
+        out["never_answer"] = c.never_answer
+    if c.signing_secret is not None:
+        secret = c.signing_secret.strip()
+        if secret:
+            try:
+                signing.decode_secret(secret)
+            except ValueError as exc:
+                raise BadRequest(f"signing_secret is not a whsec_ secret: {exc}.") from exc
+        out["signing_secret"] = secret or None
+    return out
+
+
+def new_bin_id() -> str:
+    """``bin_`` and 128 random bits: unguessable, since it is the capability to post and watch."""
+    return BIN_ID_PREFIX + secrets.token_urlsafe(16)
+
+
+async def create(
+    store: Store, settings: Settings, principal: Principal, changes: BinChanges
+) -> Bin:
+    now = utcnow_precise()
+    bin_id = new_bin_id()
+    values: dict[str, Any] = {
+        "id": bin_id,
+        "site_id": principal.site.id,
+        "created_by": principal.user.id,
+        "name": f"Bin {now:%Y-%m-%d %H:%M:%S}",
+        "max_requests": settings.inbox_max_requests,
+        "max_age_s": round(settings.inbox_max_age_hours * 3600),
+        "response_status": 200,
+        "response_headers": "{}",
+        "response_body": "",
+        "response_delay_ms": 0,
+        "fail_remaining": 0,
+        "fail_percent": 0,
+        "fail_status": DEFAULT_FAIL_STATUS,
+        "never_answer": False,
+        "signing_secret": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    values.update(_columns(changes))
+    async with store.write() as conn:
+        await inbox_store.create_bin(conn, values)
+        row = await inbox_store.get_bin(conn, bin_id)
+    assert row is not None
+    return Bin.from_row(row)
+
+
+async def listing(store: Store, principal: Principal) -> list[Bin]:
+    async with store.read() as conn:
+        rows = await inbox_store.list_bins(conn, principal.site.id)
+    return [Bin.from_row(r) for r in rows]
+
+
+def _not_found(bin_id: str) -> ResourceNotFound:
+    return ResourceNotFound(f"No inbox bin with id '{bin_id}' exists on this site.")
+
+
+async def find(store: Store, bin_id: str) -> Bin | None:
+    """A bin by its capability id alone (the capture URL and the public bin page)."""
+    async with store.read() as conn:
+        row = await inbox_store.get_bin(conn, bin_id)
+    return Bin.from_row(row) if row else None
+
+
+async def get(store: Store, principal: Principal, bin_id: str) -> Bin:
+    """A bin of the caller's site, or 404 (another site's bin is never confirmed)."""
+    found = await find(store, bin_id)
+    if found is None or found.site_id != principal.site.id:
+        raise _not_found(bin_id)
+    return found
+
+
+async def update(store: Store, principal: Principal, bin_id: str, changes: BinChanges) -> Bin:
+    await get(store, principal, bin_id)
+    columns = _columns(changes)
+    async with store.write() as conn:
+        if columns:
+            await inbox_store.change_bin(conn, bin_id, columns)
+        row = await inbox_store.get_bin(conn, bin_id)
+    if row is None:
+        raise _not_found(bin_id)
+    return Bin.from_row(row)
+
+
+async def clear(store: Store, principal: Principal, hub: InboxHub, bin_id: str) -> int:
+    """Drop every request the bin holds; live views empty themselves."""
+    await get(store, principal, bin_id)
+    async with store.write() as conn:
+        count = await inbox_store.clear(conn, bin_id)
+    hub.publish(bin_id, "cleared")
+    return count
+
+
+async def delete(store: Store, principal: Principal, hub: InboxHub, bin_id: str) -> None:
+    """Delete the bin and its requests; its URL answers 404 from now on."""
+    await get(store, principal, bin_id)
+    async with store.write() as conn:
+        if not await inbox_store.delete_bin(conn, bin_id):
+            raise _not_found(bin_id)
+        await inbox_store.notify(conn, "deleted", bin_id)
+    hub.publish(bin_id, "deleted")

@@ -1,0 +1,141 @@
+"""``/inbox/{bin id}`` and everything below it: capture any request, answer as the bin says.
+
+A pure ASGI endpoint rather than a FastAPI route, because a route must list its methods and
+a bin accepts any method, including ones no framework knows. No credentials are needed: the
+unguessable bin id is the capability (the dashboard and JSON API, which change bins, need a
+sign-in).
+
+The request is stored *before* the answer is delayed or withheld, so it appears in the live
+view at once even when the bin is told to be slow or never to answer. The body is read as a
+stream and only the first ``inbox_max_body_bytes`` are kept, so a large upload costs no more
+memory than that.
+
+Whatever a bin is told to answer is served from tabhooks' own origin, so every answer carries
+``Content-Security-Policy: sandbox`` and ``nosniff``: a bin answering HTML with a script in
+it cannot act on the dashboard, and chosen headers cannot set cookies (see ``bins``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from tabhooks.config import Settings
+from tabhooks.delivery.signing import ID_HEADER
+from tabhooks.errors import ResourceNotFound
+from tabhooks.ids import new_id
+from tabhooks.inbox import bins, chaos
+from tabhooks.inbox.hub import InboxHub
+from tabhooks.store import Store
+from tabhooks.store import inbox as inbox_store
+from tabhooks.store.tables import utcnow_precise
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_PREFIX = "req_"
+#: Longest a "never answer" bin holds a connection: past every sender's timeout (tabhooks
+#: allows 120 s), after which it answers 504 rather than pin a socket forever.
+HANG_MAX_S = 130.0
+#: Sent with every answer so a sender's logs can be matched with the inspector.
+REQUEST_ID_HEADER = "X-Tabhooks-Request-Id"
+_SAFETY_HEADERS = {
+    "Content-Security-Policy": "sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+_MSG_ID_MAX_CHARS = 255
+_METHOD_MAX_CHARS = 32
+
+
+async def _read_body(request: Request, keep_bytes: int) -> tuple[bytes, int]:
+    kept = bytearray()
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if len(kept) < keep_bytes:
+            kept += chunk[: keep_bytes - len(kept)]
+    return bytes(kept), size
+
+
+async def _hang(receive: Receive, limit_s: float) -> bool:
+    """Wait until the client hangs up (``True``) or ``limit_s`` passes (``False``)."""
+    try:
+        async with asyncio.timeout(limit_s):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
+class CaptureEndpoint:
+    """The ASGI app behind ``/inbox/{bin_id}{rest:path}``."""
+
+    def __init__(self, store: Store, settings: Settings, hub: InboxHub) -> None:
+        self.store = store
+        self.settings = settings
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        bin_id = str(scope["path_params"]["bin_id"])
+        bin_ = await bins.find(self.store, bin_id)
+        if bin_ is None:
+            raise ResourceNotFound(f"No inbox bin '{bin_id}' exists.")
+        body, size = await _read_body(request, self.settings.inbox_max_body_bytes)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        msg_id = request.headers.get(ID_HEADER)
+        request_id = new_id(REQUEST_ID_PREFIX)
+        async with self.store.write() as conn:
+            forced = None
+            if bin_.fail_remaining > 0 and not bin_.never_answer:
+                forced = await inbox_store.take_forced_failure(conn, bin_.id)
+            reply = chaos.choose(bin_, forced_remaining=forced, roll=random.random())
+            await inbox_store.add_request(
+                conn,
+                {
+                    "id": request_id,
+                    "bin_id": bin_.id,
+                    "method": str(scope["method"])[:_METHOD_MAX_CHARS],
+                    "path": str(scope["path_params"].get("rest") or ""),
+                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "headers": json.dumps(headers),
+                    "body": body,
+                    "body_size": size,
+                    "client_addr": scope["client"][0] if scope.get("client") else None,
+                    "webhook_msg_id": msg_id[:_MSG_ID_MAX_CHARS] if msg_id else None,
+                    "response_status": reply.status,
+                    "note": reply.note,
+                    "received_at": utcnow_precise(),
+                },
+                keep=bin_.max_requests,
+                max_age_s=bin_.max_age_s,
+            )
+        self.hub.publish(bin_.id, "request")
+        log.debug(
+            "action=inbox_capture bin=%s request=%s status=%s", bin_.id, request_id, reply.status
+        )
+        await self._answer(reply, request_id, scope, receive, send)
+
+    async def _answer(
+        self, reply: chaos.Reply, request_id: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        if reply.status is None:
+            if await _hang(receive, HANG_MAX_S):
+                return  # the sender gave up, which was the point
+            reply = chaos.Reply(504, body=b"tabhooks inbox: never answered\n")
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        assert reply.status is not None
+        headers = dict(reply.headers)
+        if reply.body and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+        headers.update(_SAFETY_HEADERS)
+        headers[REQUEST_ID_HEADER] = request_id
+        await Response(reply.body, status_code=reply.status, headers=headers)(scope, receive, send)

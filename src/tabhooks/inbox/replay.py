@@ -1,0 +1,52 @@
+"""Replaying a captured request to another URL, e.g. the service being developed locally.
+
+The replay goes through the delivery engine's one :class:`~tabhooks.delivery.sender.Sender`,
+so it obeys the same SSRF guard, https rule, timeouts and response cap as a real delivery: a
+replay is not a way around the guard. It is a POST (webhooks are POSTs; the sender sends
+nothing else) of the captured body with the captured headers, ``webhook-*`` included, so a
+receiver verifying Standard Webhooks signatures accepts it while the timestamp is fresh.
+"""
+
+from __future__ import annotations
+
+from tabhooks.delivery.retry import AttemptOutcome
+from tabhooks.delivery.sender import Sender
+from tabhooks.errors import BadRequest
+from tabhooks.inbox import bins, history
+from tabhooks.services.principal import Principal
+from tabhooks.store import Store
+
+#: Headers that describe the original connection rather than the message.
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "accept-encoding",
+        "cookie",
+        "authorization",
+        "x-tableau-auth",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
+
+
+async def replay(
+    store: Store, sender: Sender, principal: Principal, bin_id: str, request_id: str, url: str
+) -> AttemptOutcome:
+    """Send captured request ``request_id`` of bin ``bin_id`` to ``url`` once and report."""
+    bin_ = await bins.get(store, principal, bin_id)
+    captured = await history.one(store, bin_, request_id)
+    if captured.truncated:
+        raise BadRequest(
+            f"Only the first {len(captured.body)} of {captured.body_size} body bytes were kept; "
+            "a replay would send a different message."
+        )
+    headers = {k: v for k, v in captured.headers if k.lower() not in _NOT_FORWARDED}
+    return await sender.send(url, captured.body, headers)

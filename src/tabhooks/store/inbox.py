@@ -1,0 +1,221 @@
+"""Named statements of the inspector: bins, captured requests, retention and wake-ups.
+
+A bin keeps its newest ``max_requests`` requests and none older than ``max_age_s``: the count
+is enforced on every capture (two index lookups, so a busy bin never grows past its limit),
+the age on every capture of that bin and by a periodic sweep for bins nobody posts to.
+
+On PostgreSQL a capture or a clear also sends ``NOTIFY tabhooks_inbox, '<kind>:<bin id>'``
+inside its transaction, so live views served by other API processes wake the moment it
+commits (PostgreSQL delivers notifications only on commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tabhooks.errors import ResourceNotFound
+from tabhooks.store.tables import inbox_bins, inbox_requests, utcnow_precise
+
+#: The PostgreSQL channel live views LISTEN on; payloads are ``"<kind>:<bin id>"``.
+NOTIFY_CHANNEL = "tabhooks_inbox"
+
+
+async def notify(conn: AsyncConnection, kind: str, bin_id: str) -> None:
+    """Tell other processes' live views about a change, once this transaction commits."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": f"{kind}:{bin_id}"},
+        )
+
+
+# ----------------------------------------------------------------------------- bins
+
+
+async def create_bin(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(inbox_bins).values(**values))
+
+
+async def get_bin(conn: AsyncConnection, bin_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(inbox_bins).where(inbox_bins.c.id == bin_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def list_bins(conn: AsyncConnection, site_id: str) -> list[dict[str, Any]]:
+    """The site's bins, newest first, each with its request count and latest arrival."""
+    counts = (
+        select(
+            inbox_requests.c.bin_id,
+            func.count().label("request_count"),
+            func.max(inbox_requests.c.received_at).label("last_received_at"),
+        )
+        .group_by(inbox_requests.c.bin_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(inbox_bins, counts.c.request_count, counts.c.last_received_at)
+        .outerjoin(counts, counts.c.bin_id == inbox_bins.c.id)
+        .where(inbox_bins.c.site_id == site_id)
+        .order_by(inbox_bins.c.created_at.desc(), inbox_bins.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def change_bin(conn: AsyncConnection, bin_id: str, changes: dict[str, Any]) -> None:
+    await conn.execute(
+        update(inbox_bins)
+        .where(inbox_bins.c.id == bin_id)
+        .values(**changes, updated_at=utcnow_precise())
+    )
+
+
+async def delete_bin(conn: AsyncConnection, bin_id: str) -> bool:
+    await conn.execute(delete(inbox_requests).where(inbox_requests.c.bin_id == bin_id))
+    result = await conn.execute(delete(inbox_bins).where(inbox_bins.c.id == bin_id))
+    return result.rowcount > 0
+
+
+async def take_forced_failure(conn: AsyncConnection, bin_id: str) -> int | None:
+    """Use up one of the bin's "fail the next N" failures, atomically across processes.
+
+    Returns:
+        How many forced failures remain after this one, or ``None`` when none was left.
+    """
+    result = await conn.execute(
+        update(inbox_bins)
+        .where(inbox_bins.c.id == bin_id, inbox_bins.c.fail_remaining > 0)
+        .values(fail_remaining=inbox_bins.c.fail_remaining - 1)
+        .returning(inbox_bins.c.fail_remaining)
+    )
+    row = result.first()
+    return int(row[0]) if row else None
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+async def add_request(
+    conn: AsyncConnection, row: dict[str, Any], *, keep: int, max_age_s: int
+) -> None:
+    """Store one captured request, then trim its bin to the retention limits.
+
+    Raises:
+        ResourceNotFound: The bin was deleted while the request was arriving.
+    """
+    try:
+        await conn.execute(insert(inbox_requests).values(**row))
+    except IntegrityError as exc:
+        raise ResourceNotFound(f"No inbox bin '{row['bin_id']}' exists.") from exc
+    bin_id = row["bin_id"]
+    # The id of the newest request beyond the limit: it and everything older goes.
+    cutoff_id = (
+        await conn.execute(
+            select(inbox_requests.c.id)
+            .where(inbox_requests.c.bin_id == bin_id)
+            .order_by(inbox_requests.c.id.desc())
+            .limit(1)
+            .offset(keep)
+        )
+    ).scalar()
+    if cutoff_id is not None:
+        await conn.execute(
+            delete(inbox_requests).where(
+                inbox_requests.c.bin_id == bin_id, inbox_requests.c.id <= cutoff_id
+            )
+        )
+    await _drop_older(conn, bin_id, row["received_at"] - timedelta(seconds=max_age_s))
+    await notify(conn, "request", bin_id)
+
+
+async def _drop_older(conn: AsyncConnection, bin_id: str, cutoff: datetime) -> int:
+    result = await conn.execute(
+        delete(inbox_requests).where(
+            inbox_requests.c.bin_id == bin_id, inbox_requests.c.received_at < cutoff
+        )
+    )
+    return result.rowcount
+
+
+async def purge_expired(conn: AsyncConnection, now: datetime) -> int:
+    """Drop requests past their bin's age limit, in every bin (the periodic sweep)."""
+    bins = await conn.execute(select(inbox_bins.c.id, inbox_bins.c.max_age_s))
+    dropped = 0
+    for bin_id, max_age_s in bins.all():
+        dropped += await _drop_older(conn, bin_id, now - timedelta(seconds=max_age_s))
+    return dropped
+
+
+async def list_requests(
+    conn: AsyncConnection,
+    bin_id: str,
+    *,
+    not_before: datetime,
+    before_id: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Newest first; ``before_id`` pages towards older requests."""
+    query = select(inbox_requests).where(
+        inbox_requests.c.bin_id == bin_id, inbox_requests.c.received_at >= not_before
+    )
+    if before_id:
+        query = query.where(inbox_requests.c.id < before_id)
+    rows = await conn.execute(query.order_by(inbox_requests.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def received_since(
+    conn: AsyncConnection, bin_id: str, since: datetime, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` requests received at or after ``since``, oldest first.
+
+    Newest rather than oldest, so a live view flooded with more than ``limit`` requests at
+    once skips some (a reload shows them all) instead of never catching up.
+    """
+    rows = await conn.execute(
+        select(inbox_requests)
+        .where(inbox_requests.c.bin_id == bin_id, inbox_requests.c.received_at >= since)
+        .order_by(inbox_requests.c.received_at.desc(), inbox_requests.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in reversed(rows.all())]
+
+
+async def get_request(conn: AsyncConnection, bin_id: str, request_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(inbox_requests).where(
+                inbox_requests.c.bin_id == bin_id, inbox_requests.c.id == request_id
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def occurrences(
+    conn: AsyncConnection, bin_id: str, msg_ids: Iterable[str]
+) -> dict[str, list[str]]:
+    """For each ``webhook-id``, the ids of the bin's requests carrying it, oldest first."""
+    wanted = sorted(set(msg_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(inbox_requests.c.webhook_msg_id, inbox_requests.c.id)
+        .where(inbox_requests.c.bin_id == bin_id, inbox_requests.c.webhook_msg_id.in_(wanted))
+        .order_by(inbox_requests.c.id)
+    )
+    found: dict[str, list[str]] = {}
+    for msg_id, request_id in rows:
+        found.setdefault(msg_id, []).append(request_id)
+    return found
+
+
+async def clear(conn: AsyncConnection, bin_id: str) -> int:
+    result = await conn.execute(delete(inbox_requests).where(inbox_requests.c.bin_id == bin_id))
+    await notify(conn, "cleared", bin_id)
+    return result.rowcount

@@ -1,0 +1,284 @@
+"""``/ui/bins``: the inspector's pages — bin list, the live bin page, its stream and forms.
+
+Who sees what: a bin's page and live stream are open to anyone holding its unguessable URL
+(like webhook.site: the id already lets you post to it), unless ``inbox_public_view`` is off,
+when they need a dashboard sign-in on the bin's site. Changing a bin — its answers, chaos,
+secret, clearing, deleting, replaying — always needs that sign-in and a CSRF token.
+
+The live stream is server-sent events (one-way, auto-reconnecting, plain HTTP). Each event
+carries the request's card rendered by the same template as the page, so a live card and a
+reloaded one are identical, and escaped identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from tabhooks.api.wire import base_url
+from tabhooks.delivery.retry import ErrorClass
+from tabhooks.delivery.sender import Sender
+from tabhooks.errors import BadRequest, ResourceNotFound
+from tabhooks.inbox import bins, history, live, replay
+from tabhooks.inbox.bins import Bin, BinChanges
+from tabhooks.inbox.hub import InboxHub
+from tabhooks.store import Store
+from tabhooks.store.tables import utcnow_precise
+from tabhooks.web import session
+from tabhooks.web.session import MaybeViewerDep, Viewer, ViewerDep
+from tabhooks.web.templating import Pages
+
+router = APIRouter(prefix="/ui/bins", include_in_schema=False)
+
+#: A stream ends after this long and the browser reconnects (resuming where it was), so a
+#: server shutting down never waits on a stream that would otherwise never end.
+STREAM_MAX_S = 300.0
+#: Larger ``since`` values are not times (the year 5138); they fall back to "now".
+_EPOCH_S_MAX = 1e11
+_ERROR_CODES = frozenset(e.value for e in ErrorClass)
+NOTICES = {
+    "saved": "Settings saved.",
+    "cleared": "Bin cleared.",
+    "replayed": "Replayed.",
+}
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _hub(request: Request) -> InboxHub:
+    hub: InboxHub = request.app.state.inbox_hub
+    return hub
+
+
+def _owner(viewer: Viewer | None, bin_: Bin) -> Viewer | None:
+    """The viewer, if they may change this bin (signed in on its site)."""
+    return viewer if viewer is not None and viewer.principal.site.id == bin_.site_id else None
+
+
+async def _viewable(request: Request, bin_id: str, viewer: Viewer | None) -> Bin:
+    bin_ = await bins.find(_store(request), bin_id)
+    public = request.app.state.settings.inbox_public_view
+    if bin_ is None or (not public and _owner(viewer, bin_) is None):
+        if not public and viewer is None:
+            raise session.SignInRequired(request.url.path)
+        raise ResourceNotFound(f"No inbox bin '{bin_id}' exists.")
+    return bin_
+
+
+@router.get("")
+async def bins_page(request: Request, viewer: ViewerDep) -> Response:
+    found = await bins.listing(_store(request), viewer.principal)
+    return _pages(request).page(
+        request, "bins.html", viewer=viewer, bins=found, base=base_url(request)
+    )
+
+
+@router.post("")
+async def create_bin(request: Request, viewer: ViewerDep) -> Response:
+    form = await session.checked_form(request, viewer.csrf)
+    changes = BinChanges(name=form.get("name", "").strip() or None)
+    created = await bins.create(
+        _store(request), request.app.state.settings, viewer.principal, changes
+    )
+    return RedirectResponse(f"/ui/bins/{quote(created.id)}", status_code=303)
+
+
+def _card_context(bin_: Bin, owner: Viewer | None, base: str) -> dict[str, Any]:
+    return {"bin": bin_, "owner": owner, "base": base}
+
+
+@router.get("/{bin_id}")
+async def bin_page(
+    request: Request, bin_id: str, viewer: MaybeViewerDep, before: str | None = None
+) -> Response:
+    return await _bin_page(request, bin_id, viewer, before=before)
+
+
+async def _bin_page(
+    request: Request,
+    bin_id: str,
+    viewer: Viewer | None,
+    *,
+    before: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    bin_ = await _viewable(request, bin_id, viewer)
+    items = await history.page(_store(request), bin_, before=before)
+    params = request.query_params
+    done = params.get("done")
+    base = base_url(request)
+    return _pages(request).page(
+        request,
+        "bin.html",
+        status=status,
+        viewer=viewer,
+        requests=items,
+        older=items[-1].id if len(items) == history.PAGE_SIZE else None,
+        live=before is None,
+        since=utcnow_precise().timestamp(),
+        notice=NOTICES.get(done or ""),
+        replay_status=status_text if (status_text := params.get("status", "")).isdigit() else None,
+        replay_error=failure if (failure := params.get("failure")) in _ERROR_CODES else None,
+        error=error,
+        **_card_context(bin_, _owner(viewer, bin_), base),
+    )
+
+
+def _frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/{bin_id}/stream")
+async def stream(
+    request: Request, bin_id: str, viewer: MaybeViewerDep, since: float | None = None
+) -> Response:
+    """Server-sent events: ``request`` (with the rendered card), ``cleared``, ``deleted``."""
+    store = _store(request)
+    bin_ = await _viewable(request, bin_id, viewer)
+    resume = request.headers.get("last-event-id")
+    after = await history.arrival_of(store, bin_, resume) if resume else None
+    if after is None:
+        after = utcnow_precise()
+        if since is not None and 0 < since < _EPOCH_S_MAX:
+            after = datetime.fromtimestamp(since, UTC)
+    context = _card_context(bin_, _owner(viewer, bin_), base_url(request))
+    pages = _pages(request)
+
+    async def frames() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        deadline = asyncio.get_running_loop().time() + STREAM_MAX_S
+        changes = live.follow(store, _hub(request), bin_, after=after, shown=[resume or ""])
+        async for change in changes:
+            if change.kind is live.ChangeKind.REQUEST and change.request is not None:
+                item = change.request
+                html = pages.fragment("_request.html", item=item, **context)
+                payload = {"id": item.id, "webhook_id": item.webhook_msg_id, "html": html}
+                yield _frame("request", payload, item.id)
+            elif change.kind is live.ChangeKind.KEEPALIVE:
+                yield ": keepalive\n\n"
+            else:
+                yield _frame(change.kind.value, {})
+                if change.kind is live.ChangeKind.DELETED:
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                return
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _number(form: dict[str, str], key: str, kind: type[int] | type[float], blank: Any) -> Any:
+    """A numeric field: ``None`` when the form lacks it, ``blank`` when left empty."""
+    if key not in form:
+        return None
+    raw = form[key].strip()
+    if not raw:
+        return blank
+    try:
+        return kind(raw)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise BadRequest(f"{key.replace('_', ' ')} must be {noun}.") from None
+
+
+def _headers(text: str) -> dict[str, str]:
+    """``Name: value`` lines, as typed in the settings form."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise BadRequest(f"Response header line '{line}' needs 'Name: value'.")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def settings_from_form(form: dict[str, str]) -> BinChanges:
+    """The settings form's fields; a field the form lacks is left unchanged.
+
+    The form sends ``never_answer=off`` from a hidden input before the checkbox, so an
+    unticked box (which browsers omit) still reads as "off" and the last value wins.
+    """
+    age_hours = _number(form, "max_age_hours", float, None)
+    return BinChanges(
+        name=form.get("name") or None,
+        max_requests=_number(form, "max_requests", int, None),
+        max_age_s=round(age_hours * 3600) if age_hours is not None else None,
+        response_status=_number(form, "response_status", int, None),
+        response_headers=_headers(form["response_headers"]) if "response_headers" in form else None,
+        response_body=form.get("response_body"),
+        response_delay_s=_number(form, "response_delay_s", float, 0.0),
+        fail_next=_number(form, "fail_next", int, 0),
+        fail_percent=_number(form, "fail_percent", int, 0),
+        fail_status=_number(form, "fail_status", int, None),
+        never_answer=form["never_answer"] == "on" if "never_answer" in form else None,
+        signing_secret=form.get("signing_secret"),
+    )
+
+
+def _back(bin_id: str, **params: str) -> Response:
+    query = f"?{urlencode(params)}" if params else ""
+    return RedirectResponse(f"/ui/bins/{quote(bin_id)}{query}", status_code=303)
+
+
+@router.post("/{bin_id}/settings")
+async def save_settings(request: Request, bin_id: str, viewer: ViewerDep) -> Response:
+    form = await session.checked_form(request, viewer.csrf)
+    try:
+        await bins.update(_store(request), viewer.principal, bin_id, settings_from_form(form))
+    except BadRequest as exc:
+        return await _bin_page(request, bin_id, viewer, error=exc.detail, status=400)
+    return _back(bin_id, done="saved")
+
+
+@router.post("/{bin_id}/clear")
+async def clear(request: Request, bin_id: str, viewer: ViewerDep) -> Response:
+    await session.checked_form(request, viewer.csrf)
+    await bins.clear(_store(request), viewer.principal, _hub(request), bin_id)
+    return _back(bin_id, done="cleared")
+
+
+@router.post("/{bin_id}/delete")
+async def delete(request: Request, bin_id: str, viewer: ViewerDep) -> Response:
+    await session.checked_form(request, viewer.csrf)
+    await bins.delete(_store(request), viewer.principal, _hub(request), bin_id)
+    return RedirectResponse("/ui/bins", status_code=303)
+
+
+@router.post("/{bin_id}/requests/{request_id}/replay")
+async def replay_request(
+    request: Request, bin_id: str, request_id: str, viewer: ViewerDep
+) -> Response:
+    form = await session.checked_form(request, viewer.csrf)
+    sender: Sender = request.app.state.sender
+    try:
+        outcome = await replay.replay(
+            _store(request), sender, viewer.principal, bin_id, request_id, form.get("url", "")
+        )
+    except BadRequest as exc:
+        return await _bin_page(request, bin_id, viewer, error=exc.detail, status=400)
+    if outcome.status is not None:
+        return _back(bin_id, done="replayed", status=str(outcome.status))
+    return _back(bin_id, done="replayed", failure=str(outcome.error))

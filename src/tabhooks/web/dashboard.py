@@ -1,0 +1,253 @@
+"""``/ui``: sign-in, the site's webhooks with delivery charts, and each webhook's story.
+
+Every action calls the same service the REST API calls (``services.webhooks.update`` to
+enable or disable, ``services.deliveries.redeliver``, ``services.webhook_test.run`` through
+the process's one sender), so the dashboard cannot drift from the API's rules. Forms use
+POST-redirect-GET, except "send test", which shows the destination's answer at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tabhooks.delivery.guard import DestinationPolicy
+from tabhooks.delivery.sender import Sender
+from tabhooks.errors import Conflict, SigninFailed
+from tabhooks.services import auth, deliveries, webhook_test, webhooks
+from tabhooks.services.principal import Principal
+from tabhooks.store import Store
+from tabhooks.store import stats as stats_store
+from tabhooks.store.tables import utcnow_precise
+from tabhooks.web import charts, session
+from tabhooks.web.session import MaybeViewerDep, ViewerDep
+from tabhooks.web.templating import Pages
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+#: Deliveries shown per webhook, each with its whole attempt timeline.
+DELIVERIES_SHOWN = 12
+#: Notices a redirect may ask for (codes, never text: nothing a link says is shown as is).
+NOTICES = {
+    "enabled": "Webhook enabled.",
+    "disabled": "Webhook disabled.",
+    "redelivered": "Delivery queued again; watch its attempts below.",
+    "busy": "That delivery is still being attempted; wait for it to finish.",
+}
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def safe_next(target: str | None) -> str:
+    """Only our own pages are redirect targets (no open redirect through ``next``)."""
+    if target and target.startswith("/ui/") and not target.startswith("//"):
+        return target
+    return "/ui/webhooks"
+
+
+@router.get("")
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/ui/webhooks", status_code=303)
+
+
+@router.get("/login")
+async def login_page(request: Request, viewer: MaybeViewerDep, next: str | None = None) -> Response:
+    if viewer is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_form(request, next_path=safe_next(next))
+
+
+def _login_form(
+    request: Request, *, next_path: str, error: str | None = None, name: str = "", site: str = ""
+) -> Response:
+    token = session.login_token(request)
+    response = _pages(request).page(
+        request,
+        "login.html",
+        status=401 if error else 200,
+        csrf=token,
+        next_path=next_path,
+        error=error,
+        name=name,
+        site=site,
+    )
+    session.remember_login_token(request, response, token)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await session.checked_form(request, request.cookies.get(session.LOGIN_CSRF_COOKIE))
+    settings = request.app.state.settings
+    name, site = form.get("name", ""), form.get("site", "")
+    try:
+        signed_in = await auth.sign_in_password(
+            _store(request),
+            settings,
+            name=name,
+            password=form.get("password", ""),
+            content_url=site,
+        )
+    except SigninFailed:
+        return _login_form(
+            request,
+            next_path=safe_next(form.get("next")),
+            error="Wrong user name, password or site.",
+            name=name,
+            site=site,
+        )
+    response = RedirectResponse(safe_next(form.get("next")), status_code=303)
+    session.open_session(request, response, signed_in.token, settings.session_ttl_minutes * 60)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, viewer: ViewerDep) -> Response:
+    await session.checked_form(request, viewer.csrf)
+    token = request.cookies.get(session.SESSION_COOKIE)
+    if token:
+        await auth.sign_out(_store(request), token)
+    response = RedirectResponse("/ui/login", status_code=303)
+    session.close_session(response)
+    return response
+
+
+async def _minutes(
+    store: Store, principal: Principal, webhook_id: str | None = None
+) -> list[stats_store.Minute]:
+    principal.require_site_admin()
+    async with store.read() as conn:
+        return await stats_store.attempts_per_minute(
+            conn, principal.site.id, now=utcnow_precise(), webhook_id=webhook_id
+        )
+
+
+@router.get("/webhooks")
+async def webhooks_page(request: Request, viewer: ViewerDep) -> Response:
+    store = _store(request)
+    found = await webhooks.listing(store, viewer.principal)
+    minutes = await _minutes(store, viewer.principal)
+    return _pages(request).page(
+        request,
+        "webhooks.html",
+        viewer=viewer,
+        webhooks=found,
+        charts=[charts.attempts_chart(minutes), charts.latency_chart(minutes)],
+    )
+
+
+async def _story(store: Store, principal: Principal, webhook_id: str) -> list[dict[str, Any]]:
+    """The webhook's latest deliveries, each with its attempts in order."""
+    rows = await deliveries.listing(
+        store,
+        principal,
+        webhook_id=webhook_id,
+        status=None,
+        since=None,
+        until=None,
+        before=None,
+        limit=DELIVERIES_SHOWN,
+    )
+    story = []
+    for row in rows:
+        delivery, attempts = await deliveries.detail(store, principal, row["id"])
+        story.append({**delivery, "attempt_log": attempts})
+    return story
+
+
+async def _webhook_page(
+    request: Request, viewer: session.Viewer, webhook_id: str, **extra: Any
+) -> Response:
+    store = _store(request)
+    webhook = await webhooks.get(store, viewer.principal, webhook_id)
+    minutes = await _minutes(store, viewer.principal, webhook_id)
+    done = request.query_params.get("done")
+    return _pages(request).page(
+        request,
+        "webhook.html",
+        viewer=viewer,
+        webhook=webhook,
+        story=await _story(store, viewer.principal, webhook_id),
+        charts=[charts.attempts_chart(minutes), charts.latency_chart(minutes)],
+        notice=NOTICES.get(done or ""),
+        test_result=extra.get("test_result"),
+    )
+
+
+@router.get("/webhooks/{webhook_id}")
+async def webhook_page(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
+    return await _webhook_page(request, viewer, webhook_id)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries")
+async def deliveries_partial(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
+    """The timeline alone, fetched every few seconds by the page's script."""
+    store = _store(request)
+    await webhooks.get(store, viewer.principal, webhook_id)
+    html = _pages(request).fragment(
+        "_deliveries.html",
+        viewer=viewer,
+        webhook_id=webhook_id,
+        story=await _story(store, viewer.principal, webhook_id),
+    )
+    return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def _policy(request: Request) -> DestinationPolicy:
+    policy: DestinationPolicy = request.app.state.destination_policy
+    return policy
+
+
+@router.post("/webhooks/{webhook_id}/enable")
+async def enable(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
+    await session.checked_form(request, viewer.csrf)
+    spec = webhooks.WebhookSpec(is_enabled=True)
+    await webhooks.update(_store(request), viewer.principal, _policy(request), webhook_id, spec)
+    return RedirectResponse(f"/ui/webhooks/{quote(webhook_id)}?done=enabled", status_code=303)
+
+
+@router.post("/webhooks/{webhook_id}/disable")
+async def disable(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
+    form = await session.checked_form(request, viewer.csrf)
+    spec = webhooks.WebhookSpec(
+        is_enabled=False, status_change_reason=form.get("reason", "").strip() or None
+    )
+    await webhooks.update(_store(request), viewer.principal, _policy(request), webhook_id, spec)
+    return RedirectResponse(f"/ui/webhooks/{quote(webhook_id)}?done=disabled", status_code=303)
+
+
+@router.post("/webhooks/{webhook_id}/test")
+async def send_test(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
+    await session.checked_form(request, viewer.csrf)
+    store = _store(request)
+    webhook = await webhooks.get_for_test(store, viewer.principal, webhook_id)
+    sender: Sender = request.app.state.sender
+    result = await webhook_test.run(store, sender, webhook)
+    return await _webhook_page(request, viewer, webhook_id, test_result=result)
+
+
+@router.post("/deliveries/{delivery_id}/redeliver")
+async def redeliver(request: Request, delivery_id: str, viewer: ViewerDep) -> Response:
+    await session.checked_form(request, viewer.csrf)
+    store = _store(request)
+    delivery, _ = await deliveries.detail(store, viewer.principal, delivery_id)
+    done = "redelivered"
+    try:
+        await deliveries.redeliver(store, viewer.principal, delivery_id)
+    except Conflict:
+        done = "busy"
+    target = f"/ui/webhooks/{quote(delivery['webhook_id'])}?done={done}"
+    return RedirectResponse(target, status_code=303)

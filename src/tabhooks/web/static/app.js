@@ -1,0 +1,99 @@
+// tabhooks UI: copy buttons, confirmations, the live bin view (server-sent events) and the
+// self-refreshing delivery timeline. No inline script anywhere: the pages' CSP forbids it.
+(function () {
+  "use strict";
+
+  function onCopy(event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copy);
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1200);
+    });
+  }
+
+  function onSubmit(event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  }
+
+  function markDuplicates(list, webhookId) {
+    if (!webhookId) return;
+    list.querySelectorAll("article.req").forEach(function (card) {
+      if (card.dataset.webhookId === webhookId) card.classList.add("dup");
+    });
+  }
+
+  function followBin(list) {
+    var status = document.querySelector("[data-live-status]");
+    var empty = document.getElementById("no-requests");
+    function show(text, on) {
+      if (!status) return;
+      status.textContent = text;
+      status.classList.toggle("on", on);
+      status.classList.toggle("off", !on);
+    }
+    if (!window.EventSource) { show("reload to update", false); return; }
+    var source = new EventSource(list.dataset.liveStream);
+    source.onopen = function () { show("live", true); };
+    source.onerror = function () { show("reconnecting…", false); };
+    source.addEventListener("request", function (event) {
+      var message = JSON.parse(event.data);
+      if (document.getElementById("req-" + message.id)) return;
+      var template = document.createElement("template");
+      template.innerHTML = message.html;  // rendered and escaped by the server's template
+      var card = template.content.firstElementChild;
+      if (!card) return;
+      card.classList.add("fresh");
+      list.prepend(card);
+      if (empty) empty.hidden = true;
+      markDuplicates(list, message.webhook_id);
+    });
+    source.addEventListener("cleared", function () {
+      list.textContent = "";
+      if (empty) empty.hidden = false;
+    });
+    source.addEventListener("deleted", function () {
+      source.close();
+      show("bin deleted", false);
+    });
+  }
+
+  function refresh(panel) {
+    var last = null;
+    setInterval(function () {
+      if (document.hidden) return;
+      fetch(panel.dataset.refresh, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html === null || html === last) return;
+          last = html;
+          var open = Array.prototype.map.call(
+            panel.querySelectorAll("details[open]"),
+            function (d) { return d.parentElement && d.parentElement.id; }
+          );
+          panel.innerHTML = html;
+          open.forEach(function (id) {
+            var holder = id && document.getElementById(id);
+            var details = holder && holder.querySelector("details");
+            if (details) details.open = true;
+          });
+        })
+        .catch(function () { /* next tick tries again */ });
+    }, 2000);
+  }
+
+  document.addEventListener("click", onCopy);
+  document.addEventListener("submit", onSubmit);
+  document.addEventListener("DOMContentLoaded", function () {
+    var list = document.querySelector("[data-live-stream]");
+    if (list) followBin(list);
+    var panel = document.querySelector("[data-refresh]");
+    if (panel) refresh(panel);
+  });
+})();

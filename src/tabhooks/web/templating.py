@@ -1,0 +1,108 @@
+"""Rendering pages: one Jinja2 environment with autoescape on, hashed static URLs, safe headers.
+
+Autoescaping is on for every template, so anything that came from outside (a captured body,
+a header, a webhook name) is text, never markup. The Content-Security-Policy sent with every
+page allows scripts only from ``/ui/static`` and no inline script at all, so even a missed
+escape could not run code. Static URLs carry a hash of the file's content, so a browser
+never runs yesterday's script against today's page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+STATIC_DIR = Path(__file__).with_name("static")
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+STATIC_PREFIX = "/ui/static"
+
+#: Sent with every page: our own scripts, styles and images only; no framing; no plugins.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _hashes() -> dict[str, str]:
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        for path in STATIC_DIR.iterdir()
+        if path.is_file()
+    }
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _clock(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.astimezone(UTC).strftime("%H:%M:%S")
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / (1024 * 1024):.1f} MiB"
+
+
+def _excerpt(data: bytes | str | None, limit: int = 300) -> str:
+    if data is None:
+        return ""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _status_class(status: int | None) -> str:
+    if status is None:
+        return "none"
+    return "ok" if 200 <= status < 300 else "fail"
+
+
+class Pages:
+    """The template environment of one app, with its static hashes computed once."""
+
+    def __init__(self) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        hashes = _hashes()
+        self.env.globals["static_url"] = lambda name: (
+            f"{STATIC_PREFIX}/{name}?v={hashes.get(name, '0')}"
+        )
+        self.env.filters.update(
+            when=_when, clock=_clock, size=_size, excerpt=_excerpt, status_class=_status_class
+        )
+
+    def fragment(self, template: str, /, **context: Any) -> str:
+        """A template rendered to a string (partials sent over SSE or fetched by scripts)."""
+        return self.env.get_template(template).render(**context)
+
+    def page(
+        self, request: Request, template: str, /, *, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        context.setdefault("viewer", None)
+        context.setdefault("notice", None)
+        context.setdefault("error", None)
+        html = self.env.get_template(template).render(request=request, **context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

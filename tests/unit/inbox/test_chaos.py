@@ -1,0 +1,63 @@
+"""How a bin answers: never-answer, forced failures, random failures, the chosen response."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from tabhooks.inbox.bins import Bin
+from tabhooks.inbox.chaos import choose
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+BIN = Bin(
+    id="bin_x",
+    site_id="site",
+    created_by=None,
+    name="b",
+    max_requests=500,
+    max_age_s=3600,
+    response_status=202,
+    response_headers={"X-Env": "test"},
+    response_body="accepted",
+    response_delay_s=1.5,
+    fail_remaining=0,
+    fail_percent=0,
+    fail_status=503,
+    never_answer=False,
+    signing_secret=None,
+    created_at=NOW,
+    updated_at=NOW,
+)
+
+
+def test_choose_without_chaos_gives_the_chosen_response() -> None:
+    reply = choose(BIN, forced_remaining=None, roll=0.0)
+    assert (reply.status, reply.body, reply.headers, reply.delay_s) == (
+        202,
+        b"accepted",
+        {"X-Env": "test"},
+        1.5,
+    )
+    assert reply.note is None
+
+
+def test_choose_forced_failure_says_how_many_remain_and_keeps_the_delay() -> None:
+    reply = choose(BIN, forced_remaining=1, roll=0.99)
+    assert reply.status == 503 and reply.delay_s == 1.5
+    assert json.loads(reply.body) == {"error": reply.note}
+    assert reply.note is not None and "1 more to fail" in reply.note
+
+
+@pytest.mark.parametrize(("roll", "fails"), [(0.0, True), (0.249, True), (0.25, False)])
+def test_choose_percent_fails_that_share_of_rolls(roll: float, fails: bool) -> None:
+    reply = choose(replace(BIN, fail_percent=25), forced_remaining=None, roll=roll)
+    assert (reply.status == 503) is fails
+
+
+def test_choose_never_answer_wins_over_everything() -> None:
+    bin_ = replace(BIN, never_answer=True, fail_percent=100)
+    reply = choose(bin_, forced_remaining=3, roll=0.0)
+    assert reply.status is None and reply.note is not None
