@@ -254,3 +254,16 @@ def test_flow_publish_and_run_fires_flow_completed(
     (completed,) = _events_for(receiver, flow.id, 1)
     assert completed["event_type"] == "FlowCompleted" and completed["resource"] == "FLOW"
     assert threading.active_count() >= 1
+
+
+def test_publish_as_job_returns_a_job_tsc_can_wait_for(tsc: TSC.Server, tmp_path: Path) -> None:
+    path = tmp_path / "AsJob.twb"
+    path.write_bytes(workbook_xml(connection_xml("sqlserver", server="db.example.com")))
+    job = tsc.workbooks.publish(
+        TSC.WorkbookItem(_default_project(tsc), name="As Job"),
+        str(path),
+        TSC.Server.PublishMode.CreateNew,
+        as_job=True,
+    )
+    assert job.type == "PublishWorkbook"
+    assert tsc.jobs.wait_for_job(job, timeout=30).finish_code == 0

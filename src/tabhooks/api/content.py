@@ -12,13 +12,15 @@ from starlette.responses import Response
 
 from tabhooks.api.content_xml import connection_element, content_element
 from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
+from tabhooks.api.jobs import job_element
 from tabhooks.api.multipart import Part, read_parts
 from tabhooks.api.wire import base_url, filters_of, no_content, page_of, read_body, respond
 from tabhooks.errors import BadRequest, InvalidParameter
 from tabhooks.models import ContentKind
 from tabhooks.services import contents, publish
+from tabhooks.services import jobs as jobs_service
 from tabhooks.store.contents import ListQuery
-from tabhooks.tsxml import Element, element, listing, parse_request, timestamp
+from tabhooks.tsxml import Element, listing, parse_request
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,18 +125,8 @@ def make_router(spec: KindSpec) -> APIRouter:
             ),
         )
         if _flag(request, "asJob"):
-            job = element(
-                "job",
-                id=result.content.id,
-                mode="Asynchronous",
-                type=spec.job_type,
-                progress=100,
-                createdAt=timestamp(result.content.updated_at),
-                startedAt=timestamp(result.content.updated_at),
-                completedAt=timestamp(result.content.updated_at),
-                finishCode=0,
-            )
-            return respond(request, job, status=202)
+            job = await jobs_service.record_publish(store, caller, spec.job_type, result.content)
+            return respond(request, job_element(job), status=202)
         return respond(request, render(request, caller, result.content, result.views), status=201)
 
     @router.get("", operation_id=f"query{spec.collection.title()}")

@@ -22,9 +22,10 @@ def job_element(job: Job) -> Element:
     finished = job.status in (JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELLED)
     target = element(job.content_kind, id=job.content_id, name=job.content_name)
     notes = element("notes", text=job.notes) if job.notes else None
+    detail: Element | None = None
     if job.type == jobs.RUN_FLOW:
         detail = element("runFlowJobType", target, flowRunId=job.id)
-    else:
+    elif job.type == jobs.REFRESH:
         detail = element("extractRefreshJob", notes, target)
     return element(
         "job",
@@ -41,6 +42,15 @@ def job_element(job: Job) -> Element:
     )
 
 
+_BACKGROUND_TYPES = {
+    jobs.REFRESH: "refresh_extracts",
+    jobs.RUN_FLOW: "run_flow",
+    "PublishWorkbook": "publish_workbook",
+    "PublishDatasource": "publish_datasource",
+    "PublishFlow": "publish_flow",
+}
+
+
 def background_job_element(job: Job) -> Element:
     return element(
         "backgroundJob",
@@ -50,7 +60,7 @@ def background_job_element(job: Job) -> Element:
         startedAt=timestamp(job.started_at),
         endedAt=timestamp(job.completed_at),
         priority=50,
-        jobType="refresh_extracts" if job.type == jobs.REFRESH else "run_flow",
+        jobType=_BACKGROUND_TYPES.get(job.type, job.type),
         title=job.content_name,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tabhooks.errors import BadRequest, Conflict, JobNotFound, RefreshQueued
-from tabhooks.models import ContentKind
+from tabhooks.models import Content, ContentKind
 from tabhooks.services import contents as contents_service
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -86,3 +86,18 @@ async def cancel(store: Store, principal: Principal, job_id: str) -> Job:
         cancelled = await jobs_store.get(conn, principal.site.id, job_id)
     assert cancelled is not None
     return cancelled
+
+
+async def record_publish(
+    store: Store, principal: Principal, job_type: str, content: Content
+) -> Job:
+    """Publishing is done before the answer; ``asJob=true`` still gets a job it can query."""
+    async with store.write() as conn:
+        return await jobs_store.record_done(
+            conn,
+            site_id=principal.site.id,
+            job_type=job_type,
+            content_id=content.id,
+            content_kind=content.kind.value,
+            content_name=content.name,
+        )

@@ -118,6 +118,42 @@ async def enqueue(
     return found
 
 
+async def record_done(
+    conn: AsyncConnection,
+    *,
+    site_id: str,
+    job_type: str,
+    content_id: str,
+    content_kind: str,
+    content_name: str,
+) -> Job:
+    """A job that finished as it was created (a publish done synchronously, asked as a job)."""
+    job = await enqueue(
+        conn,
+        site_id=site_id,
+        job_type=job_type,
+        content_id=content_id,
+        content_kind=content_kind,
+        content_name=content_name,
+    )
+    now = utcnow()
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id)
+        .values(
+            status=JobStatus.SUCCESS.value,
+            finish_code=FINISH_CODES[JobStatus.SUCCESS],
+            progress=100,
+            started_at=now,
+            completed_at=now,
+            updated_at=now,
+        )
+    )
+    done = await get(conn, site_id, job.id)
+    assert done is not None
+    return done
+
+
 async def claim(conn: AsyncConnection, *, limit: int, lease_s: float) -> list[tuple[Job, bool]]:
     """Take pending jobs (and in-progress ones whose runner's lease ran out).
 
