@@ -14,7 +14,7 @@ from tabhooks.delivery.sender import Sender
 from tabhooks.errors import BadRequest
 from tabhooks.models import Webhook
 from tabhooks.services import webhook_test, webhooks
-from tabhooks.tsxml import Element, element, listing, timestamp
+from tabhooks.tsxml import Element, Prerendered, element, escape_attr, listing, timestamp
 
 router = APIRouter(
     prefix="/api/{api_version}/sites/{site_id}/webhooks",
@@ -23,24 +23,42 @@ router = APIRouter(
 
 
 def webhook_element(webhook: Webhook) -> Element:
-    """Both event spellings, always: TSC reads only ``<webhook-source>``."""
-    event = events.BY_NAME[webhook.event]
-    return element(
-        "webhook",
-        element("webhook-source", element(event.source_element)),
-        element(
-            "webhook-destination",
-            element("webhook-destination-http", method=webhook.method, url=webhook.url),
-        ),
-        element("owner", id=webhook.owner_id or "", name=webhook.owner_name or ""),
-        id=webhook.id,
-        name=webhook.name,
-        event=webhook.event,
-        isEnabled=webhook.is_enabled,
-        statusChangeReason=webhook.status_change_reason,
-        createdAt=timestamp(webhook.created_at),
-        updatedAt=timestamp(webhook.updated_at),
+    """Both event spellings, always: TSC reads only ``<webhook-source>``.
+
+    Rendered straight to text for both dialects: List Webhooks returns thousands of these.
+    """
+    source = events.BY_NAME[webhook.event].source_element
+    created, updated = timestamp(webhook.created_at), timestamp(webhook.updated_at)
+    owner_id, owner_name = webhook.owner_id or "", webhook.owner_name or ""
+    enabled = "true" if webhook.is_enabled else "false"
+    e = escape_attr
+    xml = (
+        f'<webhook id="{e(webhook.id)}" name="{e(webhook.name)}" event="{webhook.event}" '
+        f'isEnabled="{enabled}" statusChangeReason="{e(webhook.status_change_reason)}" '
+        f'createdAt="{created}" updatedAt="{updated}">'
+        f"<webhook-source><{source} /></webhook-source>"
+        f'<webhook-destination><webhook-destination-http method="{e(webhook.method)}" '
+        f'url="{e(webhook.url)}" /></webhook-destination>'
+        f'<owner id="{e(owner_id)}" name="{e(owner_name)}" /></webhook>'
     )
+
+    def as_json() -> dict[str, object]:
+        return {
+            "id": webhook.id,
+            "name": webhook.name,
+            "event": webhook.event,
+            "isEnabled": webhook.is_enabled,
+            "statusChangeReason": webhook.status_change_reason,
+            "createdAt": created,
+            "updatedAt": updated,
+            "webhook-source": {source: {}},
+            "webhook-destination": {
+                "webhook-destination-http": {"method": webhook.method, "url": webhook.url}
+            },
+            "owner": {"id": owner_id, "name": owner_name},
+        }
+
+    return Prerendered("webhook", xml, as_json)
 
 
 def _spec(body: Element) -> webhooks.WebhookSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,21 +59,25 @@ async def create(
     return Webhook.from_row({**row, "owner_name": owner_name})
 
 
+# Built once: Get and List Webhooks are the hottest reads, and composing a statement costs
+# more than SQLite spends answering it.
+_GET = _with_owner().where(
+    webhooks.c.site_id == bindparam("site_id"), webhooks.c.id == bindparam("webhook_id")
+)
+_LIST = (
+    _with_owner()
+    .where(webhooks.c.site_id == bindparam("site_id"))
+    .order_by(webhooks.c.created_at, webhooks.c.name)
+)
+
+
 async def get(conn: AsyncConnection, site_id: str, webhook_id: str) -> Webhook | None:
-    row = (
-        await conn.execute(
-            _with_owner().where(webhooks.c.site_id == site_id, webhooks.c.id == webhook_id)
-        )
-    ).first()
+    row = (await conn.execute(_GET, {"site_id": site_id, "webhook_id": webhook_id})).first()
     return Webhook.from_row(row) if row else None
 
 
 async def list_for_site(conn: AsyncConnection, site_id: str) -> list[Webhook]:
-    rows = await conn.execute(
-        _with_owner()
-        .where(webhooks.c.site_id == site_id)
-        .order_by(webhooks.c.created_at, webhooks.c.name)
-    )
+    rows = await conn.execute(_LIST, {"site_id": site_id})
     return [Webhook.from_row(r) for r in rows]
 
 
