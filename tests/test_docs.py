@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import typer
 
 from tabhooks import events
+from tabhooks.cli.main import app
 from tabhooks.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,3 +48,15 @@ def test_every_error_code_is_documented() -> None:
         if isinstance(cls, type) and issubclass(cls, errors.TableauError)
     }
     assert sorted(c for c in codes if c not in text) == []
+
+
+def test_every_cli_command_is_documented() -> None:
+    def paths(command: Any, prefix: str) -> list[str]:
+        subs = getattr(command, "commands", None)  # a group (Typer vendors its own Click)
+        if subs:
+            return [p for n, c in subs.items() for p in paths(c, f"{prefix} {n}")]
+        return [prefix]
+
+    text = _read("docs/cli.md") + _read("README.md")
+    commands = paths(typer.main.get_command(app), "tabhooks")
+    assert [c for c in commands if f"`{c}" not in text] == []

@@ -7,17 +7,19 @@ import asyncio
 import typer
 from rich.console import Console
 
-from tabhooks.config import Settings
 from tabhooks.errors import TableauError
-from tabhooks.services import users
-from tabhooks.services.bootstrap import bootstrap
-from tabhooks.store import migrate, open_store
 
 app = typer.Typer(help="Administer the local store directly.", no_args_is_help=True)
 console = Console()
 
 
 async def _create_pat(user: str, name: str) -> str:
+    # Imported here so the client commands (webhooks, inbox, ...) start without the server.
+    from tabhooks.config import Settings
+    from tabhooks.services import users
+    from tabhooks.services.bootstrap import bootstrap
+    from tabhooks.store import migrate, open_store
+
     settings = Settings()
     store = open_store(settings.database_url)
     try:

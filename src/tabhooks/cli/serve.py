@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 from rich.console import Console
 
-from tabhooks.api.app import create_app
-from tabhooks.config import Settings
-from tabhooks.services.bootstrap import bootstrap
-from tabhooks.store import migrate, open_store
+if TYPE_CHECKING:
+    from tabhooks.config import Settings
 
 console = Console(stderr=True)
 
@@ -29,6 +27,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def _prepare(settings: Settings) -> None:
+    from tabhooks.services.bootstrap import bootstrap
+    from tabhooks.store import migrate, open_store
+
     store = open_store(settings.database_url)
     try:
         await migrate(store)
@@ -73,6 +74,13 @@ def serve(
 
     Example: [bold]tabhooks serve --dev --port 8000[/]
     """
+    # The server is imported when it runs, so client commands start in a fraction of a second.
+    import uvicorn
+
+    from tabhooks.api.app import create_app
+    from tabhooks.config import Settings
+    from tabhooks.store import open_store
+
     overrides: dict[str, object] = {}
     if host is not None:
         overrides["host"] = host

@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from tabhooks.config import Settings
-from tabhooks.delivery.guard import DestinationPolicy
-from tabhooks.delivery.metrics import DeliveryMetrics
-from tabhooks.delivery.runtime import delivery_runtime, sender_for
-from tabhooks.jobs.runtime import job_runtime
-from tabhooks.store import migrate, open_store
+if TYPE_CHECKING:
+    from tabhooks.config import Settings
 
 console = Console(stderr=True)
 
 
 async def _run(settings: Settings) -> None:
+    # Imported when the worker runs, so client commands start in a fraction of a second.
+    from tabhooks.delivery.guard import DestinationPolicy
+    from tabhooks.delivery.metrics import DeliveryMetrics
+    from tabhooks.delivery.runtime import delivery_runtime, sender_for
+    from tabhooks.jobs.runtime import job_runtime
+    from tabhooks.store import migrate, open_store
+
     store = open_store(settings.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -47,6 +51,8 @@ def worker() -> None:
 
     Example: [bold]TABHOOKS_DATABASE_URL=postgresql://... tabhooks worker[/]
     """
+    from tabhooks.config import Settings
+
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     if settings.dev:

@@ -1,0 +1,187 @@
+"""``tabhooks listen --forward URL``: relay a bin's requests to an app on this machine.
+
+Like ``stripe listen``: the tabhooks server captures webhooks in a bin (reachable by the
+server even when the laptop is not), and this command replays each one to the local app —
+same method, headers (minus hop-by-hop ones), query and body, so signature verification in
+the app still works — printing one line per request with the app's answer. The bin is
+deleted on Ctrl-C unless ``--keep`` (or an existing bin was given with ``--bin``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from rich.text import Text
+
+from tabhooks.cli import inbox, output, polling, profiles
+from tabhooks.cli.events_cmd import parse_event
+from tabhooks.cli.options import DEFAULT, JsonOpt, PollOpt, ProfileOpt, VerboseOpt
+
+#: Headers that describe one hop, not the request (RFC 9110 7.6.1), plus those httpx sets.
+_NOT_FORWARDED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+FORWARD_TIMEOUT_S = 30.0
+
+
+def forward_url(base: str, request: dict[str, Any]) -> str:
+    """``base`` plus the path below the bin and the query the sender used."""
+    below = str(request.get("path") or "").lstrip("/")
+    url = f"{base.rstrip('/')}/{below}" if below else base
+    query = request.get("query") or ""
+    return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
+
+
+def relay(http: httpx.Client, base: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Replay one captured request to the local app; what happened, as a JSON-able dict."""
+    target = forward_url(base, request)
+    event = request.get("tableau") or {}
+    result: dict[str, Any] = {
+        "request_id": request["id"],
+        "received_at": request["received_at"],
+        "method": request["method"],
+        "path": urlsplit(target).path or "/",
+        "event_type": event.get("event_type"),
+        "forwarded_to": target,
+        "status": None,
+        "error": None,
+    }
+    if request.get("truncated"):
+        result["error"] = "not forwarded: the body was cut at the inbox's size limit"
+        return result
+    headers = [(k, v) for k, v in request["headers"] if k.lower() not in _NOT_FORWARDED]
+    try:
+        answer = http.request(
+            request["method"], target, headers=headers, content=inbox.body_bytes(request)
+        )
+        result["status"] = answer.status_code
+    except httpx.HTTPError as exc:
+        result["error"] = f"{type(exc).__name__}: {exc or 'no detail'}"
+    return result
+
+
+def _line(result: dict[str, Any]) -> Text:
+    status = result["status"]
+    if status is not None:
+        answer = Text(str(status), style="green" if 200 <= status < 300 else "red")
+    else:
+        answer = Text(str(result["error"]), style="red")
+    return Text.assemble(
+        (output.local_time(result["received_at"]), "dim"),
+        "  ",
+        (str(result["method"]), "bold"),
+        f" {result['path']}  ",
+        (str(result["event_type"] or "-"), "cyan"),
+        "  -> ",
+        answer,
+    )
+
+
+def listen(
+    forward: Annotated[
+        str,
+        typer.Option(
+            "--forward",
+            envvar="TABHOOKS_FORWARD_URL",
+            help="Local app to relay every request to, e.g. http://localhost:5000/hook.",
+        ),
+    ],
+    events: Annotated[
+        list[str] | None,
+        typer.Option("--events", help="Only relay these events (repeat, or comma-separated)."),
+    ] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the bin on exit.")] = False,
+    bin_ref: Annotated[
+        str | None,
+        typer.Option("--bin", help="Use this existing bin (kept on exit) instead of a new one."),
+    ] = None,
+    interval: PollOpt = polling.INTERVAL_S,
+    profile: ProfileOpt = DEFAULT,
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Capture webhooks in a bin and forward each one to a local app, until Ctrl-C.
+
+    Prints the bin's capture URL: point a webhook at it. Then one line per request:
+    time, method, path, Tableau event, and the local app's status. With --json, a "ready"
+    object and then one object per request.
+
+    Example: [bold]tabhooks listen --forward http://localhost:5000/hook --events WorkbookCreated[/]
+    """
+    parts = urlsplit(forward)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise typer.BadParameter(f"'{forward}' is not an http(s) URL", param_hint="--forward")
+    wanted = {
+        parse_event(name.strip(), "--events").name
+        for value in events or ()
+        for name in value.split(",")
+        if name.strip()
+    }
+    with (
+        profiles.session(profile, verbose, needs_tabhooks=True, hints=inbox.HINTS) as client,
+        httpx.Client(timeout=FORWARD_TIMEOUT_S, follow_redirects=False) as http,
+        polling.until_signalled() as stop,
+    ):
+        http.headers.clear()  # send the captured headers only, not httpx's defaults
+        if bin_ref:
+            found = client.ext("GET", f"/inbox/bins/{inbox.bin_id_of(bin_ref)}")
+        else:
+            found = client.ext("POST", "/inbox/bins", {"name": f"tabhooks listen -> {forward}"})
+        owned = bin_ref is None and not keep
+        try:
+            follower = inbox.BinFollower(client, found["id"])
+            follower.start(0)
+            _announce(found, forward, wanted, as_json)
+            for request in inbox.follow(follower, stop, interval):
+                event = (request.get("tableau") or {}).get("event_type")
+                if wanted and event not in wanted:
+                    continue
+                result = relay(http, forward, request)
+                if as_json:
+                    output.emit_json_line({"type": "request", **result})
+                else:
+                    output.console.print(_line(result), soft_wrap=True)
+        finally:
+            if owned:
+                client.ext("DELETE", f"/inbox/bins/{found['id']}")
+                output.note(f"Stopped; bin {found['id']} deleted.")
+            else:
+                output.note(f"Stopped; bin {found['id']} kept: {found['url']}")
+
+
+def _announce(found: dict[str, Any], forward: str, wanted: set[str], as_json: bool) -> None:
+    if as_json:
+        output.emit_json_line(
+            {
+                "type": "ready",
+                "bin": found["id"],
+                "url": found["url"],
+                "ui_url": found["ui_url"],
+                "forward": forward,
+                "events": sorted(wanted),
+                "started_at": datetime.now().astimezone().isoformat(),
+            }
+        )
+        return
+    output.say("Ready! Forwarding ", (found["url"], "bold"), f" -> {forward}")
+    which = ", ".join(sorted(wanted)) if wanted else "EVENT"
+    output.note(
+        f"Point a webhook at it: tabhooks webhooks create --name NAME --event {which} "
+        f"--url {found['url']}\nCtrl-C to stop."
+    )
