@@ -7,7 +7,7 @@ render them and the services can reason about them without touching the database
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
@@ -57,6 +57,13 @@ def _row(row: Any) -> Mapping[str, Any]:
     return row._mapping if hasattr(row, "_mapping") else row
 
 
+def _build(cls: Any, row: Any, **overrides: Any) -> Any:
+    """A record from the row's columns of the same names; ``overrides`` for derived fields."""
+    m = _row(row)
+    values = {f.name: m[f.name] for f in fields(cls) if f.name not in overrides}
+    return cls(**values, **overrides)
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     """A Tableau site; ``content_url`` ``""`` is the default site."""
@@ -71,16 +78,7 @@ class Site:
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        m = _row(row)
-        return cls(
-            id=m["id"],
-            name=m["name"],
-            content_url=m["content_url"],
-            state=m["state"],
-            admin_mode=m["admin_mode"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
+        return _build(cls, row)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +126,7 @@ class Session:
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        m = _row(row)
-        return cls(
-            token_hash=m["token_hash"],
-            user_id=m["user_id"],
-            site_id=m["site_id"],
-            created_at=m["created_at"],
-            expires_at=m["expires_at"],
-        )
+        return _build(cls, row)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,18 +200,7 @@ class Project:
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        m = _row(row)
-        return cls(
-            id=m["id"],
-            site_id=m["site_id"],
-            name=m["name"],
-            description=m["description"] or "",
-            parent_id=m["parent_id"],
-            content_permissions=m["content_permissions"],
-            owner_id=m["owner_id"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
+        return _build(cls, row, description=_row(row)["description"] or "")  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,17 +266,7 @@ class View:
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        m = _row(row)
-        return cls(
-            id=m["id"],
-            site_id=m["site_id"],
-            workbook_id=m["workbook_id"],
-            name=m["name"],
-            content_url=m["content_url"],
-            sheet_type=m["sheet_type"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
+        return _build(cls, row)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
