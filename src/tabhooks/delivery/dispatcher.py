@@ -98,6 +98,11 @@ class Dispatcher:
         self._per_host: Counter[str] = Counter()
         self._waiting: defaultdict[str, deque[tuple[Claimed, float]]] = defaultdict(deque)
         self._slot_freed = asyncio.Event()
+        self._recheck_at = 0.0
+        # How many claimed deliveries may queue behind one host's in-flight attempts: enough
+        # to keep a fast host busy between claims, few enough that a dead one cannot hold
+        # more than a quarter of this dispatcher's capacity.
+        self._line_limit = max(options.per_destination, options.concurrency // 4)
         # A held delivery must still have time for a whole attempt inside its lease.
         self._hold_limit_s = max(0.0, options.lease_s - options.attempt_timeout_s - 5)
         self._finished: list[Finish] = []
@@ -165,13 +170,15 @@ class Dispatcher:
             host = URL(claimed.url).host or ""
             if self._per_host[host] < self.options.per_destination:
                 self._launch(claimed, host)
-            elif len(self._waiting[host]) < self.options.per_destination:
+            elif len(self._waiting[host]) < self._line_limit:
                 # Held (lease and all) until one of the host's attempts finishes.
                 self._waiting[host].append((claimed, now))
             else:
                 self._released.append(claimed.id)
         if self._released:
             self._finished_ready.set()
+            # Handed back for a moment: look again then, not a whole poll interval later.
+            self._recheck_at = time.monotonic() + SATURATED_BACKOFF_S
         return len(batch)
 
     def _launch(self, claimed: Claimed, host: str) -> None:
@@ -185,8 +192,12 @@ class Dispatcher:
         return self.options.concurrency - len(self._tasks) - held
 
     async def _wait(self, event: asyncio.Event) -> None:
+        timeout = self.options.poll_interval_s
+        if self._recheck_at:
+            timeout = max(0.0, min(timeout, self._recheck_at - time.monotonic()))
+            self._recheck_at = 0.0
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=self.options.poll_interval_s)
+            await asyncio.wait_for(event.wait(), timeout=timeout)
 
     def _next_for(self, host: str) -> None:
         """Start the host's next held delivery, unless its lease is too old to finish safely."""
