@@ -136,8 +136,9 @@ class Settings(BaseSettings):
     )
     roles: Literal["all", "relay"] = Field(
         "all",
-        description="What the server answers: `all`, or `relay` (only `/relay/{route-id}` and "
-        "`/healthz`, plus the dispatcher; what `tabhooks relay serve` runs for Tableau Cloud).",
+        description="What the server answers: `all`, or `relay` (only `/relay/{route-id}`, "
+        "`/tabhooks/v1/health` and `/metrics`, plus the dispatcher; what `tabhooks relay "
+        "serve` runs for Tableau Cloud).",
     )
     public_url: str | None = Field(
         None,

@@ -4,8 +4,12 @@ in for Slack, Teams, IFTTT and a plain HTTP service; filters, retries, templates
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +18,7 @@ import pytest
 from tests.acceptance.test_delivery import FAST_RETRIES, Client
 from tests.conftest import database_url_for
 from tests.support.receiver import Receiver
-from tests.support.server import ServerProcess
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +321,61 @@ def test_manage_and_test_a_route(client: Client, receivers: dict[str, Receiver])
     assert card["body"][0]["text"] == "Oops: Sample: Superstore"
     assert httpx.delete(url, headers=client.headers).status_code == 204
     assert httpx.get(url, headers=client.headers).status_code == 404
+
+
+def _cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tabhooks.cli.relay", *args],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")},
+            "TABHOOKS_CLI_SERVER": server.base_url,
+            "TABHOOKS_CLI_USERNAME": ADMIN_USERNAME,
+            "TABHOOKS_CLI_PASSWORD": ADMIN_PASSWORD,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_add_list_test_remove(
+    relay_server: ServerProcess, receivers: dict[str, Receiver], tmp_path: Path
+) -> None:
+    template = tmp_path / "body.j2"
+    template.write_text('{"msg": {{ (event.title ~ " " ~ event.resource_name) | tojson }}}')
+    added = _cli(
+        relay_server, "add", "cli route", "-e", "DatasourceRefreshFailed",
+        "--http", receivers["http"].url, "-H", "X-Env: test", "--template", f"@{template}",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    route_id, inbound_url = added.stdout.strip().split("\t")
+    assert inbound_url.endswith(f"/relay/{route_id}")
+    listed = _cli(relay_server, "list")
+    assert route_id in listed.stdout and "DatasourceRefreshFailed" in listed.stdout
+    tested = _cli(relay_server, "test", route_id)
+    assert tested.returncode == 0 and "Queued 1" in tested.stdout, tested.stderr
+    request = wait_for(receivers["http"])[0]
+    assert json.loads(request.body) == {"msg": "Datasource refresh failed Sample: Superstore"}
+    assert request.headers["x-env"] == "test"
+    broken = _cli(relay_server, "add", "bad", "--slack", receivers["slack"].url, "--template", "{{")
+    assert broken.returncode == 1 and "does not compile" in broken.stderr
+    assert _cli(relay_server, "remove", route_id, "--yes").returncode == 0
+    assert route_id not in _cli(relay_server, "list").stdout
+
+
+def test_relay_role_serves_only_the_inbound_route(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    relay_only = ServerProcess(
+        database_url_for(backend, request, tmp_path),
+        tmp_path,
+        extra_env={"TABHOOKS_ROLES": "relay"},
+    ).start()
+    try:
+        payload = {"event_type": "WorkbookCreated"}
+        missing = httpx.post(f"{relay_only.base_url}/relay/rly_unknown", json=payload)
+        assert missing.status_code == 404 and "rly_unknown" in missing.text
+        assert httpx.get(f"{relay_only.api()}/serverinfo").status_code == 404
+        assert httpx.get(f"{relay_only.base_url}/tabhooks/v1/relays").status_code == 404
+    finally:
+        relay_only.stop()

@@ -83,7 +83,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.inbox_hub = hub
     install_error_handlers(app)
     app.include_router(relays.inbound_router)
+    app.include_router(operations.metrics_router)
     if settings.roles == "relay":
+        app.add_api_route("/tabhooks/v1/health", extensions.health, methods=["GET"])
         # `tabhooks relay serve`: the only public surface is /relay/{route-id} (see docs/relay.md).
         app.add_middleware(BodyLimitMiddleware, max_request_bytes=settings.max_request_bytes,
                            max_upload_bytes=settings.max_upload_bytes)  # fmt: skip
@@ -94,7 +96,6 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         app.include_router(router)
     for module in (extensions, labels, operations):
         app.include_router(module.router)
-    app.include_router(operations.metrics_router)
     app.include_router(inbox_api.router)
     app.include_router(relays.router)
     # Any method, any path below the bin: a pure ASGI endpoint (see tabhooks.inbox.capture).
