@@ -8,7 +8,7 @@ settings in one process.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     )
     dispatcher_enabled: bool = Field(
         True, description="Run the delivery dispatcher inside `tabhooks serve`."
+    )
+    roles: Literal["all", "relay"] = Field(
+        "all",
+        description="What the server answers: `all`, or `relay` (only `/relay/{route-id}`, "
+        "`/tabhooks/v1/health` and `/metrics`, plus the dispatcher; what `tabhooks relay "
+        "serve` runs for Tableau Cloud).",
     )
     public_url: str | None = Field(
         None,

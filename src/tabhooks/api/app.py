@@ -1,7 +1,8 @@
 """The application factory: the only place routers, middleware, state and roles are wired.
 
-Roles follow the settings: the REST API always; the delivery dispatcher when
-``dispatcher_enabled`` (``tabhooks serve`` default; ``tabhooks worker`` runs it alone).
+Roles follow the settings: the REST API unless ``roles`` is ``relay`` (then only the relay's
+inbound route); the delivery dispatcher when ``dispatcher_enabled`` (``tabhooks serve``
+default; ``tabhooks worker`` runs it alone).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tabhooks.api import (
     labels,
     operations,
     projects,
+    relays,
     server_info,
     sites,
     uploads,
@@ -80,14 +82,22 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.bootstrap = None
     app.state.inbox_hub = hub
     install_error_handlers(app)
+    app.include_router(relays.inbound_router)
+    app.include_router(operations.metrics_router)
+    if settings.roles == "relay":
+        app.add_api_route("/tabhooks/v1/health", extensions.health, methods=["GET"])
+        # `tabhooks relay serve`: the only public surface is /relay/{route-id} (see docs/relay.md).
+        app.add_middleware(BodyLimitMiddleware, max_request_bytes=settings.max_request_bytes,
+                           max_upload_bytes=settings.max_upload_bytes)  # fmt: skip
+        return app
     for module in (server_info, auth, sites, users, webhooks, projects, views, uploads, jobs):
         app.include_router(module.router)
     for router in content.routers:
         app.include_router(router)
     for module in (extensions, labels, operations):
         app.include_router(module.router)
-    app.include_router(operations.metrics_router)
     app.include_router(inbox_api.router)
+    app.include_router(relays.router)
     # Any method, any path below the bin: a pure ASGI endpoint (see tabhooks.inbox.capture).
     app.add_route(
         "/inbox/{bin_id}{rest:path}",

@@ -42,8 +42,9 @@ class Attempt(BaseModel):
 
 class Delivery(BaseModel):
     id: str = Field(description="Also the `webhook-id` header every attempt carries.")
-    webhook_id: str
-    webhook_name: str
+    webhook_id: str | None = Field(description="None for a relay delivery.")
+    relay_route_id: str | None = Field(None, description="The relay route, for relay deliveries.")
+    webhook_name: str = Field(description="The webhook's name, or the relay route's.")
     url: str
     event: str
     resource: str
@@ -60,6 +61,7 @@ class Delivery(BaseModel):
 
 class DeliveryDetail(Delivery):
     payload: dict[str, Any]
+    body: str | None = Field(None, description="The rendered body a relay delivery sends.")
     attempt_log: list[Attempt]
 
 
@@ -125,6 +127,7 @@ async def get_delivery(delivery_id: str, store: StoreDep, caller: SiteCallerDep)
     return DeliveryDetail(
         **_delivery(row).model_dump(),
         payload=json.loads(row["payload"]),
+        body=row["body"],
         attempt_log=[_attempt(a) for a in attempt_rows],
     )
 

@@ -241,7 +241,10 @@ class Dispatcher:
             )
         else:
             headers = {signing.ID_HEADER: claimed.id, signing.TIMESTAMP_HEADER: str(timestamp)}
-        outcome = await self.sender.send(claimed.url, claimed.payload, headers)
+        headers.update(claimed.headers)
+        outcome = await self.sender.send(
+            claimed.url, claimed.payload, headers, method=claimed.method
+        )
         number = claimed.attempts + 1
         self.metrics.observe_attempt(outcome)
         record = AttemptRecord(
@@ -295,11 +298,14 @@ class Dispatcher:
                 retry_at = utcnow_precise() + timedelta(seconds=SATURATED_BACKOFF_S)
                 await queue.release(conn, worker_id=self.worker_id, ids=released, at=retry_at)
             await queue.reset_failures(
-                conn, {r.webhook_id for r in batch if r.status is Status.SUCCEEDED}
+                conn,
+                {r.webhook_id for r in batch if r.status is Status.SUCCEEDED and r.webhook_id},
             )
             for result in batch:
                 if result.attempt is None or result.status is not Status.FAILED:
                     continue
+                if result.webhook_id is None:
+                    continue  # relay deliveries have no webhook to disable
                 if result.last_status == 410:
                     reason = "Webhook disabled automatically: the destination answered 410 Gone."
                     if await queue.disable(conn, result.webhook_id, reason=reason):

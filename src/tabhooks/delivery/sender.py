@@ -141,7 +141,12 @@ class Sender:
         await self.close()
 
     async def send(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        method: str = "POST",
     ) -> AttemptOutcome:
         """POST ``body`` to ``url`` once, without following redirects.
 
@@ -150,6 +155,7 @@ class Sender:
             body: The JSON document, exactly as signed.
             headers: Extra request headers (signatures, custom headers); they may override
                 the defaults ``Content-Type: application/json`` and ``User-Agent``.
+            method: The HTTP method; webhooks always POST, relay targets may choose.
 
         Returns:
             The outcome; a 3xx is reported as its status, since a webhook receiver that
@@ -176,8 +182,8 @@ class Sender:
         if headers:
             request_headers.update(headers)
         try:
-            async with self._session.post(
-                target, data=body, headers=request_headers, allow_redirects=False
+            async with self._session.request(
+                method, target, data=body, headers=request_headers, allow_redirects=False
             ) as response:
                 return await self._read_response(response, started)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:

@@ -24,6 +24,8 @@ from tabhooks.store.tables import (
     attempts,
     deliveries,
     events,
+    relay_routes,
+    relay_targets,
     utcnow_precise,
     webhook_secrets,
     webhooks,
@@ -51,7 +53,8 @@ class Claimed:
     """A delivery a dispatcher now holds, with everything needed to send it."""
 
     id: str
-    webhook_id: str
+    #: ``None`` for a relay delivery (see :mod:`tabhooks.relay`).
+    webhook_id: str | None
     site_id: str
     url: str
     webhook_enabled: bool
@@ -59,6 +62,8 @@ class Claimed:
     attempts: int
     schedule_base: int
     secrets: tuple[str, ...]
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,7 @@ class Finish:
     """What to do with a delivery after an attempt (or after deciding not to send)."""
 
     delivery_id: str
-    webhook_id: str
+    webhook_id: str | None
     status: Status
     next_attempt_at: datetime | None
     last_status: int | None
@@ -129,18 +134,27 @@ async def claim_due(
                 deliveries.c.site_id,
                 deliveries.c.attempts,
                 deliveries.c.schedule_base,
+                deliveries.c.body,
                 webhooks.c.url,
                 webhooks.c.is_enabled,
                 events.c.payload,
+                relay_targets.c.url.label("relay_url"),
+                relay_targets.c.method.label("relay_method"),
+                relay_targets.c.headers.label("relay_headers"),
             )
-            .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
             .join(events, events.c.id == deliveries.c.event_id)
+            .outerjoin(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+            .outerjoin(relay_targets, relay_targets.c.id == deliveries.c.relay_target_id)
             .where(deliveries.c.id.in_(ids))
         )
     ).all()
-    secrets = await _live_secrets(conn, {row.webhook_id for row in rows}, now)
-    return [
-        Claimed(
+    secrets = await _live_secrets(conn, {r.webhook_id for r in rows if r.webhook_id}, now)
+    return [_claimed(row, secrets) for row in rows]
+
+
+def _claimed(row: Any, secrets: dict[str, tuple[str, ...]]) -> Claimed:
+    if row.webhook_id is not None:
+        return Claimed(
             id=row.id,
             webhook_id=row.webhook_id,
             site_id=row.site_id,
@@ -151,8 +165,20 @@ async def claim_due(
             schedule_base=row.schedule_base,
             secrets=secrets.get(row.webhook_id, ()),
         )
-        for row in rows
-    ]
+    body = row.body if row.body is not None else row.payload
+    return Claimed(
+        id=row.id,
+        webhook_id=None,
+        site_id=row.site_id,
+        url=row.relay_url,
+        webhook_enabled=True,
+        payload=body.encode(),
+        attempts=row.attempts,
+        schedule_base=row.schedule_base,
+        secrets=(),
+        method=row.relay_method,
+        headers=tuple(json.loads(row.relay_headers or "{}").items()),
+    )
 
 
 async def _live_secrets(
@@ -318,14 +344,18 @@ def _delivery_columns() -> list[Any]:
         events.c.resource_name,
         events.c.resource_luid,
         events.c.payload,
-        webhooks.c.name.label("webhook_name"),
-        webhooks.c.url,
+        func.coalesce(webhooks.c.name, relay_routes.c.name).label("webhook_name"),
+        func.coalesce(webhooks.c.url, relay_targets.c.url).label("url"),
+        relay_targets.c.route_id.label("relay_route_id"),
     ]
 
 
 def _with_context(query: Any) -> Any:
-    return query.join(events, events.c.id == deliveries.c.event_id).join(
-        webhooks, webhooks.c.id == deliveries.c.webhook_id
+    return (
+        query.join(events, events.c.id == deliveries.c.event_id)
+        .outerjoin(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .outerjoin(relay_targets, relay_targets.c.id == deliveries.c.relay_target_id)
+        .outerjoin(relay_routes, relay_routes.c.id == relay_targets.c.route_id)
     )
 
 
@@ -339,6 +369,7 @@ async def list_for_site(
     until: datetime | None = None,
     before_id: str | None = None,
     limit: int = 50,
+    relay_route_id: str | None = None,
 ) -> list[dict[str, Any]]:
     query = _with_context(select(*_delivery_columns()).select_from(deliveries)).where(
         deliveries.c.site_id == site_id
@@ -346,6 +377,8 @@ async def list_for_site(
     conditions = []
     if webhook_id:
         conditions.append(deliveries.c.webhook_id == webhook_id)
+    if relay_route_id:
+        conditions.append(relay_targets.c.route_id == relay_route_id)
     if status:
         conditions.append(deliveries.c.status == status)
     if since:

@@ -174,13 +174,59 @@ events = Table(
     Index(None, "site_id", "created_at"),
 )
 
+# ----------------------------------------------------------------------------- relay
+
+relay_routes = Table(
+    "relay_routes",
+    metadata,
+    # Unguessable (``rly_`` + 128 random bits): the inbound URL is a capability.
+    Column("id", String(40), primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    # JSON list of friendly event names; empty means every event.
+    Column("events", Text, nullable=False),
+    Column("resource_glob", String(255), nullable=False, default=""),
+    Column("site_filter", String(64), nullable=False, default=""),
+    # SHA-256 of the shared secret the caller must send; NULL when none is required.
+    Column("secret_hash", String(64)),
+    Column("secret_header", String(64), nullable=False, default="X-Tabhooks-Relay-Secret"),
+    Column("enrich", Boolean, nullable=False, default=False),
+    Column("created_by", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("site_id", "name"),
+)
+
+relay_targets = Table(
+    "relay_targets",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "route_id", String(40), ForeignKey("relay_routes.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("position", Integer, nullable=False),
+    # slack, teams, ifttt or http.
+    Column("type", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False, default="POST"),
+    # JSON object of extra request headers.
+    Column("headers", Text, nullable=False, default="{}"),
+    # Jinja2 source of the body (http targets; optional text override for the others).
+    Column("template", Text),
+    Index(None, "route_id"),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,
     # Time-ordered, so id order is creation order; sent as the `webhook-id` header.
     Column("id", String(40), primary_key=True),
     Column("event_id", String(36), ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
-    Column("webhook_id", String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    # Exactly one of webhook_id and relay_target_id is set.
+    Column("webhook_id", String(36), ForeignKey("webhooks.id", ondelete="CASCADE")),
+    Column("relay_target_id", String(40), ForeignKey("relay_targets.id", ondelete="CASCADE")),
+    # The rendered request body of a relay delivery; NULL sends the event's payload.
+    Column("body", Text),
     Column("site_id", String(36), nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -196,6 +242,7 @@ deliveries = Table(
     Column("completed_at", UTCDateTime()),
     Index(None, "status", "next_attempt_at"),
     Index(None, "webhook_id", "created_at"),
+    Index(None, "relay_target_id"),
     Index(None, "site_id", "created_at"),
 )
 

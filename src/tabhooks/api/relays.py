@@ -1,0 +1,175 @@
+"""``/tabhooks/v1/relays`` (manage routes) and ``/relay/{route_id}`` (where payloads arrive).
+
+Management is plain JSON with the ``X-Tableau-Auth`` token of a site administrator; a route
+belongs to the caller's site. The inbound URL needs no session — Tableau cannot send one —
+so its unguessable id is the capability, optionally backed by a shared-secret header.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tabhooks.api.deps import CallerDep, StoreDep
+from tabhooks.api.wire import base_url
+from tabhooks.services import relays
+from tabhooks.services.relays import Received, RouteSpec, TargetSpec
+
+router = APIRouter(prefix="/tabhooks/v1/relays", tags=["relay"])
+inbound_router = APIRouter(tags=["relay"])
+
+
+class TargetIn(BaseModel):
+    type: Literal["slack", "teams", "ifttt", "http"]
+    url: str
+    method: str = Field("POST", description="http targets only; the others always POST.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    template: str | None = Field(
+        None,
+        description="Sandboxed Jinja2: the whole body of an http target, the message text of "
+        "the others.",
+    )
+
+
+class RouteIn(BaseModel):
+    """A relay route; on update, omitted fields keep their value."""
+
+    name: str | None = None
+    events: list[str] | None = Field(None, description="Event names in either spelling; [] = all.")
+    resource_glob: str | None = Field(None, description="Glob on resource_name, e.g. 'Sales*'.")
+    site_luid: str | None = Field(None, description="Only payloads from this site LUID.")
+    secret: str | None = Field(None, description="Require this value in the secret header.")
+    secret_header: str | None = Field(None, description="Default X-Tabhooks-Relay-Secret.")
+    enrich: bool | None = Field(None, description="Look the resource up for templates.")
+    targets: list[TargetIn] | None = None
+
+    def spec(self) -> RouteSpec:
+        targets = None
+        if self.targets is not None:
+            targets = [TargetSpec(**t.model_dump()) for t in self.targets]
+        return RouteSpec(**{**self.model_dump(exclude={"targets"}), "targets": targets})
+
+
+class TargetOut(BaseModel):
+    id: str
+    type: str
+    url: str
+    method: str
+    headers: dict[str, str]
+    template: str | None
+
+
+class RouteOut(BaseModel):
+    id: str
+    inbound_url: str
+    name: str
+    events: list[str]
+    resource_glob: str
+    site_luid: str
+    secret_required: bool
+    secret_header: str
+    enrich: bool
+    targets: list[TargetOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class RouteList(BaseModel):
+    relays: list[RouteOut]
+
+
+class TestIn(BaseModel):
+    event: str = "DatasourceRefreshFailed"
+
+
+class ReceivedOut(BaseModel):
+    queued: int
+    filtered: bool
+    delivery_ids: list[str]
+    errors: dict[str, str] = Field(description="Deliveries failed at once: template errors.")
+
+
+def _route(request: Request, row: dict[str, Any]) -> RouteOut:
+    return RouteOut(
+        id=row["id"],
+        inbound_url=f"{base_url(request)}/relay/{row['id']}",
+        name=row["name"],
+        events=json.loads(row["events"]),
+        resource_glob=row["resource_glob"],
+        site_luid=row["site_filter"],
+        secret_required=row["secret_hash"] is not None,
+        secret_header=row["secret_header"],
+        enrich=row["enrich"],
+        targets=[TargetOut(**{k: t[k] for k in TargetOut.model_fields}) for t in row["targets"]],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _received(result: Received) -> ReceivedOut:
+    return ReceivedOut(
+        queued=result.queued,
+        filtered=result.filtered,
+        delivery_ids=list(result.delivery_ids),
+        errors=result.errors,
+    )
+
+
+@router.post("", status_code=201, operation_id="createRelay")
+async def create_relay(
+    body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
+) -> RouteOut:
+    policy = request.app.state.destination_policy
+    return _route(request, await relays.create(store, caller, body.spec(), policy))
+
+
+@router.get("", operation_id="listRelays")
+async def list_relays(request: Request, store: StoreDep, caller: CallerDep) -> RouteList:
+    return RouteList(relays=[_route(request, r) for r in await relays.listing(store, caller)])
+
+
+@router.get("/{route_id}", operation_id="getRelay")
+async def get_relay(
+    route_id: str, request: Request, store: StoreDep, caller: CallerDep
+) -> RouteOut:
+    return _route(request, await relays.get(store, caller, route_id))
+
+
+@router.put("/{route_id}", operation_id="updateRelay")
+async def update_relay(
+    route_id: str, body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
+) -> RouteOut:
+    policy = request.app.state.destination_policy
+    return _route(request, await relays.update(store, caller, route_id, body.spec(), policy))
+
+
+@router.delete("/{route_id}", status_code=204, operation_id="deleteRelay")
+async def delete_relay(route_id: str, store: StoreDep, caller: CallerDep) -> Response:
+    await relays.delete(store, caller, route_id)
+    return Response(status_code=204)
+
+
+@router.post("/{route_id}/test", status_code=202, operation_id="testRelay")
+async def test_relay(
+    route_id: str, body: TestIn, request: Request, store: StoreDep, caller: CallerDep
+) -> ReceivedOut:
+    result = await relays.test(store, caller, route_id, body.event, base_url=base_url(request))
+    return _received(result)
+
+
+@inbound_router.post("/relay/{route_id}", status_code=202, operation_id="relayInbound")
+async def relay_inbound(route_id: str, request: Request, store: StoreDep) -> JSONResponse:
+    result = await relays.receive(
+        store,
+        route_id,
+        {k.lower(): v for k, v in request.headers.items()},
+        await request.body(),
+        base_url=base_url(request),
+    )
+    return JSONResponse(_received(result).model_dump(), status_code=202)

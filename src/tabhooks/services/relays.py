@@ -1,0 +1,287 @@
+"""Relay use cases: manage routes, and turn an inbound Tableau payload into queued messages.
+
+A route is checked completely when saved (event names, destinations through the SSRF guard,
+every template through the sandbox) so that what reaches the queue can only fail at the
+receiver or on the event's own data. Receiving renders every target up front and stores the
+results with the event in one transaction (:func:`tabhooks.store.relays.enqueue`): from then on
+relayed messages are ordinary deliveries — retried, logged attempt by attempt, redeliverable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tabhooks import events as catalog
+from tabhooks.delivery.guard import BlockedDestination, DestinationPolicy, check_url
+from tabhooks.errors import BadRequest, InvalidDestination, NotAuthenticated, ResourceNotFound
+from tabhooks.relay import messages, templates
+from tabhooks.relay.messages import Filters, Inbound
+from tabhooks.services.principal import Principal
+from tabhooks.store import Store
+from tabhooks.store import relays as relays_store
+from tabhooks.store.relays import Outgoing
+from tabhooks.store.tables import utcnow
+from tabhooks.tsxml import timestamp
+
+log = logging.getLogger(__name__)
+
+ROUTE_ID_PREFIX = "rly_"
+DEFAULT_SECRET_HEADER = "X-Tabhooks-Relay-Secret"
+HTTP_METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
+#: Headers a target may not set: they describe the transport, not the message.
+_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+URL_MAX_CHARS = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    type: str
+    url: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    template: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """A route as asked for; on update, ``None`` keeps the current value."""
+
+    name: str | None = None
+    events: Sequence[str] | None = None
+    resource_glob: str | None = None
+    site_luid: str | None = None
+    secret: str | None = None
+    secret_header: str | None = None
+    enrich: bool | None = None
+    targets: Sequence[TargetSpec] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What happened to one inbound payload."""
+
+    queued: int
+    filtered: bool
+    delivery_ids: tuple[str, ...]
+    errors: dict[str, str]
+
+
+def _check_target(target: TargetSpec, policy: DestinationPolicy) -> dict[str, Any]:
+    kind = target.type.lower()
+    if kind not in messages.TARGET_TYPES:
+        raise BadRequest(f"Target type must be one of {', '.join(messages.TARGET_TYPES)}.")
+    if not target.url or len(target.url) > URL_MAX_CHARS:
+        raise InvalidDestination(f"A target url is required (at most {URL_MAX_CHARS} characters).")
+    try:
+        check_url(target.url, policy)
+    except BlockedDestination as exc:
+        raise InvalidDestination(f"The target URL '{target.url}' is not allowed: {exc}") from exc
+    method = (target.method or "POST").upper()
+    if method not in HTTP_METHODS or (kind != "http" and method != "POST"):
+        raise BadRequest(f"Method '{method}' is not allowed for a {kind} target.")
+    for name in target.headers:
+        if name.lower() in _RESERVED_HEADERS or not name.strip():
+            raise BadRequest(f"Header '{name}' cannot be set on a relay target.")
+    if target.template is not None:
+        templates.check(target.template)
+    return {
+        "type": kind,
+        "url": target.url,
+        "method": method,
+        "headers": json.dumps(dict(target.headers)),
+        "template": target.template,
+    }
+
+
+def _route_columns(spec: RouteSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if spec.name is not None:
+        name = spec.name.strip()
+        if not name or len(name) > 255:
+            raise BadRequest("The relay route name must be 1 to 255 characters.")
+        out["name"] = name
+    if spec.events is not None:
+        out["events"] = json.dumps(list(messages.normalise_events(spec.events)))
+    if spec.resource_glob is not None:
+        out["resource_glob"] = spec.resource_glob.strip()[:255]
+    if spec.site_luid is not None:
+        out["site_filter"] = spec.site_luid.strip()[:64]
+    if spec.secret is not None:
+        out["secret_hash"] = _hash(spec.secret) if spec.secret else None
+    if spec.secret_header is not None:
+        out["secret_header"] = spec.secret_header.strip()[:64] or DEFAULT_SECRET_HEADER
+    if spec.enrich is not None:
+        out["enrich"] = spec.enrich
+    return out
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create(
+    store: Store, principal: Principal, spec: RouteSpec, policy: DestinationPolicy
+) -> dict[str, Any]:
+    principal.require_site_admin()
+    if not spec.name:
+        raise BadRequest("A relay route needs a name.")
+    if not spec.targets:
+        raise BadRequest("A relay route needs at least one target.")
+    targets = [_check_target(t, policy) for t in spec.targets]
+    now = utcnow()
+    route = {
+        "id": ROUTE_ID_PREFIX + secrets.token_urlsafe(16),
+        "site_id": principal.site.id,
+        "events": "[]",
+        "resource_glob": "",
+        "site_filter": "",
+        "secret_hash": None,
+        "secret_header": DEFAULT_SECRET_HEADER,
+        "enrich": False,
+        "created_by": principal.user.id,
+        "created_at": now,
+        "updated_at": now,
+        **_route_columns(spec),
+    }
+    async with store.write() as conn:
+        await relays_store.insert_route(conn, route, targets)
+    return await get(store, principal, route["id"])
+
+
+async def listing(store: Store, principal: Principal) -> list[dict[str, Any]]:
+    principal.require_site_admin()
+    async with store.read() as conn:
+        return await relays_store.list_routes(conn, principal.site.id)
+
+
+async def get(store: Store, principal: Principal, route_id: str) -> dict[str, Any]:
+    principal.require_site_admin()
+    async with store.read() as conn:
+        route = await relays_store.get_route(conn, route_id)
+    if route is None or route["site_id"] != principal.site.id:
+        raise ResourceNotFound(f"No relay route with id '{route_id}' exists on this site.")
+    return route
+
+
+async def update(
+    store: Store, principal: Principal, route_id: str, spec: RouteSpec, policy: DestinationPolicy
+) -> dict[str, Any]:
+    await get(store, principal, route_id)
+    if spec.targets is not None and not spec.targets:
+        raise BadRequest("A relay route needs at least one target.")
+    targets = [_check_target(t, policy) for t in spec.targets] if spec.targets else None
+    changes = {**_route_columns(spec), "updated_at": utcnow()}
+    async with store.write() as conn:
+        await relays_store.replace_route(conn, route_id, changes, targets)
+    return await get(store, principal, route_id)
+
+
+async def delete(store: Store, principal: Principal, route_id: str) -> None:
+    principal.require_site_admin()
+    async with store.write() as conn:
+        if not await relays_store.remove_route(conn, principal.site.id, route_id):
+            raise ResourceNotFound(f"No relay route with id '{route_id}' exists on this site.")
+
+
+async def receive(
+    store: Store,
+    route_id: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    base_url: str | None,
+) -> Received:
+    """Relay one payload that arrived at ``/relay/{route_id}`` (no Tableau session needed)."""
+    async with store.read() as conn:
+        route = await relays_store.get_route(conn, route_id)
+    if route is None:
+        raise ResourceNotFound(f"No relay route with id '{route_id}'.")
+    if route["secret_hash"]:
+        given = headers.get(route["secret_header"].lower(), "")
+        if not hmac.compare_digest(_hash(given), route["secret_hash"]):
+            raise NotAuthenticated(f"The {route['secret_header']} header is missing or wrong.")
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("the body is not a JSON object")
+        inbound = Inbound.from_json(data)
+    except ValueError as exc:
+        raise BadRequest(f"Not a Tableau webhook payload: {exc}.") from exc
+    filters = Filters(
+        tuple(json.loads(route["events"])), route["resource_glob"], route["site_filter"]
+    )
+    if not filters.matches(inbound):
+        return Received(0, True, (), {})
+    return await _relay(store, route, inbound, base_url=base_url)
+
+
+async def test(
+    store: Store, principal: Principal, route_id: str, event_name: str, *, base_url: str | None
+) -> Received:
+    """Send a sample ``event_name`` through every target of the route, filters aside."""
+    route = await get(store, principal, route_id)
+    event = catalog.lookup(event_name or "DatasourceRefreshFailed")
+    inbound = Inbound(
+        resource=str(event.resource),
+        event_type=event.name,
+        resource_name="Sample: Superstore",
+        site_luid=principal.site.id,
+        resource_luid=str(uuid.uuid4()),
+        created_at=timestamp(utcnow()) or "",
+    )
+    return await _relay(store, route, inbound, base_url=base_url)
+
+
+async def _relay(
+    store: Store, route: dict[str, Any], inbound: Inbound, *, base_url: str | None
+) -> Received:
+    local_site = inbound.site_luid.lower() == route["site_id"].lower()
+    enrichment: dict[str, Any] = {}
+    async with store.read() as conn:
+        content_url = await relays_store.site_content_url(conn, route["site_id"])
+        if route["enrich"] and local_site and inbound.resource_luid:
+            enrichment = await _enrich(conn, route["site_id"], inbound.resource_luid)
+    link = messages.resource_link(base_url, content_url if local_site else None, inbound)
+    if enrichment and link:
+        enrichment["web_url"] = link
+    ctx = messages.context(inbound, link, enrichment)
+    outgoing = [_render(target, ctx) for target in route["targets"]]
+    async with store.write() as conn:
+        queued = await relays_store.enqueue(
+            conn,
+            site_id=route["site_id"],
+            event_name=inbound.event_name,
+            resource=inbound.resource,
+            resource_name=inbound.resource_name,
+            resource_luid=inbound.resource_luid,
+            payload=json.dumps(inbound.as_payload()),
+            outgoing=outgoing,
+        )
+    errors = {q.delivery_id: q.error for q in queued if q.error}
+    return Received(len(queued) - len(errors), False, tuple(q.delivery_id for q in queued), errors)
+
+
+async def _enrich(conn: Any, site_id: str, luid: str) -> dict[str, Any]:
+    """Look the resource up; a failure is logged and yields nothing, never blocks the message."""
+    try:
+        found = await relays_store.lookup_content(conn, site_id, luid)
+    except Exception:
+        log.warning("action=relay_enrich_failed resource=%s", luid, exc_info=True)
+        return {}
+    return dict(found) if found else {}
+
+
+def _render(target: dict[str, Any], ctx: Mapping[str, Any]) -> Outgoing:
+    try:
+        rendered = templates.render(target["template"], ctx) if target["template"] else None
+        return Outgoing(target["id"], messages.body(target["type"], ctx, rendered), None)
+    except templates.RenderFailed as exc:
+        return Outgoing(target["id"], None, str(exc))
