@@ -15,6 +15,7 @@ from tabhooks.cli import (
     inbox,
     listen,
     login,
+    relay,
     serve,
     webhooks,
     worker,
@@ -38,6 +39,7 @@ app.command("events", help=events_cmd.events_command.__doc__)(events_cmd.events_
 app.command("fire", help=fire.fire.__doc__)(fire.fire)
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(inbox.app, name="inbox")
+app.add_typer(relay.app, name="relay")
 app.command("listen", help=listen.listen.__doc__)(listen.listen)
 
 
