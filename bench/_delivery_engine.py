@@ -1,0 +1,732 @@
+"""One measurement of ``bench/delivery.py``, run in a fresh process so its memory is its own.
+
+``python bench/_delivery_engine.py PHASE SPEC_JSON`` runs one phase against the receiver
+named in the spec and prints progress lines, then ``RESULT {json}`` as its last line.
+
+* ``ceiling`` — no tabhooks at all: an :class:`aiohttp.ClientSession` POSTs the payload
+  tabhooks would send, with the same headers and the same per-host connection limit as
+  tabhooks' sender, from ``per_destination`` workers.
+* every other phase — a tabhooks server exactly as ``tabhooks serve --dev`` builds it
+  (:func:`tabhooks.api.app.create_app` on a fresh SQLite file, served by uvicorn with serve's
+  settings on uvloop, the dispatcher running in-process), and the benchmark inside that same
+  process emitting events through the service layer (:func:`tabhooks.services.emit.emit`
+  inside ``store.write()``), which is what an API call that fires an event does.
+
+Set-up (webhooks, the admin's site) is written straight through the store and is not timed.
+The queue functions the dispatcher calls are wrapped to count claimed and released rows and
+write transactions (a counter per call; the statements are untouched), so churn shows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from tabhooks import events
+from tabhooks.api.app import create_app
+from tabhooks.config import Settings
+from tabhooks.delivery.runtime import delivery_runtime
+from tabhooks.delivery.sender import USER_AGENT
+from tabhooks.services import emit as emit_service
+from tabhooks.store import Store, open_store
+from tabhooks.store import deliveries as queue
+from tabhooks.store import sites as sites_store
+from tabhooks.store import users as users_store
+from tabhooks.store import webhooks as webhooks_store
+from tabhooks.store.tables import deliveries
+
+ADMIN_PASSWORD = "bench-admin-password"
+EVENT = "WorkbookCreated"
+SITE_LUID = "00000000-0000-4000-8000-000000000000"
+#: How often the emitter looks at the receiver's count when it keeps a backlog.
+POLL_S = 0.05
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def memory_mb() -> dict[str, float]:
+    """This process's current and peak RSS in MiB (``VmRSS``/``VmHWM``)."""
+    fields: dict[str, float] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in {"VmRSS", "VmHWM"}:
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mb": fields["VmRSS"], "peak_rss_mb": fields["VmHWM"]}
+
+
+# ----------------------------------------------------------------------------- the receiver
+
+
+@dataclass
+class ReceiverClient:
+    """Talks to ``_delivery_receiver.py``'s control endpoints."""
+
+    base_url: str
+    session: aiohttp.ClientSession
+
+    async def stats(self) -> dict[str, int]:
+        async with self.session.get(f"{self.base_url}/_bench/stats") as response:
+            result: dict[str, int] = await response.json()
+            return result
+
+    async def count(self) -> int:
+        return (await self.stats())["count"]
+
+    async def arrivals(self) -> list[tuple[str, str, float]]:
+        async with self.session.get(f"{self.base_url}/_bench/arrivals") as response:
+            return [tuple(row) for row in await response.json()]  # type: ignore[misc]
+
+    async def reset(self) -> None:
+        async with self.session.post(f"{self.base_url}/_bench/reset") as response:
+            response.raise_for_status()
+
+    async def wait_for(self, count: int, timeout_s: float, poll_s: float = 0.01) -> int:
+        """Poll until ``count`` requests arrived or ``timeout_s`` passed; returns the count."""
+        deadline = time.monotonic() + timeout_s
+        seen = await self.count()
+        while seen < count and time.monotonic() < deadline:
+            await asyncio.sleep(poll_s)
+            seen = await self.count()
+        return seen
+
+
+@contextlib.asynccontextmanager
+async def receiver_client(base_url: str) -> AsyncIterator[ReceiverClient]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        client = ReceiverClient(base_url, session)
+        await client.reset()  # every phase starts from an empty record
+        yield client
+
+
+@dataclass
+class Window:
+    """Receipts counted over a measured window of a sustained run, and this process's CPU.
+
+    ``cpu_s`` is user + system time of the whole process (every thread, aiosqlite's included)
+    over the window: on a shared machine, CPU per delivery moves less than deliveries/s.
+    """
+
+    count: int
+    seconds: float
+    cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_each(self) -> float:
+        return 1e6 * self.cpu_s / self.count if self.count else float("inf")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"count": self.count, "seconds": self.seconds, "cpu_s": self.cpu_s}
+
+
+# ----------------------------------------------------------------------------- ceiling
+
+
+def bench_payload(marker: str) -> bytes:
+    """The bytes tabhooks posts for one ``WorkbookCreated`` event with ``marker`` as LUID."""
+    event = events.BY_NAME[EVENT]
+    occurrence = events.Occurrence(
+        event=event,
+        resource=event.resource,
+        resource_name="bench",
+        resource_luid=marker,
+        site_luid=SITE_LUID,
+        created_at=datetime.now(UTC),
+    )
+    return events.payload(occurrence)
+
+
+async def phase_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
+    """Bare aiohttp: sustained POSTs/s, then the time ``fanout`` POSTs take, from warm.
+
+    The body is built once (tabhooks, too, sends stored bytes); only ``webhook-id`` changes,
+    so the receiver can count duplicates.
+    """
+    per_host = int(spec["per_destination"])
+    url = f"{spec['receiver']}/hook/0"
+    body = bench_payload("0")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "identity",
+        "webhook-timestamp": str(int(time.time())),
+    }
+    serial = 0
+
+    async def post(session: aiohttp.ClientSession) -> None:
+        nonlocal serial
+        serial += 1
+        sent = dict(headers, **{"webhook-id": f"msg_ceiling{serial}"})
+        async with session.post(url, data=body, headers=sent, allow_redirects=False) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"receiver answered {response.status}")
+
+    async def run_workers(session: aiohttp.ClientSession, *, until: float, limit: int) -> int:
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < until and done < limit:
+                done += 1
+                await post(session)
+
+        await asyncio.gather(*(worker() for _ in range(per_host)))
+        return done
+
+    connector = aiohttp.TCPConnector(
+        limit=max(int(spec["concurrency"]), 64), limit_per_host=per_host
+    )
+    async with (
+        aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=15)
+        ) as session,
+        receiver_client(spec["receiver"]) as receiver,
+    ):
+        window = await sustained_window(
+            receiver,
+            spec,
+            drive=lambda until: run_workers(session, until=until, limit=10**9),
+        )
+        log(
+            f"  ceiling: {window.rate:,.0f} POSTs/s over {window.seconds:.1f} s "
+            f"({window.cpu_us_each:.0f} µs of client CPU each)"
+        )
+        fanout_times = []
+        for _ in range(int(spec["fanout_reps"])):
+            start = time.perf_counter()
+            await run_workers(session, until=float("inf"), limit=int(spec["fanout"]))
+            fanout_times.append(time.perf_counter() - start)
+        stats = await receiver.stats()
+    log(
+        f"  ceiling: {spec['fanout']} POSTs in "
+        + ", ".join(f"{1000 * t:.0f}" for t in fanout_times)
+        + " ms"
+    )
+    return {
+        "rate": window.rate,
+        "window": window.as_dict(),
+        "cpu_us_each": window.cpu_us_each,
+        "fanout_s": statistics.median(fanout_times),
+        "fanout_all_s": fanout_times,
+        "duplicates": stats["duplicates"],
+    }
+
+
+async def sustained_window(
+    receiver: ReceiverClient,
+    spec: dict[str, Any],
+    drive: Callable[[float], Awaitable[Any]],
+) -> Window:
+    """Run ``drive(until)`` for warm-up + window; count receipts over the window only."""
+    start = time.monotonic()
+    window_start = start + float(spec["warmup_s"])
+    until = window_start + float(spec["window_s"])
+    task = asyncio.ensure_future(drive(until))
+    await asyncio.sleep(max(0.0, window_start - time.monotonic()))
+    first, t0, cpu0 = await receiver.count(), time.monotonic(), time.process_time()
+    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    last, t1, cpu1 = await receiver.count(), time.monotonic(), time.process_time()
+    await task
+    return Window(last - first, t1 - t0, cpu1 - cpu0)
+
+
+# ----------------------------------------------------------------------------- tabhooks
+
+
+@dataclass
+class QueueTrace:
+    """Counts of what the dispatcher asked of the queue (wrappers around tabhooks.store)."""
+
+    claims: int = 0
+    claimed_rows: int = 0
+    releases: int = 0
+    released_rows: int = 0
+    finishes: int = 0
+    finished_rows: int = 0
+    #: Claims that found due rows but came after a pause of 0.5 s or more (a stalled loop).
+    late_claims: int = 0
+    longest_pause_s: float = 0.0
+    _last_claim: float = 0.0
+
+    def install(self) -> None:
+        claim_due, release, finish = queue.claim_due, queue.release, queue.finish
+
+        async def counted_claim(*args: Any, **kwargs: Any) -> Any:
+            batch = await claim_due(*args, **kwargs)
+            now = time.monotonic()
+            pause = now - self._last_claim if self._last_claim else 0.0
+            self._last_claim = now
+            self.claims += 1
+            self.claimed_rows += len(batch)
+            if batch and pause >= 0.5:
+                self.late_claims += 1
+                self.longest_pause_s = max(self.longest_pause_s, pause)
+            return batch
+
+        async def counted_release(*args: Any, **kwargs: Any) -> Any:
+            self.releases += 1
+            self.released_rows += len(kwargs.get("ids", ()))
+            return await release(*args, **kwargs)
+
+        async def counted_finish(*args: Any, **kwargs: Any) -> Any:
+            self.finishes += 1
+            self.finished_rows += len(kwargs.get("results", ()))
+            return await finish(*args, **kwargs)
+
+        queue.claim_due = counted_claim  # type: ignore[assignment]
+        queue.release = counted_release  # type: ignore[assignment]
+        queue.finish = counted_finish  # type: ignore[assignment]
+
+    def snapshot(self) -> dict[str, float]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+@dataclass
+class Tabhooks:
+    """A tabhooks server running in this process, and the benchmark's handle on its store."""
+
+    app: FastAPI
+    store: Store
+    settings: Settings
+    site_id: str = ""
+    owner_id: str = ""
+    webhook_count: int = 0
+    trace: QueueTrace = field(default_factory=QueueTrace)
+
+    async def add_webhooks(self, urls: Sequence[str]) -> None:
+        async with self.store.write() as conn:
+            for url in urls:
+                self.webhook_count += 1
+                await webhooks_store.create(
+                    conn,
+                    site_id=self.site_id,
+                    name=f"bench-{self.webhook_count:05d}",
+                    event=EVENT,
+                    url=url,
+                    is_enabled=True,
+                    status_change_reason="",
+                    owner_id=self.owner_id,
+                )
+
+    async def emit(self, markers: Sequence[str]) -> float:
+        """Emit one event per marker in ONE write transaction; returns the commit time."""
+        async with self.store.write() as conn:
+            for marker in markers:
+                await emit_service.emit(
+                    conn, EVENT, site_id=self.site_id, resource_luid=marker, resource_name="bench"
+                )
+        return time.time()
+
+    async def queue_by_status(self) -> dict[str, int]:
+        async with self.store.read() as conn:
+            rows = await conn.execute(
+                select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+            )
+            return {str(status): int(n) for status, n in rows}
+
+
+def tabhooks_settings(spec: dict[str, Any]) -> Settings:
+    knobs: dict[str, Any] = {
+        "database_url": f"sqlite:///{spec['db']}",
+        "dev": True,  # http:// and 127.0.0.1 destinations, as with --dev
+        "admin_password": ADMIN_PASSWORD,
+    }
+    knobs.update(spec.get("settings", {}))
+    return Settings(**knobs)
+
+
+@contextlib.asynccontextmanager
+async def running_tabhooks(spec: dict[str, Any]) -> AsyncIterator[Tabhooks]:
+    """``create_app`` served by uvicorn as ``tabhooks.cli.serve`` configures it."""
+    settings = tabhooks_settings(spec)
+    store = open_store(settings.database_url)
+    handle = Tabhooks(create_app(settings, store), store, settings)
+    handle.trace.install()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    config = uvicorn.Config(
+        handle.app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("uvicorn stopped during start-up")
+        await asyncio.sleep(0.01)
+    async with store.read() as conn:
+        site = await sites_store.get_by_content_url(conn, "")
+        admin = await users_store.find_identity(conn, settings.admin_username)
+    assert site is not None and admin is not None
+    handle.site_id, handle.owner_id = site.id, str(admin["id"])
+    try:
+        yield handle
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def sustain(
+    app: Tabhooks,
+    receiver: ReceiverClient,
+    *,
+    until: float,
+    healthy_per_event: int,
+    batch: int,
+    backlog: int,
+) -> dict[str, Any]:
+    """Emit events in ``batch``-event transactions so ``backlog`` healthy deliveries wait.
+
+    Returns how many events and healthy deliveries were emitted and the emitting time spent.
+    """
+    emitted_events = 0
+    emitted = 0
+    emit_seconds = 0.0
+    transactions = 0
+    received_before = await receiver.count()
+    while time.monotonic() < until:
+        received = await receiver.count() - received_before
+        while emitted - received < backlog and time.monotonic() < until:
+            markers = [str(emitted_events + i) for i in range(batch)]
+            started = time.perf_counter()
+            await app.emit(markers)
+            emit_seconds += time.perf_counter() - started
+            transactions += 1
+            emitted_events += batch
+            emitted += batch * healthy_per_event
+        await asyncio.sleep(POLL_S)
+    return {
+        "events": emitted_events,
+        "healthy_deliveries": emitted,
+        "emit_s": emit_seconds,
+        "transactions": transactions,
+    }
+
+
+async def drain(
+    app: Tabhooks, receiver: ReceiverClient, expected: int, timeout_s: float
+) -> dict[str, Any]:
+    """Wait for every healthy delivery to arrive; report what the receiver and store saw.
+
+    The store is read before the receiver: a delivery is recorded as succeeded only after the
+    receiver answered, so every success in the snapshot has arrived by the time it is counted.
+    """
+    started = time.monotonic()
+    await receiver.wait_for(expected, timeout_s, poll_s=0.05)
+    drained = time.monotonic() - started
+    queued = await app.queue_by_status()
+    stats = await receiver.stats()
+    return {
+        "expected": expected,
+        "received": stats["count"],
+        "duplicates": stats["duplicates"],
+        "drain_s": drained,
+        "queue": queued,
+    }
+
+
+async def phase_throughput(spec: dict[str, Any]) -> dict[str, Any]:
+    """(b) One webhook on the receiver; sustained deliveries/s with a standing backlog."""
+    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+        await app.add_webhooks([f"{spec['receiver']}/hook/0"])
+        emitted: dict[str, Any] = {}
+
+        async def drive(until: float) -> None:
+            emitted.update(
+                await sustain(
+                    app,
+                    receiver,
+                    until=until,
+                    healthy_per_event=1,
+                    batch=int(spec["emit_batch"]),
+                    backlog=int(spec["backlog"]),
+                )
+            )
+
+        window = await sustained_window(receiver, spec, drive)
+        during = memory_mb()
+        log(
+            f"  tabhooks: {window.rate:,.0f} deliveries/s over {window.seconds:.1f} s "
+            f"({window.cpu_us_each:.0f} µs of server CPU each, emitting included); emitted "
+            f"{emitted['events']:,} events in {emitted['transactions']:,} transactions, "
+            f"{1000 * emitted['emit_s'] / max(1, emitted['events']):.2f} ms per event inside emit"
+        )
+        settled = await drain(app, receiver, emitted["healthy_deliveries"], spec["drain_s"])
+        trace = app.trace.snapshot()
+    return {
+        "rate": window.rate,
+        "window": window.as_dict(),
+        "cpu_us_each": window.cpu_us_each,
+        "emitted": emitted,
+        "settled": settled,
+        "trace": trace,
+        "memory": {**memory_mb(), "rss_mb_during": during["rss_mb"]},
+    }
+
+
+async def phase_latency(spec: dict[str, Any]) -> dict[str, Any]:
+    """(c) One webhook; events at a steady ``rate``/s; commit -> receipt.
+
+    Event ``i`` is due at ``start + i / rate``. Each transaction emits every event that is due
+    by then (one, when emitting keeps up), so the rate holds even if one transaction takes
+    longer than ``1 / rate``; latency runs from the commit of the event's transaction.
+    """
+    rate = float(spec["rate"])
+    count = int(rate * float(spec["seconds"]))
+    commits: dict[str, float] = {}
+    emit_lag: list[float] = []
+    transactions = 0
+    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+        await app.add_webhooks([f"{spec['receiver']}/hook/0"])
+        await app.emit(["warmup"])  # opens the sender's connection
+        await receiver.wait_for(1, 10)
+        await receiver.reset()
+        start, cpu = time.monotonic(), time.process_time()
+        sent = 0
+        while sent < count:
+            now = time.monotonic()
+            due = min(count, int((now - start) * rate) + 1)
+            if due <= sent:
+                await asyncio.sleep(start + sent / rate - now)
+                continue
+            markers = [str(i) for i in range(sent, due)]
+            committed = await app.emit(markers)
+            committed_mono = time.monotonic()
+            transactions += 1
+            for i in range(sent, due):
+                commits[str(i)] = committed
+                emit_lag.append(1000 * (committed_mono - (start + i / rate)))
+            sent = due
+        emit_span = time.monotonic() - start
+        busy = (time.process_time() - cpu) / emit_span
+        settled = await drain(app, receiver, count, spec["drain_s"])
+        settled["earlier"] = 1  # the warm-up event, received before the reset
+        arrivals = await receiver.arrivals()
+        trace = app.trace.snapshot()
+    skip = int(rate * float(spec.get("skip_s", 0.0)))
+    latencies = sorted(
+        1000 * (arrived - commits[marker])
+        for _, marker, arrived in arrivals
+        if marker in commits and int(marker) >= skip
+    )
+    emit_lag.sort()
+    achieved = count / emit_span
+    log(
+        f"  tabhooks: {count:,} events at {achieved:.0f}/s in {transactions:,} transactions; "
+        f"commit->receipt p50 {_percentile(latencies, 50) or 0:.1f} / p95 "
+        f"{_percentile(latencies, 95) or 0:.1f} / p99 {_percentile(latencies, 99) or 0:.1f} ms; "
+        f"process CPU {100 * busy:.0f} % meanwhile"
+    )
+    return {
+        "events": count,
+        "achieved_rate": achieved,
+        "busy": busy,
+        "transactions": transactions,
+        "emit_lag_p99_ms": _percentile(emit_lag, 99),
+        "received": len(arrivals),
+        "p50_ms": _percentile(latencies, 50),
+        "p95_ms": _percentile(latencies, 95),
+        "p99_ms": _percentile(latencies, 99),
+        "max_ms": latencies[-1] if latencies else None,
+        "settled": settled,
+        "trace": trace,
+        "memory": memory_mb(),
+    }
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+async def phase_fanout(spec: dict[str, Any]) -> dict[str, Any]:
+    """(d) ``fanout`` webhooks on the receiver; one event; commit -> last receipt, repeated.
+
+    An event whose deliveries have not all arrived after ``rep_timeout_s`` ends the phase;
+    its time is then a lower bound. No new event starts after ``budget_s``.
+    """
+    fanout = int(spec["fanout"])
+    times: list[float] = []
+    cpu_us: list[float] = []
+    complete = True
+    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+        await app.add_webhooks([f"{spec['receiver']}/hook/{i}" for i in range(fanout)])
+        budget_ends = time.monotonic() + float(spec["budget_s"])
+        for rep in range(int(spec["fanout_reps"])):
+            if rep and time.monotonic() > budget_ends:
+                break  # slow enough that more events would add time, not precision
+            await receiver.reset()
+            cpu = time.process_time()
+            app.trace._last_claim = time.monotonic()  # pauses count from the commit on
+            committed = await app.emit([f"fanout{rep}"])
+            got = await receiver.wait_for(fanout, float(spec["rep_timeout_s"]), poll_s=0.005)
+            if got < fanout:
+                times.append(time.time() - committed)
+                complete = False
+                log(f"  fan-out {rep}: only {got:,} of {fanout:,} arrived in {times[-1]:.1f} s")
+                break
+            cpu_us.append(1e6 * (time.process_time() - cpu) / fanout)
+            arrivals = await receiver.arrivals()
+            times.append(max(t for _, _, t in arrivals) - committed)
+            await asyncio.sleep(0.3)  # let the writer record the batch before the next event
+        trace = app.trace.snapshot()
+        queued = await app.queue_by_status()
+        duplicates = (await receiver.stats())["duplicates"]
+    shown = ", ".join(f"{1000 * t:.0f}" for t in times)
+    log(f"  tabhooks: one event to {fanout:,} webhooks in {shown} ms")
+    return {
+        "fanout_s": times[-1] if not complete else statistics.median(times),
+        "complete": complete,
+        "fanout_all_s": times,
+        "cpu_us_each": statistics.median(cpu_us) if cpu_us else None,
+        "duplicates": duplicates,
+        "queue": queued,
+        "trace": trace,
+        "memory": memory_mb(),
+    }
+
+
+async def phase_isolation(spec: dict[str, Any]) -> dict[str, Any]:
+    """(e) ``healthy`` webhooks on the receiver plus ``holes`` on the black hole."""
+    healthy, holes = int(spec["healthy"]), int(spec["holes"])
+    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+        urls = [f"{spec['receiver']}/hook/{i}" for i in range(healthy)]
+        urls += [f"{spec['blackhole']}/hook/{i}" for i in range(holes)]
+        await app.add_webhooks(urls)
+        emitted: dict[str, Any] = {}
+
+        async def drive(until: float) -> None:
+            emitted.update(
+                await sustain(
+                    app,
+                    receiver,
+                    until=until,
+                    healthy_per_event=healthy,
+                    batch=int(spec["emit_batch"]),
+                    backlog=int(spec["backlog"]),
+                )
+            )
+
+        window = await sustained_window(receiver, spec, drive)
+        label = f"with {holes} of {healthy + holes} on the black hole" if holes else "no black hole"
+        stats = await receiver.stats()
+        trace = app.trace.snapshot()
+        log(
+            f"  tabhooks ({label}): {window.rate:,.0f} healthy deliveries/s over "
+            f"{window.seconds:.1f} s, process CPU {100 * window.cpu_s / window.seconds:.0f} % "
+            f"of the window; black hole got {stats['blackhole_connections']} connections; "
+            f"claim loop paused >= 0.5 s {trace['late_claims']} times"
+        )
+        settled = await drain(app, receiver, emitted["healthy_deliveries"], spec["drain_s"])
+    return {
+        "rate": window.rate,
+        "window": window.as_dict(),
+        "cpu_us_each": window.cpu_us_each,
+        "emitted": emitted,
+        "settled": settled,
+        "blackhole_connections": stats["blackhole_connections"],
+        "trace": trace,
+        "memory": memory_mb(),
+    }
+
+
+async def phase_pending(spec: dict[str, Any]) -> dict[str, Any]:
+    """(f) 100k deliveries to a receiver that is down; RSS idle, then while they are worked."""
+    webhooks, events_per = int(spec["webhooks"]), int(spec["events"])
+    async with running_tabhooks(spec) as app:
+        await app.add_webhooks([f"{spec['down_url']}/hook/{i}" for i in range(webhooks)])
+        started = time.perf_counter()
+        for first in range(0, events_per, int(spec["emit_batch"])):
+            last = min(events_per, first + int(spec["emit_batch"]))
+            await app.emit([str(i) for i in range(first, last)])
+        emit_s = time.perf_counter() - started
+        queued = await app.queue_by_status()
+        idle = memory_mb()
+        log(
+            f"  {sum(queued.values()):,} deliveries pending ({webhooks} webhooks x {events_per:,} "
+            f"events, emitted in {emit_s:.1f} s); dispatcher off: RSS {idle['rss_mb']} MiB, "
+            f"peak {idle['peak_rss_mb']} MiB"
+        )
+        samples: list[float] = []
+        async with delivery_runtime(
+            app.store, app.app.state.sender, app.settings, app.app.state.metrics
+        ):
+            deadline = time.monotonic() + float(spec["work_s"])
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                samples.append(memory_mb()["rss_mb"])
+        worked = await app.queue_by_status()
+        trace = app.trace.snapshot()
+    working = memory_mb()
+    log(
+        f"  dispatcher on for {spec['work_s']} s, receiver down: {trace['finished_rows']:,} "
+        f"attempts recorded, RSS up to {max(samples):.1f} MiB, process peak "
+        f"{working['peak_rss_mb']} MiB; queue now {worked}"
+    )
+    return {
+        "pending": sum(queued.values()),
+        "emit_s": emit_s,
+        "idle": idle,
+        "working_rss_max_mb": max(samples),
+        "memory": working,
+        "queue_after": worked,
+        "trace": trace,
+    }
+
+
+PHASES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
+    "ceiling": phase_ceiling,
+    "throughput": phase_throughput,
+    "latency": phase_latency,
+    "fanout": phase_fanout,
+    "isolation": phase_isolation,
+    "pending": phase_pending,
+}
+
+
+def main() -> None:
+    phase, spec = sys.argv[1], json.loads(sys.argv[2])
+    # As ``tabhooks serve`` does; the bench sends this process's stderr to a log file.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        run = asyncio.run
+    else:
+        run = uvloop.run
+    result: dict[str, Any] = run(PHASES[phase](spec))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

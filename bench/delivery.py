@@ -1,0 +1,498 @@
+"""How fast does tabhooks deliver webhooks, relative to bare HTTP on this machine?
+
+Run: ``.venv/bin/python bench/delivery.py [--quick]`` (a benchmark, not a timed test; quick
+takes under a minute, the full run a few minutes). Everything stays on 127.0.0.1.
+
+Processes. A receiver (``_delivery_receiver.py``: aiohttp.web, answers ``200`` at once,
+records path, payload marker and arrival time of every request) and a black hole (accepts
+TCP connections, never answers) run in one process for the whole run. Each measurement runs in
+a fresh process (``_delivery_engine.py``), so its memory figures are its own.
+
+What "tabhooks end-to-end" means here. The engine process *is* a tabhooks server built the way
+``tabhooks serve --dev`` builds it: :func:`tabhooks.api.app.create_app` on a fresh SQLite file
+(migrate, bootstrap, the shared sender, the dispatcher started by ``delivery_runtime``), served
+by uvicorn with serve's settings on uvloop. Events are emitted inside that process through the
+service layer — :func:`tabhooks.services.emit.emit` in ``async with store.write()`` — which is
+what an API call that fires an event does, so the dispatcher is woken the way it is in
+production and the API-side cost of emitting shares the loop with delivery, as it does in
+``serve``. Emitting from a second process was rejected: on SQLite nothing wakes the dispatcher
+across processes, so it would measure the 1 s poll interval, not the engine; going through
+the on-demand events endpoint would add HTTP parsing on the same two cores. Webhooks are
+created through the store before timing starts; none has a signing secret (the default).
+
+What is measured, in one run:
+
+(a) **ceiling** — bare :mod:`aiohttp` POSTs of the same payload, with the same headers, to the
+    same receiver, from as many workers as tabhooks keeps in flight per destination
+    (``delivery_per_destination``, 32), over one pooled session: sustained POSTs/s, and the
+    time 1,000 POSTs take. The full run measures it again at the end and uses the better.
+(b) **throughput** — one webhook; events emitted in 50-event transactions whenever fewer than
+    500 deliveries wait (checked every 50 ms), so the queue never runs dry; deliveries/s
+    received over the window after a warm-up. ``throughput_ratio`` = (b) ÷ (a). Afterwards
+    every emitted delivery must arrive exactly once and end ``succeeded``.
+(c) **latency** — one webhook, events due at a steady 500/s; each transaction emits the events
+    due by the time it starts (one per transaction while emitting keeps up), so the rate holds;
+    latency is receiver arrival - commit of the event's transaction (both ``time.time()`` on
+    this machine); p50/p95/p99 after a 0.5 s warm-up. How many transactions it took and how
+    late commits ran behind schedule are printed too.
+(d) **fan-out** — 1,000 webhooks on the receiver, one event: commit → last arrival, median
+    of up to five events (fewer when they are slow). ``fanout_ratio`` = that ÷ (a)'s time
+    for 1,000 POSTs. An event not fully delivered within the plan's limit (3 s quick, 60 s
+    full) ends the phase and its time is a lower bound (flagged in the output).
+(e) **isolation** — 90 webhooks on the receiver, then the same 90 plus 10 on the black hole
+    (10 %), with ``TABHOOKS_DELIVERY_TIMEOUT_S=2`` in both runs; one event (90 or 100
+    deliveries) per transaction, with a backlog kept as in (b); sustained healthy
+    deliveries/s. The two runs alternate (three pairs in the full run, one in quick) and
+    ``isolation_ratio`` is the median of with ÷ without over the pairs. The black hole is
+    addressed as ``localhost`` (a different destination host that resolves to 127.0.0.1);
+    the full run also tries it on ``127.0.0.1`` itself, a different port of the receiver's host.
+(f) **memory** — ``peak_rss_mb`` is the (b) process's ``VmHWM`` (start-up included);
+    ``rss_mb_100k_pending`` is the ``VmHWM`` of a server that emitted 100,000 deliveries
+    (100 webhooks x 1,000 events) with the dispatcher off, then ran the dispatcher for a few
+    seconds against a receiver that is down (a closed port: every attempt is refused and
+    rescheduled), so the figure covers holding, claiming and recording a 100k queue.
+
+The machine is small and may be shared: the load average is printed with every phase, and
+ratios are taken between measurements made minutes apart at most. Next to every rate the
+benchmark prints the process's CPU time per delivery (steadier than rates on a shared
+machine) and what the dispatcher asked of the queue — rows claimed, rows handed back, claim
+loop pauses of 0.5 s or more — counted by wrappers around ``tabhooks.store.deliveries``.
+
+The last line printed is one JSON object: ``{"throughput_ratio", "p99_ms_at_500",
+"fanout_ratio", "isolation_ratio", "peak_rss_mb", "rss_mb_100k_pending"}``; targets are
+≥ 0.5, ≤ 50, ≤ 2.0, ≥ 0.9, ≤ 300 and ≤ 300.
+
+``--profile`` runs every tabhooks phase under ``py-spy record`` (pip install py-spy) and keeps
+its folded stacks (``<phase>.folded.txt``, for flamegraph.pl or speedscope) in the work
+directory (``--workdir``); profiled figures are slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _delivery_procs import PhaseRun, Receiver, run_phase, start_receiver
+
+TARGETS: dict[str, tuple[str, float]] = {
+    "throughput_ratio": (">=", 0.5),
+    "p99_ms_at_500": ("<=", 50.0),
+    "fanout_ratio": ("<=", 2.0),
+    "isolation_ratio": (">=", 0.9),
+    "peak_rss_mb": ("<=", 300.0),
+    "rss_mb_100k_pending": ("<=", 300.0),
+}
+PER_DESTINATION = 32
+CONCURRENCY = 512
+FANOUT = 1_000
+LATENCY_RATE = 500.0
+#: A short attempt timeout for the isolation runs, so black-hole attempts end within the window
+#: (the lease stays at its default, so the dispatcher may hold deliveries as it normally does).
+BLACKHOLE_SETTINGS = {"delivery_timeout_s": 2.0}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Counts and durations; ``--quick`` trades precision for time."""
+
+    warmup_s: float
+    window_s: float
+    fanout_reps: int
+    latency_s: float
+    pending_work_s: float
+    #: Longest wait for a sustained run's backlog to arrive after emitting stops.
+    drain_s: float
+    #: The same for the isolation runs (their durability is not the question there).
+    isolation_drain_s: float
+    #: Longest wait for one fan-out event; a slower one ends (d) with a lower bound.
+    fanout_timeout_s: float
+    #: No new fan-out event starts after this long.
+    fanout_budget_s: float
+    same_host_isolation: bool
+    #: Alternating (without, with) black-hole pairs; the ratio is their median.
+    isolation_rounds: int
+    emit_batch: int = 50
+    backlog: int = 500
+    pending_webhooks: int = 100
+    pending_events: int = 1_000
+    pending_emit_batch: int = 20
+
+
+QUICK = Plan(
+    warmup_s=0.5,
+    window_s=3.0,
+    fanout_reps=2,
+    latency_s=3.0,
+    pending_work_s=2.0,
+    drain_s=3.0,
+    isolation_drain_s=1.0,
+    fanout_timeout_s=3.0,
+    fanout_budget_s=3.0,
+    same_host_isolation=False,
+    isolation_rounds=1,
+)
+FULL = Plan(
+    warmup_s=2.0,
+    window_s=10.0,
+    fanout_reps=5,
+    latency_s=20.0,
+    pending_work_s=10.0,
+    drain_s=60.0,
+    isolation_drain_s=5.0,
+    fanout_timeout_s=60.0,
+    fanout_budget_s=20.0,
+    same_host_isolation=True,
+    isolation_rounds=3,
+)
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 1)[0]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nobody listens on (bound, then released): a receiver that is down."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Bench:
+    """Runs the phases in order against one receiver and collects what they report."""
+
+    def __init__(self, plan: Plan, workdir: Path, receiver: Receiver, profile: bool) -> None:
+        self.plan = plan
+        self.workdir = workdir
+        self.receiver = receiver
+        self.profile = profile
+        self.runs: dict[str, PhaseRun] = {}
+
+    def run(
+        self, phase: str, title: str, spec: dict[str, Any], name: str | None = None
+    ) -> dict[str, Any]:
+        name = name or phase
+        log(f"\n{title} [load {load_average()}]")
+        if phase != "ceiling":
+            db = self.workdir / f"{name}.db"
+            for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                leftover.unlink(missing_ok=True)  # every phase starts on a fresh store
+            spec = {"db": str(db), **spec}
+        prefix: list[str] = []
+        if self.profile and phase != "ceiling":
+            spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            stacks = str(self.workdir / f"{name}.folded.txt")
+            prefix = [spy, "record", "-r", "200", "-f", "raw", "-o", stacks, "--"]
+        started = time.perf_counter()
+        run = run_phase(
+            phase,
+            {"receiver": self.receiver.url, **spec},
+            self.workdir,
+            echo=log,
+            prefix=prefix,
+            name=name,
+        )
+        log(f"  [{time.perf_counter() - started:.1f} s, load {load_average()}]")
+        self.runs[name] = run
+        return run.result
+
+    def sustained(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        spec = {
+            "warmup_s": self.plan.warmup_s,
+            "window_s": self.plan.window_s,
+            "emit_batch": self.plan.emit_batch,
+            "backlog": self.plan.backlog,
+            "drain_s": self.plan.drain_s,
+        }
+        return {**spec, **(extra or {})}
+
+    def ceiling(self, name: str = "ceiling") -> dict[str, Any]:
+        spec = {
+            "per_destination": PER_DESTINATION,
+            "concurrency": CONCURRENCY,
+            "warmup_s": self.plan.warmup_s / 2,
+            "window_s": self.plan.window_s,
+            "fanout": FANOUT,
+            "fanout_reps": self.plan.fanout_reps,
+        }
+        title = f"(a) ceiling: bare aiohttp, {PER_DESTINATION} in flight"
+        return self.run("ceiling", title, spec, name=name)
+
+    def all(self) -> dict[str, Any]:
+        plan = self.plan
+        ceiling = self.ceiling()
+        throughput = self.run(
+            "throughput", "(b) tabhooks end-to-end, one webhook, sustained", self.sustained()
+        )
+        latency = self.run(
+            "latency",
+            f"(c) latency at {LATENCY_RATE:.0f} events/s, one event per transaction",
+            {
+                "rate": LATENCY_RATE,
+                "seconds": plan.latency_s,
+                "skip_s": 0.5,
+                "drain_s": plan.drain_s,
+            },
+        )
+        fanout = self.run(
+            "fanout",
+            f"(d) fan-out: one event to {FANOUT:,} webhooks",
+            {
+                "fanout": FANOUT,
+                "fanout_reps": plan.fanout_reps,
+                "rep_timeout_s": plan.fanout_timeout_s,
+                "budget_s": plan.fanout_budget_s,
+            },
+        )
+        isolation_spec = self.sustained(
+            {
+                "settings": BLACKHOLE_SETTINGS,
+                "healthy": 90,
+                "emit_batch": 1,
+                "drain_s": plan.isolation_drain_s,
+            }
+        )
+        without: list[dict[str, Any]] = []
+        with_holes: list[dict[str, Any]] = []
+        holes = {"holes": 10, "blackhole": self.receiver.blackhole_url("localhost")}
+        for n in range(1, plan.isolation_rounds + 1):
+            # Alternated, so both sides of each ratio meet about the same machine.
+            without.append(
+                self.run(
+                    "isolation",
+                    f"(e) isolation, round {n}: 90 healthy webhooks, no black hole",
+                    {**isolation_spec, "holes": 0, "blackhole": ""},
+                    name=f"isolation-baseline-{n}",
+                )
+            )
+            with_holes.append(
+                self.run(
+                    "isolation",
+                    f"(e) isolation, round {n}: 90 healthy + 10 on the black hole at localhost",
+                    {**isolation_spec, **holes},
+                    name=f"isolation-blackhole-{n}",
+                )
+            )
+        same_host = None
+        if plan.same_host_isolation:
+            holes = {"holes": 10, "blackhole": self.receiver.blackhole_url("127.0.0.1")}
+            same_host = self.run(
+                "isolation",
+                "(e') isolation: the black hole on the receiver's host (127.0.0.1, other port)",
+                {**isolation_spec, **holes},
+                name="isolation-samehost",
+            )
+        pending = self.run(
+            "pending",
+            "(f) memory: 100,000 deliveries pending, receiver down",
+            {
+                "settings": {"dispatcher_enabled": False},
+                "webhooks": plan.pending_webhooks,
+                "events": plan.pending_events,
+                "emit_batch": plan.pending_emit_batch,
+                "work_s": plan.pending_work_s,
+                "down_url": f"http://127.0.0.1:{closed_port()}",
+            },
+        )
+        ceiling_after = self.ceiling("ceiling-after") if plan.same_host_isolation else None
+        return {
+            "ceiling": ceiling,
+            "ceiling_after": ceiling_after,
+            "throughput": throughput,
+            "latency": latency,
+            "fanout": fanout,
+            "isolation_without": without,
+            "isolation_with": with_holes,
+            "isolation_same_host": same_host,
+            "pending": pending,
+        }
+
+
+def isolation_ratios(results: dict[str, Any]) -> list[float]:
+    pairs = zip(results["isolation_without"], results["isolation_with"], strict=True)
+    return [with_["rate"] / without["rate"] for without, with_ in pairs]
+
+
+def figures(results: dict[str, Any]) -> dict[str, float | None]:
+    ceilings = [r for r in (results["ceiling"], results["ceiling_after"]) if r]
+    ceiling_rate = max(r["rate"] for r in ceilings)
+    ceiling_fanout = min(r["fanout_s"] for r in ceilings)
+    latency = results["latency"]
+    return {
+        "throughput_ratio": round(results["throughput"]["rate"] / ceiling_rate, 3),
+        "p99_ms_at_500": round(latency["p99_ms"], 1) if latency["p99_ms"] is not None else None,
+        "fanout_ratio": round(results["fanout"]["fanout_s"] / ceiling_fanout, 2),
+        "isolation_ratio": round(statistics.median(isolation_ratios(results)), 3),
+        "peak_rss_mb": results["throughput"]["memory"]["peak_rss_mb"],
+        "rss_mb_100k_pending": results["pending"]["memory"]["peak_rss_mb"],
+    }
+
+
+def check_delivery(runs: dict[str, PhaseRun]) -> list[str]:
+    """Every anomaly the phases reported: losses, duplicates, stuck rows, log trouble."""
+    problems = []
+    for name, run in runs.items():
+        result = run.result
+        settled = result.get("settled")
+        if settled:
+            queue = settled["queue"]
+            missing = settled["expected"] - settled["received"]
+            queued = queue.get("pending", 0) + queue.get("delivering", 0)
+            # The isolation runs drain briefly (the question there is rate, not completeness)
+            # and their black-hole deliveries stay queued, so only loss counts for them.
+            if missing > queued:
+                problems.append(
+                    f"{name}: LOST {missing - queued} deliveries: {settled['received']} of "
+                    f"{settled['expected']} arrived and the queue holds {queue}"
+                )
+            elif missing > 0 and not name.startswith("isolation"):
+                problems.append(
+                    f"{name}: {missing} of {settled['expected']} deliveries still queued "
+                    f"{settled['drain_s']:.0f} s after emitting stopped (queue: {queue})"
+                )
+            if queue.get("succeeded", 0) > settled["received"] + settled.get("earlier", 0):
+                problems.append(
+                    f"{name}: {queue['succeeded']} deliveries recorded as succeeded but only "
+                    f"{settled['received']} arrived"
+                )
+            if settled["duplicates"]:
+                problems.append(f"{name}: {settled['duplicates']} duplicate deliveries")
+        elif result.get("duplicates"):
+            problems.append(f"{name}: {result['duplicates']} duplicate deliveries")
+        if run.trouble:
+            shown = "; ".join(run.trouble[:3])
+            problems.append(f"{name}: {len(run.trouble)} log lines above INFO ({shown})")
+    return problems
+
+
+def summary(results: dict[str, Any], figs: dict[str, float | None]) -> None:
+    ceiling = results["ceiling"]
+    thr, lat, fan = results["throughput"], results["latency"], results["fanout"]
+    iso_without, iso_with = results["isolation_without"], results["isolation_with"]
+    log("\nsummary")
+    log(
+        f"  (a) ceiling {ceiling['rate']:,.0f} POSTs/s ({ceiling['cpu_us_each']:.0f} µs client "
+        f"CPU each); {FANOUT:,} POSTs in {1000 * ceiling['fanout_s']:.0f} ms"
+    )
+    if results["ceiling_after"]:
+        after = results["ceiling_after"]
+        log(
+            f"      again at the end: {after['rate']:,.0f} POSTs/s; {FANOUT:,} in "
+            f"{1000 * after['fanout_s']:.0f} ms (the best of the two is used)"
+        )
+    trace = thr["trace"]
+    log(
+        f"  (b) tabhooks {thr['rate']:,.0f} deliveries/s = {figs['throughput_ratio']} x ceiling "
+        f"({thr['cpu_us_each']:.0f} µs server CPU each, emitting included); the dispatcher "
+        f"claimed {trace['claimed_rows']:,} rows and handed back {trace['released_rows']:,} "
+        f"for {trace['finished_rows']:,} attempts"
+    )
+    log(
+        f"  (c) p50 {lat['p50_ms']:.1f} / p95 {lat['p95_ms']:.1f} / p99 {lat['p99_ms']:.1f} ms, "
+        f"max {lat['max_ms']:.0f} ms at {lat['achieved_rate']:.0f} events/s in "
+        f"{lat['transactions']:,} transactions (commits up to {lat['emit_lag_p99_ms']:.0f} ms "
+        f"behind schedule at p99; server CPU {100 * lat['busy']:.0f} % busy)"
+    )
+    bound = "" if fan["complete"] else "MORE THAN "
+    log(
+        f"  (d) fan-out to {FANOUT:,} in {bound}{1000 * fan['fanout_s']:.0f} ms = {bound}"
+        f"{figs['fanout_ratio']} x the ceiling's {FANOUT:,} POSTs (the dispatcher alone, "
+        f"{FANOUT / fan['fanout_s']:,.0f} deliveries/s"
+        + (f", {fan['cpu_us_each']:.0f} µs server CPU each" if fan["cpu_us_each"] else "")
+        + f"; claim loop paused >= 0.5 s {fan['trace']['late_claims']} times, longest "
+        f"{fan['trace']['longest_pause_s']:.2f} s)"
+    )
+    for n, (without, with_) in enumerate(zip(iso_without, iso_with, strict=True), 1):
+        log(
+            f"  (e) round {n}: healthy {with_['rate']:,.0f}/s with the black hole vs "
+            f"{without['rate']:,.0f}/s without = {with_['rate'] / without['rate']:.3f}"
+        )
+        stalled = without["trace"]["late_claims"]
+        busy = without["window"]["cpu_s"] / without["window"]["seconds"]
+        if stalled and busy < 0.5:
+            log(
+                f"      NOTE: without the black hole the server was busy only {100 * busy:.0f} % "
+                f"of the window and its claim loop paused >= 0.5 s {stalled} times: that "
+                "baseline is stall-bound, so the ratio measures stalls more than isolation"
+            )
+    log(f"      isolation_ratio = median {figs['isolation_ratio']}")
+    same = results["isolation_same_host"]
+    if same:
+        baseline = statistics.median(r["rate"] for r in iso_without)
+        log(
+            f"      black hole on the receiver's host: {same['rate']:,.0f}/s = "
+            f"{same['rate'] / baseline:.3f} of the median baseline"
+        )
+    pending = results["pending"]
+    log(
+        f"  (f) peak RSS {figs['peak_rss_mb']} MiB during (b); {pending['pending']:,} pending: "
+        f"{pending['idle']['rss_mb']} MiB idle, {figs['rss_mb_100k_pending']} MiB peak while "
+        f"the dispatcher worked them against a receiver that is down"
+    )
+
+
+def verdict(figs: dict[str, float | None]) -> str:
+    parts = []
+    for key, (op, target) in TARGETS.items():
+        value = figs[key]
+        ok = value is not None and (value >= target if op == ">=" else value <= target)
+        parts.append(f"{key} {value} ({'ok' if ok else 'MISSED'}, target {op} {target:g})")
+    return "; ".join(parts)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="shorter windows (< 60 s in all)")
+    parser.add_argument("--workdir", type=Path, help="keep databases, logs and profiles here")
+    parser.add_argument("--profile", action="store_true", help="record each phase with py-spy")
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
+    plan = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tabhooks-delivery-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        receiver = start_receiver(workdir)
+        try:
+            log(
+                f"receiver at {receiver.url} (pid {receiver.process.pid}); black hole at port "
+                f"{receiver.blackhole_port}; {os.cpu_count()} CPUs"
+            )
+            bench = Bench(plan, workdir, receiver, args.profile)
+            results = bench.all()
+        finally:
+            receiver.stop()
+        (workdir / "results.json").write_text(json.dumps(results, indent=1))
+        figs = figures(results)
+        summary(results, figs)
+        problems = check_delivery(bench.runs)
+        log(
+            "  delivery checks: "
+            + (
+                "; ".join(problems)
+                if problems
+                else "no loss, no duplicates, nothing stuck, no warnings in the logs"
+            )
+        )
+    log(f"{verdict(figs)} [{time.perf_counter() - started:.0f} s]")
+    print(json.dumps(figs), flush=True)
+
+
+if __name__ == "__main__":
+    main()
