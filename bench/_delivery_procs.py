@@ -130,11 +130,15 @@ def run_phase(
         )
         result: dict[str, Any] | None = None
         assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("RESULT "):
-                result = json.loads(line[len("RESULT ") :])
-            elif line.strip():
-                echo(line.rstrip())
+        try:
+            for line in process.stdout:
+                if line.startswith("RESULT "):
+                    result = json.loads(line[len("RESULT ") :])
+                elif line.strip():
+                    echo(line.rstrip())
+        except BaseException:
+            _stop(process)  # interrupted: do not leave the phase running
+            raise
         code = process.wait()
     trouble = [
         line.rstrip()

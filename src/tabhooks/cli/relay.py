@@ -108,7 +108,10 @@ def add(
     password: str = _PASSWORD,
     site: str = _SITE,
 ) -> None:
-    """Create a relay route and print its inbound URL (give it to a Tableau webhook)."""
+    """Create a relay route and print its inbound URL (give it to a Tableau webhook).
+
+    Example: tabhooks relay add refresh-alerts --event DatasourceRefreshFailed --slack URL
+    """
     body_template = _template(template)
     headers = dict(_split_header(h) for h in header)
     targets: list[dict[str, Any]] = [
@@ -151,7 +154,10 @@ def list_routes(
     password: str = _PASSWORD,
     site: str = _SITE,
 ) -> None:
-    """List the site's relay routes."""
+    """List the site's relay routes.
+
+    Example: tabhooks relay list --json
+    """
     routes = _Api(server, token, username, password, site).call("GET", "")["relays"]
     if as_json:
         typer.echo(json.dumps(routes, indent=2))
@@ -172,7 +178,10 @@ def remove(
     password: str = _PASSWORD,
     site: str = _SITE,
 ) -> None:
-    """Delete a relay route (its inbound URL stops working at once)."""
+    """Delete a relay route (its inbound URL stops working at once).
+
+    Example: tabhooks relay remove ROUTE_ID --yes
+    """
     if not yes and not typer.confirm(f"Delete relay route {route}?"):
         raise typer.Exit(1)
     _Api(server, token, username, password, site).call("DELETE", f"/{route}")
@@ -189,7 +198,10 @@ def test(
     password: str = _PASSWORD,
     site: str = _SITE,
 ) -> None:
-    """Send a sample event through every target of the route (filters do not apply)."""
+    """Send a sample event through every target of the route (filters do not apply).
+
+    Example: tabhooks relay test ROUTE_ID --event DatasourceRefreshFailed
+    """
     result = _Api(server, token, username, password, site).call(
         "POST", f"/{route}/test", {"event": event}
     )
@@ -207,7 +219,10 @@ def serve(
     dev: bool = typer.Option(False, "--dev", envvar="TABHOOKS_DEV", help="Development mode."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ) -> None:
-    """Serve only /relay/{route-id} and deliver what it queues (put it behind TLS)."""
+    """Serve only /relay/{route-id} and deliver what it queues (put it behind TLS).
+
+    Example: tabhooks relay serve --host 0.0.0.0 --port 8443
+    """
     os.environ["TABHOOKS_ROLES"] = "relay"
     serve_module.serve(host=host, port=port, dev=dev, access_log=access_log, dispatcher=True)
 

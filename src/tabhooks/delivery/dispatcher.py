@@ -158,6 +158,10 @@ class Dispatcher:
                 continue
             if claimed < asked:  # the queue has nothing more due right now
                 await self._wait(self.store.new_work)
+            else:
+                # SQLite statements run on the loop thread without awaiting anything, so a run
+                # of full claims must yield, or attempts and API requests would never run.
+                await asyncio.sleep(0)
 
     async def _claim_once(self, limit: int) -> int:
         self.store.new_work.clear()
@@ -167,7 +171,8 @@ class Dispatcher:
             )
         now = time.monotonic()
         for claimed in batch:
-            host = URL(claimed.url).host or ""
+            # Keyed like aiohttp's connection pool: scheme, host and port.
+            host = _destination_key(claimed.url)
             if self._per_host[host] < self.options.per_destination:
                 self._launch(claimed, host)
             elif len(self._waiting[host]) < self._line_limit:
@@ -330,3 +335,11 @@ def _exhausted_reason(result: Finish, disable_after: int) -> str:
         f"Webhook disabled automatically: {deliveries} failed after every retry "
         f"(last attempt: {last})."
     )
+
+
+def _destination_key(url: str) -> str:
+    """The origin a delivery goes to; a dead port must not throttle a live one on the host."""
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return url
