@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import tableauserverclient as TSC
 
 from tests.support import databases
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
@@ -78,3 +79,12 @@ def admin_token(server: ServerProcess) -> tuple[str, str, str]:
     response.raise_for_status()
     creds = response.json()["credentials"]
     return creds["token"], creds["site"]["id"], creds["user"]["id"]
+
+
+@pytest.fixture()
+def tsc(server: ServerProcess) -> Iterator[TSC.Server]:
+    """Unmodified TSC signed in as the bootstrap admin on the default site."""
+    tsc_server = TSC.Server(server.base_url, use_server_version=True)
+    tsc_server.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
+    yield tsc_server
+    tsc_server.auth.sign_out()

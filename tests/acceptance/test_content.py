@@ -15,7 +15,7 @@ import tableauserverclient as TSC
 
 from tests.support import tableau_samples as samples
 from tests.support.rest import NS, Rest, Watch, error_code, multipart
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.server import ServerProcess
 
 CONTENT_EVENTS = (
     "WorkbookCreated", "WorkbookUpdated", "WorkbookDeleted", "ViewDeleted",
@@ -50,14 +50,6 @@ def watch(admin: Rest) -> Iterator[Watch]:
     running = Watch(admin, CONTENT_EVENTS)
     yield running
     running.close()
-
-
-@pytest.fixture()
-def tsc(server: ServerProcess) -> Iterator[TSC.Server]:
-    tsc_server = TSC.Server(server.base_url, use_server_version=True)
-    tsc_server.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
-    yield tsc_server
-    tsc_server.auth.sign_out()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import tableauserverclient as TSC
 
 from tests.support import tableau_samples as samples
 from tests.support.rest import NS, Rest, Watch, error_code
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.server import ADMIN_USERNAME, ServerProcess
 
 LABEL_EVENTS = ("LabelCreated", "LabelUpdated", "LabelDeleted")
 TDS = samples.datasource_xml(samples.connection_xml("postgres", server="db.local", dbname="sales"))
@@ -32,14 +32,6 @@ def watch(admin: Rest) -> Iterator[Watch]:
     running = Watch(admin, LABEL_EVENTS)
     yield running
     running.close()
-
-
-@pytest.fixture()
-def tsc(server: ServerProcess) -> Iterator[TSC.Server]:
-    tsc_server = TSC.Server(server.base_url, use_server_version=True)
-    tsc_server.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
-    yield tsc_server
-    tsc_server.auth.sign_out()
 
 
 def _publish(rest: Rest, kind: str, name: str | None = None) -> tuple[str, str]:

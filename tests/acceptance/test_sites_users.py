@@ -8,17 +8,9 @@ import httpx
 import pytest
 import tableauserverclient as TSC
 
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.server import ServerProcess
 
 NS = {"t": "http://tableau.com/api"}
-
-
-@pytest.fixture()
-def tsc(server: ServerProcess):
-    tsc_server = TSC.Server(server.base_url, use_server_version=True)
-    tsc_server.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
-    yield tsc_server
-    tsc_server.auth.sign_out()
 
 
 def test_tsc_site_lifecycle(tsc: TSC.Server) -> None:

@@ -25,14 +25,6 @@ def receiver() -> Iterator[Receiver]:
     running.stop()
 
 
-@pytest.fixture()
-def tsc(server: ServerProcess) -> Iterator[TSC.Server]:
-    tsc_server = TSC.Server(server.base_url, use_server_version=True)
-    tsc_server.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
-    yield tsc_server
-    tsc_server.auth.sign_out()
-
-
 class Api:
     """Raw REST calls as the admin, in either dialect."""
 
