@@ -1,17 +1,25 @@
-"""The dispatcher: claims due deliveries in batches, sends them, records every attempt.
+"""The dispatcher: sends queued deliveries, at most so many per destination, and records them.
 
 One dispatcher runs inside ``tabhooks serve`` and alone in ``tabhooks worker``; on PostgreSQL
-any number of them share the queue. The loop:
+any number of them share the queue. Work reaches it two ways:
 
-1. claim up to ``batch_size`` due deliveries under a lease (one transaction);
-2. start one task per delivery, at most ``concurrency`` in flight and at most
-   ``per_destination`` per destination host. A delivery whose host is saturated waits in a
-   short per-host line and starts the moment one of the host's attempts finishes; beyond that
-   line it is handed back for a moment later. A slow or dead endpoint therefore holds at most
-   its own slots, and cannot starve the rest;
-3. a single writer task records finished attempts in batches (one transaction per batch) and
-   moves each delivery on: succeeded, retry due later, or failed — and counts exhausted
-   deliveries towards auto-disabling the webhook.
+* **hand-off**: a write transaction in this process that emits an event offers the new
+  deliveries to the dispatcher; those it has room for are written already leased to it and
+  start the moment the transaction commits (see :mod:`tabhooks.store.outbox`);
+* **claims**: everything else — retries that came due, work from other processes, rows it had
+  no room for, leases a dead worker left behind — is claimed in batches under a lease.
+
+Held deliveries wait in a line per destination (scheme, host and port, as aiohttp pools
+connections). At most ``per_destination`` of a line's deliveries are in flight, and at most
+``concurrency`` overall; the next one starts the moment one finishes. A line holds at most
+:data:`LINE_LIMIT` deliveries; beyond that, work for that destination is left in the store and
+claims skip its webhooks until the line has drained, so a slow or dead endpoint holds its own
+slots and its own line and cannot starve the rest. A delivery held longer than its lease
+allows (a whole attempt must still fit in the lease) is handed back.
+
+A single writer task records finished attempts in batches (one transaction per batch) and moves
+each delivery on: succeeded, retry due later, or failed — and counts exhausted deliveries
+towards auto-disabling the webhook.
 
 Every send goes through :class:`~tabhooks.delivery.sender.Sender`, which owns the SSRF guard,
 timeouts and response cap.
@@ -23,9 +31,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, defaultdict, deque
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from yarl import URL
 
@@ -44,8 +52,15 @@ log = logging.getLogger(__name__)
 
 #: How long a delivery handed back for a saturated destination waits before it is due again.
 SATURATED_BACKOFF_S = 0.25
+#: Most deliveries held in one destination's line: a fan-out of 1,000 to one host is held
+#: whole, while a dead host's backlog stays in the store.
+LINE_LIMIT = 1024
 #: Most results written in one transaction.
 WRITE_BATCH_MAX = 1000
+#: The writer waits this long for more results when only a few are ready and attempts are
+#: still in flight: one transaction per few dozen results instead of per result.
+WRITE_COALESCE_S = 0.004
+WRITE_COALESCE_MIN = 64
 DISABLED_SKIP_REASON = "webhook_disabled"
 
 
@@ -79,6 +94,23 @@ class DispatcherOptions:
             attempt_timeout_s=settings.delivery_timeout_s,
         )
 
+    @property
+    def hold_cap(self) -> int:
+        """Most deliveries held (waiting or in flight) by one dispatcher."""
+        return max(4 * self.concurrency, LINE_LIMIT)
+
+
+@dataclass(slots=True)
+class _Line:
+    """One destination's deliveries: those waiting (with when they were leased) and counts."""
+
+    waiting: deque[tuple[Claimed, float]] = field(default_factory=deque)
+    in_flight: int = 0
+    #: Webhooks seen going to this destination: claims skip them while the line is full.
+    webhooks: set[str] = field(default_factory=set)
+    #: Work for this destination was left in the store because the line was full.
+    spilled: bool = False
+
 
 class Dispatcher:
     """Delivers queued webhook events until :meth:`stop` is called."""
@@ -95,14 +127,13 @@ class Dispatcher:
         self.options = options
         self.metrics = metrics or DeliveryMetrics()
         self.worker_id = new_id("wrk_")
-        self._per_host: Counter[str] = Counter()
-        self._waiting: defaultdict[str, deque[tuple[Claimed, float]]] = defaultdict(deque)
-        self._slot_freed = asyncio.Event()
-        self._recheck_at = 0.0
-        # How many claimed deliveries may queue behind one host's in-flight attempts: enough
-        # to keep a fast host busy between claims, few enough that a dead one cannot hold
-        # more than a quarter of this dispatcher's capacity.
-        self._line_limit = max(options.per_destination, options.concurrency // 4)
+        self._lines: dict[str, _Line] = {}
+        self._origins: dict[str, str] = {}
+        #: Destinations with deliveries waiting only because ``concurrency`` was reached.
+        self._blocked: dict[str, None] = {}
+        self._held = 0  # waiting in a line
+        self._in_flight = 0
+        self._claimer_wants_room = False
         # A held delivery must still have time for a whole attempt inside its lease.
         self._hold_limit_s = max(0.0, options.lease_s - options.attempt_timeout_s - 5)
         self._finished: list[Finish] = []
@@ -118,18 +149,22 @@ class Dispatcher:
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._claim_loop(), name="tabhooks-dispatch")
         self._writer_task = asyncio.create_task(self._write_loop(), name="tabhooks-record")
+        self.store.local_dispatcher = self
         log.info("action=dispatcher_started worker=%s", self.worker_id)
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        """Stop claiming, let attempts in flight finish (up to ``grace_s``), record them."""
+        """Stop taking work, let attempts in flight finish (up to ``grace_s``), record them."""
+        if self.store.local_dispatcher is self:
+            self.store.local_dispatcher = None
         self._stopping.set()
         self.store.new_work.set()
-        self._slot_freed.set()
         if self._loop_task:
             await self._loop_task
-        for waiting in self._waiting.values():
-            self._released.extend(claimed.id for claimed, _ in waiting)
-        self._waiting.clear()
+        for line in self._lines.values():
+            self._released.extend(claimed.id for claimed, _ in line.waiting)
+            self._held -= len(line.waiting)
+            line.waiting.clear()
+        self._blocked.clear()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
             for task in pending:
@@ -140,23 +175,50 @@ class Dispatcher:
             await self._writer_task
         log.info("action=dispatcher_stopped worker=%s", self.worker_id)
 
+    # ------------------------------------------------------------------ hand-off
+
+    def open_handoff(self) -> _Handoff:
+        """Called by a write transaction that emits deliveries (see the module docstring)."""
+        lease_until = utcnow_precise() + timedelta(seconds=self.options.lease_s)
+        return _Handoff(self, lease_until, time.monotonic())
+
+    def _has_room(self, origin: str, extra_on_line: int, extra_overall: int) -> bool:
+        """Whether one more delivery for ``origin`` may be held (besides ``extra_*`` offered)."""
+        if self._stopping.is_set():
+            return False
+        if self._held + self._in_flight + extra_overall >= self.options.hold_cap:
+            return False
+        line = self._lines.get(origin)
+        return line is None or len(line.waiting) + extra_on_line < LINE_LIMIT
+
+    def origin_of(self, url: str) -> str:
+        """The destination a URL goes to, keyed like aiohttp's connection pool."""
+        origin = self._origins.get(url)
+        if origin is None:
+            if len(self._origins) > 10_000:
+                self._origins.clear()
+            origin = self._origins[url] = _destination_key(url)
+        return origin
+
     # ------------------------------------------------------------------ claiming
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
-            self._slot_freed.clear()  # before counting, so no wake-up is missed
-            free = self._free_slots()
-            if free <= 0:
-                await self._wait(self._slot_freed)
+            self._release_overdue()
+            room = self.options.hold_cap - self._held - self._in_flight
+            asked = min(self.options.batch_size, room)
+            if asked < max(1, self.options.batch_size // 4):
+                # Nearly full: claim again once sending has made real room.
+                self._claimer_wants_room = True
+                await self._wait(self.store.new_work)
                 continue
             try:
-                asked = min(self.options.batch_size, free)
                 claimed = await self._claim_once(asked)
             except Exception:
                 log.exception("action=claim_failed worker=%s", self.worker_id)
                 await asyncio.sleep(self.options.poll_interval_s)
                 continue
-            if claimed < asked:  # the queue has nothing more due right now
+            if claimed < asked:  # the queue has nothing more due for us right now
                 await self._wait(self.store.new_work)
             else:
                 # SQLite statements run on the loop thread without awaiting anything, so a run
@@ -165,73 +227,107 @@ class Dispatcher:
 
     async def _claim_once(self, limit: int) -> int:
         self.store.new_work.clear()
+        full = [w for line in self._lines.values() if _is_full(line) for w in line.webhooks]
+        leased_at = time.monotonic()
         async with self.store.write() as conn:
             batch = await queue.claim_due(
-                conn, worker_id=self.worker_id, limit=limit, lease_s=self.options.lease_s
+                conn,
+                worker_id=self.worker_id,
+                limit=limit,
+                lease_s=self.options.lease_s,
+                exclude_webhooks=full,
             )
-        now = time.monotonic()
         for claimed in batch:
-            # Keyed like aiohttp's connection pool: scheme, host and port.
-            host = _destination_key(claimed.url)
-            if self._per_host[host] < self.options.per_destination:
-                self._launch(claimed, host)
-            elif len(self._waiting[host]) < self._line_limit:
-                # Held (lease and all) until one of the host's attempts finishes.
-                self._waiting[host].append((claimed, now))
+            origin = self.origin_of(claimed.url)
+            if self._has_room(origin, 0, 0):
+                self._hold(claimed, origin, leased_at)
             else:
-                self._released.append(claimed.id)
-        if self._released:
-            self._finished_ready.set()
-            # Handed back for a moment: look again then, not a whole poll interval later.
-            self._recheck_at = time.monotonic() + SATURATED_BACKOFF_S
+                self._hand_back(claimed.id, origin)
         return len(batch)
 
-    def _launch(self, claimed: Claimed, host: str) -> None:
-        self._per_host[host] += 1
-        task = asyncio.create_task(self._deliver(claimed, host))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _free_slots(self) -> int:
-        held = sum(len(q) for q in self._waiting.values())
-        return self.options.concurrency - len(self._tasks) - held
-
     async def _wait(self, event: asyncio.Event) -> None:
-        timeout = self.options.poll_interval_s
-        if self._recheck_at:
-            timeout = max(0.0, min(timeout, self._recheck_at - time.monotonic()))
-            self._recheck_at = 0.0
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=timeout)
+            await asyncio.wait_for(event.wait(), timeout=self.options.poll_interval_s)
 
-    def _next_for(self, host: str) -> None:
-        """Start the host's next held delivery, unless its lease is too old to finish safely."""
-        waiting = self._waiting.get(host)
-        while waiting:
-            claimed, held_since = waiting.popleft()
-            if time.monotonic() - held_since < self._hold_limit_s:
-                self._launch(claimed, host)
-                break
-            self._released.append(claimed.id)
-            self._finished_ready.set()
-        if waiting is not None and not waiting:
-            del self._waiting[host]
+    def _hand_back(self, delivery_id: str, origin: str) -> None:
+        self._released.append(delivery_id)
+        self._finished_ready.set()
+        line = self._lines.get(origin)
+        if line is not None:
+            line.spilled = True
+
+    def _release_overdue(self) -> None:
+        """Hand back deliveries held so long that an attempt would outlive their lease."""
+        deadline = time.monotonic() - self._hold_limit_s
+        for origin, line in list(self._lines.items()):
+            while line.waiting and line.waiting[0][1] < deadline:
+                claimed, _ = line.waiting.popleft()
+                self._held -= 1
+                self._hand_back(claimed.id, origin)
+            self._forget_if_idle(origin, line)
+
+    # ------------------------------------------------------------------ lines
+
+    def _hold(self, claimed: Claimed, origin: str, leased_at: float) -> None:
+        line = self._lines.get(origin)
+        if line is None:
+            line = self._lines[origin] = _Line()
+        if claimed.webhook_id is not None:
+            line.webhooks.add(claimed.webhook_id)
+        line.waiting.append((claimed, leased_at))
+        self._held += 1
+        self._start_ready(origin, line)
+
+    def _start_ready(self, origin: str, line: _Line) -> None:
+        """Start the line's deliveries while its destination and the dispatcher have slots."""
+        while line.waiting and line.in_flight < self.options.per_destination:
+            if self._in_flight >= self.options.concurrency:
+                self._blocked[origin] = None
+                return
+            claimed, _ = line.waiting.popleft()
+            self._held -= 1
+            line.in_flight += 1
+            self._in_flight += 1
+            task = asyncio.create_task(self._deliver(claimed, origin, line))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if line.spilled and len(line.waiting) <= LINE_LIMIT // 2:
+            line.spilled = False
+            self.store.new_work.set()  # its webhooks are no longer skipped by claims
+
+    def _slot_freed(self, origin: str, line: _Line) -> None:
+        line.in_flight -= 1
+        self._in_flight -= 1
+        if self._stopping.is_set():
+            return
+        self._start_ready(origin, line)
+        while self._blocked and self._in_flight < self.options.concurrency:
+            blocked = next(iter(self._blocked))
+            del self._blocked[blocked]
+            if (other := self._lines.get(blocked)) is not None:
+                self._start_ready(blocked, other)
+        self._forget_if_idle(origin, line)
+        if self._claimer_wants_room and (
+            self.options.hold_cap - self._held - self._in_flight >= self.options.batch_size
+        ):
+            self._claimer_wants_room = False
+            self.store.new_work.set()
+
+    def _forget_if_idle(self, origin: str, line: _Line) -> None:
+        if not line.waiting and not line.in_flight and not line.spilled:
+            self._lines.pop(origin, None)
+            self._blocked.pop(origin, None)
 
     # ------------------------------------------------------------------ sending
 
-    async def _deliver(self, claimed: Claimed, host: str) -> None:
+    async def _deliver(self, claimed: Claimed, origin: str, line: _Line) -> None:
         try:
             self._finished.append(await self._attempt(claimed))
             self._finished_ready.set()
         except Exception:
             log.exception("action=deliver_failed delivery=%s", claimed.id)
         finally:
-            self._per_host[host] -= 1
-            if self._per_host[host] <= 0:
-                del self._per_host[host]
-            if not self._stopping.is_set():
-                self._next_for(host)
-            self._slot_freed.set()
+            self._slot_freed(origin, line)
 
     async def _attempt(self, claimed: Claimed) -> Finish:
         if not claimed.webhook_enabled:
@@ -274,13 +370,15 @@ class Dispatcher:
             status = Status.PENDING if delay is not None else Status.FAILED
             next_at = started_at + delay if delay is not None else None
         return Finish(claimed.id, claimed.webhook_id, status, next_at, outcome.status,
-                      last_error, record)  # fmt: skip
+                      last_error, record, claimed.failures > 0)  # fmt: skip
 
     # ------------------------------------------------------------------ recording
 
     async def _write_loop(self) -> None:
         while True:
             await self._finished_ready.wait()
+            if len(self._finished) < WRITE_COALESCE_MIN and self._in_flight:
+                await asyncio.sleep(WRITE_COALESCE_S)  # let a few more results join the batch
             self._finished_ready.clear()
             while self._finished or self._released:
                 batch = self._finished[:WRITE_BATCH_MAX]
@@ -304,7 +402,11 @@ class Dispatcher:
                 await queue.release(conn, worker_id=self.worker_id, ids=released, at=retry_at)
             await queue.reset_failures(
                 conn,
-                {r.webhook_id for r in batch if r.status is Status.SUCCEEDED and r.webhook_id},
+                {
+                    r.webhook_id
+                    for r in batch
+                    if r.had_failures and r.status is Status.SUCCEEDED and r.webhook_id
+                },
             )
             for result in batch:
                 if result.attempt is None or result.status is not Status.FAILED:
@@ -326,6 +428,43 @@ class Dispatcher:
             self.metrics.observe_finished(result.status)
         for webhook_id in disabled:
             log.warning("action=webhook_disabled webhook=%s", webhook_id)
+
+
+class _Handoff:
+    """What one write transaction offers the dispatcher (see :mod:`tabhooks.store.outbox`)."""
+
+    def __init__(self, dispatcher: Dispatcher, lease_until: datetime, leased_at: float) -> None:
+        self.dispatcher = dispatcher
+        self.worker_id = dispatcher.worker_id
+        self.lease_until = lease_until
+        self.leased_at = leased_at
+        self.wake_needed = False
+        self._taken: list[tuple[Claimed, str]] = []
+        self._per_origin: dict[str, int] = {}
+
+    def offer(self, claimed: Claimed) -> bool:
+        origin = self.dispatcher.origin_of(claimed.url)
+        on_line = self._per_origin.get(origin, 0)
+        if not self.dispatcher._has_room(origin, on_line, len(self._taken)):
+            line = self.dispatcher._lines.get(origin)
+            if line is not None and _is_full(line, on_line):
+                line.spilled = True  # claims resume for it once the line drains
+            else:
+                self.wake_needed = True
+            return False
+        self._taken.append((claimed, origin))
+        self._per_origin[origin] = on_line + 1
+        return True
+
+    def deliver(self) -> None:
+        if self.dispatcher._stopping.is_set():
+            return  # leased but not started: the lease expires and a claim takes them over
+        for claimed, origin in self._taken:
+            self.dispatcher._hold(claimed, origin, self.leased_at)
+
+
+def _is_full(line: _Line, extra: int = 0) -> bool:
+    return len(line.waiting) + extra >= LINE_LIMIT
 
 
 def _exhausted_reason(result: Finish, disable_after: int) -> str:

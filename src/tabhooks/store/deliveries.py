@@ -11,7 +11,7 @@ other's rows with ``FOR UPDATE SKIP LOCKED``; on SQLite the single writer lock s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -64,6 +64,9 @@ class Claimed:
     secrets: tuple[str, ...]
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()
+    #: The webhook's consecutive exhausted deliveries when claimed (0 for relays): a success
+    #: resets the count only when there is one to reset.
+    failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +96,25 @@ class Finish:
     last_status: int | None
     last_error: str | None
     attempt: AttemptRecord | None
+    #: The webhook had exhausted deliveries counted against it (see ``Claimed.failures``).
+    had_failures: bool = False
 
 
 async def claim_due(
-    conn: AsyncConnection, *, worker_id: str, limit: int, lease_s: float
+    conn: AsyncConnection,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_s: float,
+    exclude_webhooks: Collection[str] = (),
 ) -> list[Claimed]:
+    """Lease up to ``limit`` due deliveries to ``worker_id`` and read what sending needs.
+
+    Args:
+        exclude_webhooks: Webhooks whose destination already has a full line at this
+            dispatcher; their rows stay where they are instead of being claimed and handed
+            straight back.
+    """
     now = utcnow_precise()
     lease_until = now + timedelta(seconds=lease_s)
     due = (
@@ -106,6 +123,13 @@ async def claim_due(
         .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
     )
+    if exclude_webhooks:
+        due = due.where(
+            or_(
+                deliveries.c.webhook_id.is_(None),
+                deliveries.c.webhook_id.not_in(list(exclude_webhooks)),
+            )
+        )
     claim = update(deliveries).values(
         status=Status.DELIVERING.value,
         next_attempt_at=lease_until,
@@ -137,6 +161,7 @@ async def claim_due(
                 deliveries.c.body,
                 webhooks.c.url,
                 webhooks.c.is_enabled,
+                webhooks.c.consecutive_failures,
                 events.c.payload,
                 relay_targets.c.url.label("relay_url"),
                 relay_targets.c.method.label("relay_method"),
@@ -164,6 +189,7 @@ def _claimed(row: Any, secrets: dict[str, tuple[str, ...]]) -> Claimed:
             attempts=row.attempts,
             schedule_base=row.schedule_base,
             secrets=secrets.get(row.webhook_id, ()),
+            failures=row.consecutive_failures or 0,
         )
     body = row.body if row.body is not None else row.payload
     return Claimed(

@@ -8,8 +8,8 @@ readers run alongside. PostgreSQL needs none of that and is used as is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 _SQLITE_READ_BUSY_TIMEOUT_MS = 200
-#: Mirrors tabhooks.store.outbox.NEW_WORK_FLAG (kept here to avoid an import cycle).
+#: Mirror tabhooks.store.outbox's NEW_WORK_FLAG, HANDOFF_TARGET and HANDOFF_BATCH (kept
+#: here to avoid an import cycle).
 _NEW_WORK_FLAG = "tabhooks_new_work"
+_HANDOFF_TARGET = "tabhooks_handoff_target"
+_HANDOFF_BATCH = "tabhooks_handoff_batch"
 
 
 def async_url(url: str) -> str:
@@ -61,6 +64,9 @@ class Store:
         self.new_work = asyncio.Event()
         #: Set when this process queued a background job (refresh, flow run).
         self.new_jobs = asyncio.Event()
+        #: The dispatcher running in this process, if any. Write transactions offer it the
+        #: deliveries they emit, and hand them over after commit (see tabhooks.store.outbox).
+        self.local_dispatcher: Any = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -86,13 +92,11 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed on success and rolled back on any error."""
-        flagged = False
+        outcome: dict[str, Any] = {}
         if self._write_lock is None:
             async with self.engine.begin() as conn:
-                try:
+                with self._after_commit(conn.info, outcome):
                     yield conn
-                finally:
-                    flagged = conn.info.pop(_NEW_WORK_FLAG, False)
         else:
             # SQLite: one writer at a time in this process (the asyncio lock), and its
             # statements run on the loop thread like reads do. BEGIN IMMEDIATE takes the file's
@@ -101,13 +105,30 @@ class Store:
             async with self._write_lock:
                 with self._write_engine.connect() as sync_conn:
                     sync_conn = sync_conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-                    with sync_conn.begin():
-                        try:
-                            yield LoopConnection(sync_conn)  # type: ignore[misc]
-                        finally:
-                            flagged = sync_conn.info.pop(_NEW_WORK_FLAG, False)
-        if flagged:  # only reached after a successful commit
+                    with sync_conn.begin(), self._after_commit(sync_conn.info, outcome):
+                        yield LoopConnection(sync_conn)  # type: ignore[misc]
+        # Only reached after a successful commit.
+        handoff = outcome.get(_HANDOFF_BATCH)
+        if handoff is not None:
+            handoff.deliver()
+        if outcome.get(_NEW_WORK_FLAG):
             self.new_work.set()
+
+    @contextmanager
+    def _after_commit(self, info: dict[Any, Any], outcome: dict[str, Any]) -> Iterator[None]:
+        """Offer emitted deliveries to the local dispatcher; collect what to do after commit.
+
+        ``info`` belongs to the pooled connection and outlives the transaction, so the keys
+        are always taken off again, whether the transaction commits or not.
+        """
+        if self.local_dispatcher is not None:
+            info[_HANDOFF_TARGET] = self.local_dispatcher
+        try:
+            yield
+        finally:
+            info.pop(_HANDOFF_TARGET, None)
+            outcome[_HANDOFF_BATCH] = info.pop(_HANDOFF_BATCH, None)
+            outcome[_NEW_WORK_FLAG] = info.pop(_NEW_WORK_FLAG, False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

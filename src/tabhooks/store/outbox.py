@@ -1,28 +1,90 @@
 """The transactional outbox: an event and its deliveries, written with the change itself.
 
 :func:`emit` is called inside a use case's write transaction. It stores the event once and one
-``pending`` delivery per enabled webhook of the site subscribed to it. If the transaction
-rolls back, nothing was emitted; once it commits, the dispatcher will deliver every row even if
-the process dies the next instant. The dispatcher is woken after commit (in-process signal, and
-``NOTIFY`` on PostgreSQL, which PostgreSQL itself delays until commit).
+delivery per enabled webhook of the site subscribed to it. If the transaction rolls back,
+nothing was emitted; once it commits, the deliveries will be made even if the process dies the
+next instant.
+
+When a dispatcher runs in the same process (``tabhooks serve``), the rows it has room for are
+written already claimed by it — ``delivering``, under its lease, exactly as a claim would leave
+them — and handed to it in memory once the transaction commits. Fresh events then cost no
+claim round trip and go out within a millisecond of the commit; if the process dies before
+sending, the lease expires and any dispatcher takes the rows over, as after any crash. Rows it
+has no room for stay ``pending`` and dispatchers are woken to claim them (in-process signal,
+and ``NOTIFY`` on PostgreSQL, which PostgreSQL itself delays until commit).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import and_, bindparam, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks import events as catalog
 from tabhooks.ids import new_id
-from tabhooks.store.tables import deliveries, events, utcnow_precise, webhooks
+from tabhooks.store.deliveries import Claimed, Status
+from tabhooks.store.tables import deliveries, events, utcnow_precise, webhook_secrets, webhooks
 
 #: Set on a connection's ``info`` when it wrote deliveries; Store.write wakes the dispatcher.
 NEW_WORK_FLAG = "tabhooks_new_work"
+#: On a write connection's ``info`` while a dispatcher runs in this process (set by Store.write).
+HANDOFF_TARGET = "tabhooks_handoff_target"
+#: On a write connection's ``info`` once a transaction handed deliveries over; Store.write
+#: calls its ``deliver()`` after the commit.
+HANDOFF_BATCH = "tabhooks_handoff_batch"
 #: The PostgreSQL channel dispatchers LISTEN on.
 NOTIFY_CHANNEL = "tabhooks_deliveries"
 DELIVERY_ID_PREFIX = "msg_"
+
+
+class Handoff(Protocol):
+    """Deliveries one transaction passes to the in-process dispatcher (see the module doc)."""
+
+    worker_id: str
+    lease_until: datetime
+    #: True when a refused delivery could be claimed right away (room ran out overall, not
+    #: just on its destination's line), so the claim loop should be woken.
+    wake_needed: bool
+
+    def offer(self, claimed: Claimed) -> bool:
+        """Take ``claimed`` if there is room; False leaves it ``pending`` in the store."""
+        ...
+
+    def deliver(self) -> None:
+        """Start sending what was taken; called only after the transaction committed."""
+        ...
+
+
+class HandoffTarget(Protocol):
+    def open_handoff(self) -> Handoff: ...
+
+
+_INSERT_EVENT = insert(events)
+_INSERT_DELIVERIES = insert(deliveries)
+#: Every enabled subscriber with its live signing secrets (newest first): one statement gives
+#: the hand-off everything a claim would have read.
+_SUBSCRIBERS = (
+    select(webhooks.c.id, webhooks.c.url, webhooks.c.consecutive_failures, webhook_secrets.c.secret)
+    .outerjoin(
+        webhook_secrets,
+        and_(
+            webhook_secrets.c.webhook_id == webhooks.c.id,
+            or_(
+                webhook_secrets.c.expires_at.is_(None),
+                webhook_secrets.c.expires_at > bindparam("now"),
+            ),
+        ),
+    )
+    .where(
+        webhooks.c.site_id == bindparam("site_id"),
+        webhooks.c.event == bindparam("event"),
+        webhooks.c.is_enabled.is_(True),
+    )
+    .order_by(webhooks.c.id, webhook_secrets.c.created_at.desc())
+)
 
 
 async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
@@ -34,44 +96,97 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     """
     now = utcnow_precise()
     event_id = str(uuid.uuid4())
+    payload = catalog.payload(occurrence)
     await conn.execute(
-        insert(events).values(
-            id=event_id,
-            site_id=occurrence.site_luid,
-            event=occurrence.event.name,
-            resource=str(occurrence.resource),
-            resource_name=occurrence.resource_name,
-            resource_luid=occurrence.resource_luid,
-            payload=catalog.payload(occurrence).decode(),
-            created_at=occurrence.created_at,
-        )
-    )
-    targets = await conn.execute(
-        select(webhooks.c.id).where(
-            webhooks.c.site_id == occurrence.site_luid,
-            webhooks.c.event == occurrence.event.name,
-            webhooks.c.is_enabled.is_(True),
-        )
-    )
-    rows = [
+        _INSERT_EVENT,
         {
-            "id": new_id(DELIVERY_ID_PREFIX),
-            "event_id": event_id,
-            "webhook_id": webhook_id,
+            "id": event_id,
             "site_id": occurrence.site_luid,
-            "status": "pending",
-            "attempts": 0,
-            "schedule_base": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for (webhook_id,) in targets
-    ]
+            "event": occurrence.event.name,
+            "resource": str(occurrence.resource),
+            "resource_name": occurrence.resource_name,
+            "resource_luid": occurrence.resource_luid,
+            "payload": payload.decode(),
+            "created_at": occurrence.created_at,
+        },
+    )
+    subscribers = await conn.execute(
+        _SUBSCRIBERS,
+        {"site_id": occurrence.site_luid, "event": occurrence.event.name, "now": now},
+    )
+    handoff = _handoff(conn)
+    rows: list[dict[str, Any]] = []
+    kept_pending = False
+    for webhook_id, url, failures, secrets in _grouped(subscribers):
+        delivery_id = new_id(DELIVERY_ID_PREFIX)
+        claimed = handoff is not None and handoff.offer(
+            Claimed(
+                id=delivery_id,
+                webhook_id=webhook_id,
+                site_id=occurrence.site_luid,
+                url=url,
+                webhook_enabled=True,
+                payload=payload,
+                attempts=0,
+                schedule_base=0,
+                secrets=secrets,
+                failures=failures,
+            )
+        )
+        if claimed:
+            assert handoff is not None
+            status, due, leased_by = Status.DELIVERING.value, handoff.lease_until, handoff.worker_id
+        else:
+            status, due, leased_by = Status.PENDING.value, now, None
+            kept_pending = True
+        rows.append(
+            {
+                "id": delivery_id,
+                "event_id": event_id,
+                "webhook_id": webhook_id,
+                "site_id": occurrence.site_luid,
+                "status": status,
+                "attempts": 0,
+                "schedule_base": 0,
+                "next_attempt_at": due,
+                "lease_expires_at": due if leased_by else None,
+                "leased_by": leased_by,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     if rows:
-        await conn.execute(insert(deliveries), rows)
+        await conn.execute(_INSERT_DELIVERIES, rows)
+    # Rows left pending need a claim. In this process that is worth a wake-up only when the
+    # dispatcher could take them now; other PostgreSQL workers may have room in any case.
+    if kept_pending and (
+        handoff is None or handoff.wake_needed or conn.dialect.name == "postgresql"
+    ):
         await signal_new_work(conn)
     return len(rows)
+
+
+def _handoff(conn: AsyncConnection) -> Handoff | None:
+    """This transaction's hand-off to the in-process dispatcher, opened on first use."""
+    batch: Handoff | None = conn.info.get(HANDOFF_BATCH)
+    if batch is None:
+        target: HandoffTarget | None = conn.info.get(HANDOFF_TARGET)
+        if target is None:
+            return None
+        batch = conn.info[HANDOFF_BATCH] = target.open_handoff()
+    return batch
+
+
+def _grouped(rows: Any) -> list[tuple[str, str, int, tuple[str, ...]]]:
+    """One entry per webhook from the subscriber rows (one row per live secret)."""
+    grouped: dict[str, tuple[str, str, int, list[str]]] = {}
+    for webhook_id, url, failures, secret in rows:
+        entry = grouped.get(webhook_id)
+        if entry is None:
+            entry = grouped[webhook_id] = (webhook_id, url, failures or 0, [])
+        if secret is not None:
+            entry[3].append(secret)
+    return [(w, u, f, tuple(s)) for w, u, f, s in grouped.values()]
 
 
 async def signal_new_work(conn: AsyncConnection) -> None:
