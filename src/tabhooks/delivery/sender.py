@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.http_exceptions import LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 import tabhooks
 from tabhooks.delivery.guard import (
@@ -47,6 +48,9 @@ PER_HOST_CONNECTION_LIMIT = 16
 CONNECTION_LIMIT = 256
 #: Sent with every delivery so receivers can identify and allow-list us.
 USER_AGENT = f"tabhooks/{tabhooks.__version__}"
+
+#: Checked destination URLs remembered per sender.
+CHECKED_URLS_MAX = 10_000
 
 #: Longest error explanation kept per attempt; aiohttp quotes response bytes in some messages.
 DETAIL_MAX_CHARS = 500
@@ -94,6 +98,9 @@ class Sender:
         self._inner_resolver = inner_resolver
         self._resolver: GuardedResolver | None = None
         self._session: aiohttp.ClientSession | None = None
+        # URLs already checked against the (fixed) policy, as parsed: a webhook's URL is
+        # checked once, not on every attempt. Addresses are still checked at every connect.
+        self._checked: dict[str, URL] = {}
 
     async def start(self) -> None:
         """Create the session; must run inside the event loop that will send."""
@@ -167,10 +174,15 @@ class Sender:
         if self._session is None:
             raise RuntimeError("Sender.start() must be called before send()")
         started = time.perf_counter()
-        try:
-            target = parse_destination(url, self.policy)
-        except BlockedDestination as exc:
-            return _failure(ErrorClass.BLOCKED, str(exc), started)
+        target = self._checked.get(url)
+        if target is None:
+            try:
+                target = parse_destination(url, self.policy)
+            except BlockedDestination as exc:
+                return _failure(ErrorClass.BLOCKED, str(exc), started)
+            if len(self._checked) >= CHECKED_URLS_MAX:
+                self._checked.clear()
+            self._checked[url] = target
         # Case-insensitive, so a caller's "content-type" replaces ours instead of doubling it.
         request_headers = CIMultiDict(
             {

@@ -226,6 +226,26 @@ async def _live_secrets(
     return {k: tuple(v) for k, v in out.items()}
 
 
+_INSERT_ATTEMPTS = insert(attempts)
+#: One row per finished delivery; only the dispatcher holding the lease may move it on.
+_FINISH = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"), deliveries.c.leased_by == bindparam("b_worker"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=deliveries.c.attempts + bindparam("b_tried"),
+        next_attempt_at=bindparam("b_next"),
+        lease_expires_at=None,
+        leased_by=None,
+        last_status=bindparam("b_last_status"),
+        last_error=bindparam("b_last_error"),
+        updated_at=bindparam("b_now"),
+        completed_at=bindparam("b_completed"),
+    )
+)
+_DONE = (Status.SUCCEEDED, Status.FAILED)
+
+
 async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Finish]) -> None:
     """Record a batch of attempts and move their deliveries on, in one transaction."""
     if not results:
@@ -234,7 +254,7 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
     records = [r.attempt for r in results if r.attempt is not None]
     if records:
         await conn.execute(
-            insert(attempts),
+            _INSERT_ATTEMPTS,
             [
                 {
                     "id": a.id,
@@ -251,30 +271,19 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
                 for a in records
             ],
         )
-    done = (Status.SUCCEEDED, Status.FAILED)
     await conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id == bindparam("b_id"), deliveries.c.leased_by == worker_id)
-        .values(
-            status=bindparam("b_status"),
-            attempts=deliveries.c.attempts + bindparam("b_tried"),
-            next_attempt_at=bindparam("b_next"),
-            lease_expires_at=None,
-            leased_by=None,
-            last_status=bindparam("b_last_status"),
-            last_error=bindparam("b_last_error"),
-            updated_at=now,
-            completed_at=bindparam("b_completed"),
-        ),
+        _FINISH,
         [
             {
                 "b_id": r.delivery_id,
+                "b_worker": worker_id,
                 "b_status": r.status.value,
                 "b_tried": 1 if r.attempt is not None else 0,
                 "b_next": r.next_attempt_at,
                 "b_last_status": r.last_status,
                 "b_last_error": r.last_error,
-                "b_completed": now if r.status in done else None,
+                "b_now": now,
+                "b_completed": now if r.status in _DONE else None,
             }
             for r in results
         ],
