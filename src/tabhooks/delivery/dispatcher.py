@@ -59,8 +59,8 @@ LINE_LIMIT = 1024
 WRITE_BATCH_MAX = 1000
 #: The writer waits this long for more results when only a few are ready and attempts are
 #: still in flight: one transaction per few dozen results instead of per result.
-WRITE_COALESCE_S = 0.004
-WRITE_COALESCE_MIN = 64
+WRITE_COALESCE_S = 0.01
+WRITE_COALESCE_MIN = 128
 DISABLED_SKIP_REASON = "webhook_disabled"
 
 
