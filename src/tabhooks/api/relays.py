@@ -48,6 +48,19 @@ class RouteIn(BaseModel):
     secret_header: str | None = Field(None, description="Default X-Tabhooks-Relay-Secret.")
     enrich: bool | None = Field(None, description="Look the resource up for templates.")
     targets: list[TargetIn] | None = None
+    sign: bool | None = Field(
+        None,
+        description="true: generate a Standard Webhooks secret that signs the http targets "
+        "(shown once, in this answer); false: stop signing.",
+    )
+    signing_secret: str | None = Field(
+        None, description='Sign with this whsec_ secret instead; "" stops signing.'
+    )
+
+    @property
+    def sets_secret(self) -> bool:
+        """Whether this request chose a new secret, so the answer shows it (once)."""
+        return bool(self.sign) or bool(self.signing_secret)
 
     def spec(self) -> RouteSpec:
         targets = None
@@ -76,6 +89,10 @@ class RouteOut(BaseModel):
     secret_header: str
     enrich: bool
     targets: list[TargetOut]
+    signed: bool = Field(description="Whether http targets get webhook-signature headers.")
+    signing_secret: str | None = Field(
+        None, description="Only in the answer to the request that set it."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -95,7 +112,7 @@ class ReceivedOut(BaseModel):
     errors: dict[str, str] = Field(description="Deliveries failed at once: template errors.")
 
 
-def _route(request: Request, row: dict[str, Any]) -> RouteOut:
+def _route(request: Request, row: dict[str, Any], *, show_secret: bool = False) -> RouteOut:
     return RouteOut(
         id=row["id"],
         inbound_url=f"{base_url(request)}/relay/{row['id']}",
@@ -107,6 +124,8 @@ def _route(request: Request, row: dict[str, Any]) -> RouteOut:
         secret_header=row["secret_header"],
         enrich=row["enrich"],
         targets=[TargetOut(**{k: t[k] for k in TargetOut.model_fields}) for t in row["targets"]],
+        signed=row["signing_secret"] is not None,
+        signing_secret=row["signing_secret"] if show_secret else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -126,7 +145,8 @@ async def create_relay(
     body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
 ) -> RouteOut:
     policy = request.app.state.destination_policy
-    return _route(request, await relays.create(store, caller, body.spec(), policy))
+    route = await relays.create(store, caller, body.spec(), policy)
+    return _route(request, route, show_secret=body.sets_secret)
 
 
 @router.get("", operation_id="listRelays")
@@ -146,7 +166,8 @@ async def update_relay(
     route_id: str, body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
 ) -> RouteOut:
     policy = request.app.state.destination_policy
-    return _route(request, await relays.update(store, caller, route_id, body.spec(), policy))
+    route = await relays.update(store, caller, route_id, body.spec(), policy)
+    return _route(request, route, show_secret=body.sets_secret)
 
 
 @router.delete("/{route_id}", status_code=204, operation_id="deleteRelay")

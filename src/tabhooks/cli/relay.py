@@ -102,13 +102,17 @@ def add(
     site_luid: str = typer.Option("", "--site-luid", help="Only events from this site LUID."),
     secret: str = typer.Option(None, "--secret", help="Require X-Tabhooks-Relay-Secret."),
     enrich: bool = typer.Option(False, "--enrich", help="Look resources up for templates."),
+    sign: bool = typer.Option(
+        False, "--sign", help="Sign --http targets (Standard Webhooks); prints the secret once."
+    ),
     server: str = _SERVER,
     token: str = _TOKEN,
     username: str = _USERNAME,
     password: str = _PASSWORD,
     site: str = _SITE,
 ) -> None:
-    """Create a relay route and print its inbound URL (give it to a Tableau webhook).
+    """Create a relay route and print its id and inbound URL (give it to a Tableau webhook);
+    with --sign, a third column holds the signing secret, shown only this once.
 
     Example: tabhooks relay add refresh-alerts --event DatasourceRefreshFailed --slack URL
     """
@@ -133,9 +137,11 @@ def add(
         "secret": secret,
         "enrich": enrich,
         "targets": targets,
+        "sign": sign or None,
     }
     route = _Api(server, token, username, password, site).call("POST", "", body)
-    typer.echo(f"{route['id']}\t{route['inbound_url']}")
+    secret = f"\t{route['signing_secret']}" if route.get("signing_secret") else ""
+    typer.echo(f"{route['id']}\t{route['inbound_url']}{secret}")
 
 
 def _split_header(value: str) -> tuple[str, str]:

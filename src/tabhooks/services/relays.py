@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tabhooks import events as catalog
+from tabhooks.delivery import signing
 from tabhooks.delivery.guard import BlockedDestination, DestinationPolicy, check_url
 from tabhooks.errors import BadRequest, InvalidDestination, NotAuthenticated, ResourceNotFound
 from tabhooks.relay import messages, templates
@@ -62,6 +63,10 @@ class RouteSpec:
     secret_header: str | None = None
     enrich: bool | None = None
     targets: Sequence[TargetSpec] | None = None
+    #: ``True`` generates a signing secret for the http targets, ``False`` stops signing.
+    sign: bool | None = None
+    #: A ``whsec_`` secret to sign with (a receiver's own); ``""`` stops signing.
+    signing_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +125,23 @@ def _route_columns(spec: RouteSpec) -> dict[str, Any]:
         out["secret_header"] = spec.secret_header.strip()[:64] or DEFAULT_SECRET_HEADER
     if spec.enrich is not None:
         out["enrich"] = spec.enrich
+    if spec.signing_secret is not None or spec.sign is not None:
+        out["signing_secret"] = _signing_secret(spec)
     return out
+
+
+def _signing_secret(spec: RouteSpec) -> str | None:
+    """The secret to store: the given one (checked now, not at the first delivery), a new
+    one, or ``None`` to stop signing."""
+    if spec.signing_secret:
+        try:
+            signing.decode_secret(spec.signing_secret)
+        except ValueError as exc:
+            raise BadRequest(f"The signing secret is not a whsec_ secret: {exc}.") from exc
+        return spec.signing_secret
+    if spec.signing_secret == "" or spec.sign is False:
+        return None
+    return signing.generate_secret()
 
 
 def _hash(secret: str) -> str:
@@ -146,6 +167,7 @@ async def create(
         "secret_hash": None,
         "secret_header": DEFAULT_SECRET_HEADER,
         "enrich": False,
+        "signing_secret": None,
         "created_by": principal.user.id,
         "created_at": now,
         "updated_at": now,
