@@ -278,3 +278,38 @@ def test_a_bad_enrichment_source_is_refused_when_saved(
     )
     assert response.status_code == 400, response.text
     assert detail in response.json()["error"]["detail"]
+
+
+def test_cli_adds_routes_enriched_by_profile_and_by_pat_from_a_variable(
+    client: Client, stand_in: Client, tableau: ServerProcess, datasource: Any, receiver: Receiver
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")}
+    env.update(
+        TABHOOKS_CLI_SERVER=client.server.base_url,
+        TABHOOKS_CLI_USERNAME=ADMIN_USERNAME,
+        TABHOOKS_CLI_PASSWORD=ADMIN_PASSWORD,
+        STAND_IN_PAT=ADMIN_PAT_SECRET,
+    )
+    common = ["--http", receiver.url, "--template", ENRICHMENT_JSON]
+    sources = {
+        "cli by profile": ["--enrich-profile", PROFILE],
+        "cli by pat": ["--enrich-server", tableau.base_url, "--enrich-pat-name", ADMIN_PAT_NAME,
+                       "--enrich-pat-secret-env", "STAND_IN_PAT"],
+    }  # fmt: skip
+    for name, options in sources.items():
+        added = subprocess.run(
+            [sys.executable, "-m", "tabhooks", "relay", "add", name, *common, *options],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        route_id, inbound_url = added.stdout.strip().split("\t")
+        route = {"id": route_id, "inbound_url": inbound_url}
+        found = _relayed(route, _payload(stand_in, datasource.id), receiver)
+        assert found.get("owner") == "admin", found
+    unset = subprocess.run(
+        [sys.executable, "-m", "tabhooks", "relay", "add", "cli no secret", *common,
+         "--enrich-server", tableau.base_url, "--enrich-pat-name", ADMIN_PAT_NAME,
+         "--enrich-pat-secret-env", "UNSET_VARIABLE"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert unset.returncode == 1 and "--enrich-pat-secret-env" in unset.stderr
