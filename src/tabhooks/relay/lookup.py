@@ -27,7 +27,7 @@ from typing import Any, Literal
 import aiohttp
 
 from tabhooks.delivery.guard import DestinationPolicy, GuardedResolver
-from tabhooks.relay.messages import Inbound
+from tabhooks.relay.messages import Inbound, Kind, resource_kind
 
 #: The whole lookup — sign-in, resource, owner — must fit in this (``relay_enrich_timeout_s``).
 LOOKUP_BUDGET_S = 5.0
@@ -41,21 +41,6 @@ DISCOVERY_API_VERSION = "2.4"
 #: 240 minutes; a 401 renews earlier anyway).
 SESSION_ASSUMED_MIN = 120
 
-Kind = Literal["workbook", "datasource", "view", "flow"]
-
-_KIND_OF_RESOURCE: dict[str, Kind] = {
-    "WORKBOOK": "workbook",
-    "DATASOURCE": "datasource",
-    "VIEW": "view",
-    "FLOW": "flow",
-}
-#: Refresh events carry ``resource: EXTRACTS``; their name says which content refreshed.
-_KIND_OF_EVENT_PREFIX: tuple[tuple[str, Kind], ...] = (
-    ("Workbook", "workbook"),
-    ("Datasource", "datasource"),
-    ("View", "view"),
-    ("Flow", "flow"),
-)
 #: Element name → collection in REST paths (``GET sites/{site}/workbooks/{luid}``).
 _COLLECTION = {
     "workbook": "workbooks",
@@ -97,17 +82,6 @@ class Source:
         with a wrong secret never rides on another route's session."""
         credential = (self.secret or self.token or "").encode()
         return (self.server, self.site, self.auth, self.who, hashlib.sha256(credential).hexdigest())
-
-
-def resource_kind(inbound: Inbound) -> Kind | None:
-    """Which content the event is about, or ``None`` (users, sites) when there is none."""
-    kind = _KIND_OF_RESOURCE.get(inbound.resource.upper())
-    if kind is not None:
-        return kind
-    for prefix, found in _KIND_OF_EVENT_PREFIX:
-        if inbound.event_name.startswith(prefix):
-            return found
-    return None
 
 
 @dataclass(slots=True)
