@@ -162,7 +162,11 @@ def _route(request: Request, row: dict[str, Any], *, show_secret: bool = False) 
 
 def _enrich_with(row: dict[str, Any]) -> EnrichWithOut:
     """Where the route enriches from; the PAT secret is never part of it."""
-    source = "profile" if row["enrich_profile"] else "server" if row["enrich_server"] else "local"
+    source: Literal["local", "profile", "server"] = "local"
+    if row["enrich_profile"]:
+        source = "profile"
+    elif row["enrich_server"]:
+        source = "server"
     return EnrichWithOut(
         source=source,
         profile=row["enrich_profile"],
