@@ -32,7 +32,7 @@ from tests.support.server import (
     ADMIN_USERNAME,
     ServerProcess,
 )
-from tests.support.tableau_samples import connection_xml, datasource_xml
+from tests.support.tableau_samples import connection_xml, datasource_xml, workbook_xml
 
 PROFILE = "stand-in"
 #: The variable that holds the profile's password, in the CLI's and the relay server's env.
@@ -105,6 +105,22 @@ def datasource(tableau: ServerProcess, tmp_path_factory: pytest.TempPathFactory)
         item = TSC.DatasourceItem(project.id, name="Sales Extract")
         published = tsc.datasources.publish(item, str(path), TSC.Server.PublishMode.CreateNew)
         return tsc.datasources.get_by_id(published.id)
+    finally:
+        tsc.auth.sign_out()
+
+
+@pytest.fixture(scope="module")
+def view(tableau: ServerProcess, datasource: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Sheet ``Profit`` of workbook ``Ops Book``, in ``Finance`` beside the data source."""
+    tsc = TSC.Server(tableau.base_url, use_server_version=True)
+    tsc.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
+    try:
+        path = tmp_path_factory.mktemp("books") / "Ops Book.twb"
+        path.write_bytes(workbook_xml(connection_xml("postgres", server="db.example.com")))
+        item = TSC.WorkbookItem(datasource.project_id, name="Ops Book")
+        book = tsc.workbooks.publish(item, str(path), TSC.Server.PublishMode.CreateNew)
+        tsc.workbooks.populate_views(book)
+        return book, next(v for v in book.views if v.name == "Profit")
     finally:
         tsc.auth.sign_out()
 
@@ -216,6 +232,30 @@ def test_server_and_pat_enrichment_exposes_project_owner_and_web_url(
     }
     # A second message reuses the session: still enriched.
     assert _relayed(route, _payload(stand_in, datasource.id), receiver)["project"] == "Finance"
+
+
+def test_a_view_is_enriched_with_its_workbooks_project_and_owner_and_its_own_url(
+    client: Client, stand_in: Client, tableau: ServerProcess, view: Any, receiver: Receiver
+) -> None:
+    book, sheet = view
+    route = _server_route(client, receiver, "enriched view", tableau.base_url)
+    payload = {**_payload(stand_in, sheet.id, "Profit"), "resource": "VIEW",
+               "event_type": "ViewDeleted"}  # fmt: skip
+    enrichment = _relayed(route, payload, receiver)
+    path = sheet.content_url.replace("/sheets/", "/")
+    assert enrichment == {
+        "kind": "view",
+        "name": "Profit",
+        "workbook": "Ops Book",
+        "project": "Finance",
+        "project_id": book.project_id,
+        "owner": ADMIN_USERNAME,
+        "owner_id": book.owner_id,
+        "web_url": f"{tableau.base_url}/#/views/{path}",
+        "content_url": sheet.content_url,
+        "description": "",
+        "source": tableau.base_url,
+    }
 
 
 def test_unknown_resource_and_refused_sign_in_still_deliver_with_the_error(
