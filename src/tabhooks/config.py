@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     delivery_timeout_s: float = Field(
         15.0, gt=0, le=120, description="Seconds allowed for one whole attempt."
     )
+    relay_enrich_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=30,
+        description="Seconds a relay route's REST lookup (sign-in, resource, owner) may take "
+        "before the message goes out without it (`enrichment.error` says why).",
+    )
     delivery_lease_s: float = Field(
         30.0,
         gt=0,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from tests.acceptance.test_delivery import FAST_RETRIES, Client
 from tests.conftest import database_url_for
@@ -323,6 +324,52 @@ def test_manage_and_test_a_route(client: Client, receivers: dict[str, Receiver])
     assert httpx.get(url, headers=client.headers).status_code == 404
 
 
+def test_signed_route_signs_http_targets_only_and_verifies_with_standardwebhooks(
+    client: Client, receivers: dict[str, Receiver]
+) -> None:
+    route = create_route(
+        client,
+        {
+            "name": "signed",
+            "sign": True,
+            "targets": [
+                {"type": "http", "url": receivers["http"].url, "template": HTTP_TEMPLATE},
+                {"type": "slack", "url": receivers["slack"].url},
+            ],
+        },
+    )
+    secret = route["signing_secret"]
+    assert route["signed"] is True and secret.startswith("whsec_")
+    url = f"{_relays(client)}/{route['id']}"
+    shown_later = httpx.get(url, headers=client.headers).json()
+    assert shown_later["signed"] is True and shown_later["signing_secret"] is None
+
+    payload = {"event_type": "WorkbookCreated", "resource": "WORKBOOK", "resource_name": "Q3"}
+    assert httpx.post(route["inbound_url"], json=payload).json()["queued"] == 2
+    (signed,) = wait_for(receivers["http"])
+    verified = StandardWebhook(secret).verify(signed.body, signed.headers)
+    assert verified == {"alert": "Workbook created", "what": "Q3", "kind": "WORKBOOK"}
+    assert signed.headers["webhook-signature"].startswith("v1,")
+    (slack,) = wait_for(receivers["slack"])
+    assert "webhook-signature" not in slack.headers and "webhook-id" in slack.headers
+    # The delivery id is the webhook-id, the same on every retry and in the delivery log.
+    assert signed.headers["webhook-id"] in [d["id"] for d in settled(client, route["id"], 2)]
+
+    own = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    changed = httpx.put(url, json={"signing_secret": own}, headers=client.headers).json()
+    assert changed["signing_secret"] == own
+    httpx.post(route["inbound_url"], json=payload)
+    second = wait_for(receivers["http"], 2)[1]
+    StandardWebhook(own).verify(second.body, second.headers)
+    off = httpx.put(url, json={"sign": False}, headers=client.headers).json()
+    assert off["signed"] is False and off["signing_secret"] is None
+    httpx.post(route["inbound_url"], json=payload)
+    assert "webhook-signature" not in wait_for(receivers["http"], 3)[2].headers
+
+    bad = httpx.put(url, json={"signing_secret": "whsec_***"}, headers=client.headers)
+    assert bad.status_code == 400 and "whsec_" in bad.json()["error"]["detail"]
+
+
 def _cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tabhooks.cli.relay", *args],
@@ -359,6 +406,10 @@ def test_cli_add_list_test_remove(
     assert request.headers["x-env"] == "test"
     broken = _cli(relay_server, "add", "bad", "--slack", receivers["slack"].url, "--template", "{{")
     assert broken.returncode == 1 and "does not compile" in broken.stderr
+    signed = _cli(relay_server, "add", "cli signed", "--http", receivers["http"].url, "--sign")
+    signed_id, _, secret = signed.stdout.strip().split("\t")
+    assert secret.startswith("whsec_"), signed.stderr
+    assert _cli(relay_server, "remove", signed_id, "--yes").returncode == 0
     assert _cli(relay_server, "remove", route_id, "--yes").returncode == 0
     assert route_id not in _cli(relay_server, "list").stdout
 

@@ -39,6 +39,7 @@ from tabhooks.inbox.capture import CaptureEndpoint
 from tabhooks.inbox.hub import InboxHub
 from tabhooks.inbox.runtime import inbox_runtime
 from tabhooks.jobs.runtime import job_runtime
+from tabhooks.relay.lookup import Enricher
 from tabhooks.services.auth import PrincipalCache
 from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.store import Store, migrate
@@ -59,6 +60,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
             stack.push_async_callback(store.dispose)
             sender = await stack.enter_async_context(sender_for(settings, policy))
             app.state.sender = sender
+            app.state.enricher = await stack.enter_async_context(
+                Enricher(policy, budget_s=settings.relay_enrich_timeout_s)
+            )
             await stack.enter_async_context(inbox_runtime(store, hub))
             if settings.dispatcher_enabled:
                 await stack.enter_async_context(delivery_runtime(store, sender, settings, metrics))
@@ -80,6 +84,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.metrics = metrics
     app.state.principals = PrincipalCache(settings.auth_cache_s)
     app.state.bootstrap = None
+    app.state.enricher = None  # set by the lifespan; relay enrichment notes its absence
     app.state.inbox_hub = hub
     install_error_handlers(app)
     app.include_router(relays.inbound_router)

@@ -99,6 +99,7 @@ async def list_deliveries(
     store: StoreDep,
     caller: SiteCallerDep,
     webhook_id: str | None = None,
+    relay_route_id: str | None = Query(None, description="Only this relay route's deliveries."),
     status: DeliveryStatus | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -114,6 +115,7 @@ async def list_deliveries(
         until=until,
         before=before,
         limit=limit,
+        relay_route_id=relay_route_id,
     )
     return DeliveryList(
         deliveries=[_delivery(r) for r in rows],

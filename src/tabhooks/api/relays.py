@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from tabhooks.api.deps import CallerDep, StoreDep
 from tabhooks.api.wire import base_url
 from tabhooks.services import relays
-from tabhooks.services.relays import Received, RouteSpec, TargetSpec
+from tabhooks.services.relays import EnrichSource, Received, RouteSpec, TargetSpec
 
 router = APIRouter(prefix="/tabhooks/v1/relays", tags=["relay"])
 inbound_router = APIRouter(tags=["relay"])
@@ -37,6 +37,20 @@ class TargetIn(BaseModel):
     )
 
 
+class EnrichWithIn(BaseModel):
+    """Where enrichment looks resources up; ``{}`` is this server's own store."""
+
+    profile: str | None = Field(
+        None, description="A `tabhooks login` profile in the server's config directory."
+    )
+    server: str | None = Field(None, description="Tableau Server or Cloud URL (or a tabhooks).")
+    site: str = Field("", description="With server: the site's content URL.")
+    pat_name: str | None = Field(None, description="With server: a personal access token name.")
+    pat_secret: str | None = Field(
+        None, description="With server: the token's secret; stored, never shown again."
+    )
+
+
 class RouteIn(BaseModel):
     """A relay route; on update, omitted fields keep their value."""
 
@@ -48,12 +62,30 @@ class RouteIn(BaseModel):
     secret_header: str | None = Field(None, description="Default X-Tabhooks-Relay-Secret.")
     enrich: bool | None = Field(None, description="Look the resource up for templates.")
     targets: list[TargetIn] | None = None
+    sign: bool | None = Field(
+        None,
+        description="true: generate a Standard Webhooks secret that signs the http targets "
+        "(shown once, in this answer); false: stop signing.",
+    )
+    signing_secret: str | None = Field(
+        None, description='Sign with this whsec_ secret instead; "" stops signing.'
+    )
+    enrich_with: EnrichWithIn | None = Field(
+        None, description="Look resources up over REST (turns enrich on unless it is false)."
+    )
+
+    @property
+    def sets_secret(self) -> bool:
+        """Whether this request chose a new secret, so the answer shows it (once)."""
+        return bool(self.sign) or bool(self.signing_secret)
 
     def spec(self) -> RouteSpec:
         targets = None
         if self.targets is not None:
             targets = [TargetSpec(**t.model_dump()) for t in self.targets]
-        return RouteSpec(**{**self.model_dump(exclude={"targets"}), "targets": targets})
+        enrich_with = EnrichSource(**self.enrich_with.model_dump()) if self.enrich_with else None
+        fields = self.model_dump(exclude={"targets", "enrich_with"})
+        return RouteSpec(**fields, targets=targets, enrich_with=enrich_with)
 
 
 class TargetOut(BaseModel):
@@ -63,6 +95,14 @@ class TargetOut(BaseModel):
     method: str
     headers: dict[str, str]
     template: str | None
+
+
+class EnrichWithOut(BaseModel):
+    source: Literal["local", "profile", "server"]
+    profile: str | None
+    server: str | None
+    site: str | None
+    pat_name: str | None
 
 
 class RouteOut(BaseModel):
@@ -75,7 +115,12 @@ class RouteOut(BaseModel):
     secret_required: bool
     secret_header: str
     enrich: bool
+    enrich_with: EnrichWithOut
     targets: list[TargetOut]
+    signed: bool = Field(description="Whether http targets get webhook-signature headers.")
+    signing_secret: str | None = Field(
+        None, description="Only in the answer to the request that set it."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -95,7 +140,7 @@ class ReceivedOut(BaseModel):
     errors: dict[str, str] = Field(description="Deliveries failed at once: template errors.")
 
 
-def _route(request: Request, row: dict[str, Any]) -> RouteOut:
+def _route(request: Request, row: dict[str, Any], *, show_secret: bool = False) -> RouteOut:
     return RouteOut(
         id=row["id"],
         inbound_url=f"{base_url(request)}/relay/{row['id']}",
@@ -106,9 +151,28 @@ def _route(request: Request, row: dict[str, Any]) -> RouteOut:
         secret_required=row["secret_hash"] is not None,
         secret_header=row["secret_header"],
         enrich=row["enrich"],
+        enrich_with=_enrich_with(row),
         targets=[TargetOut(**{k: t[k] for k in TargetOut.model_fields}) for t in row["targets"]],
+        signed=row["signing_secret"] is not None,
+        signing_secret=row["signing_secret"] if show_secret else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def _enrich_with(row: dict[str, Any]) -> EnrichWithOut:
+    """Where the route enriches from; the PAT secret is never part of it."""
+    source: Literal["local", "profile", "server"] = "local"
+    if row["enrich_profile"]:
+        source = "profile"
+    elif row["enrich_server"]:
+        source = "server"
+    return EnrichWithOut(
+        source=source,
+        profile=row["enrich_profile"],
+        server=row["enrich_server"],
+        site=row["enrich_site"],
+        pat_name=row["enrich_pat_name"],
     )
 
 
@@ -126,7 +190,8 @@ async def create_relay(
     body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
 ) -> RouteOut:
     policy = request.app.state.destination_policy
-    return _route(request, await relays.create(store, caller, body.spec(), policy))
+    route = await relays.create(store, caller, body.spec(), policy)
+    return _route(request, route, show_secret=body.sets_secret)
 
 
 @router.get("", operation_id="listRelays")
@@ -146,7 +211,8 @@ async def update_relay(
     route_id: str, body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
 ) -> RouteOut:
     policy = request.app.state.destination_policy
-    return _route(request, await relays.update(store, caller, route_id, body.spec(), policy))
+    route = await relays.update(store, caller, route_id, body.spec(), policy)
+    return _route(request, route, show_secret=body.sets_secret)
 
 
 @router.delete("/{route_id}", status_code=204, operation_id="deleteRelay")
@@ -159,7 +225,14 @@ async def delete_relay(route_id: str, store: StoreDep, caller: CallerDep) -> Res
 async def test_relay(
     route_id: str, body: TestIn, request: Request, store: StoreDep, caller: CallerDep
 ) -> ReceivedOut:
-    result = await relays.test(store, caller, route_id, body.event, base_url=base_url(request))
+    result = await relays.test(
+        store,
+        caller,
+        route_id,
+        body.event,
+        base_url=base_url(request),
+        enricher=request.app.state.enricher,
+    )
     return _received(result)
 
 
@@ -171,5 +244,6 @@ async def relay_inbound(route_id: str, request: Request, store: StoreDep) -> JSO
         {k.lower(): v for k, v in request.headers.items()},
         await request.body(),
         base_url=base_url(request),
+        enricher=request.app.state.enricher,
     )
     return JSONResponse(_received(result).model_dump(), status_code=202)

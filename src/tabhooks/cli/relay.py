@@ -102,13 +102,28 @@ def add(
     site_luid: str = typer.Option("", "--site-luid", help="Only events from this site LUID."),
     secret: str = typer.Option(None, "--secret", help="Require X-Tabhooks-Relay-Secret."),
     enrich: bool = typer.Option(False, "--enrich", help="Look resources up for templates."),
+    sign: bool = typer.Option(
+        False, "--sign", help="Sign --http targets (Standard Webhooks); prints the secret once."
+    ),
+    enrich_profile: str = typer.Option(
+        None, "--enrich-profile", help="Enrich over REST as this login profile (server-side)."
+    ),
+    enrich_server: str = typer.Option(
+        None, "--enrich-server", help="Enrich over REST from this Tableau server URL."
+    ),
+    enrich_site: str = typer.Option("", "--enrich-site", help="Site content URL there."),
+    enrich_pat_name: str = typer.Option(None, "--enrich-pat-name", help="PAT name there."),
+    enrich_pat_secret_env: str = typer.Option(
+        None, "--enrich-pat-secret-env", help="Variable holding that PAT's secret."
+    ),
     server: str = _SERVER,
     token: str = _TOKEN,
     username: str = _USERNAME,
     password: str = _PASSWORD,
     site: str = _SITE,
 ) -> None:
-    """Create a relay route and print its inbound URL (give it to a Tableau webhook).
+    """Create a relay route and print its id and inbound URL (give it to a Tableau webhook);
+    with --sign, a third column holds the signing secret, shown only this once.
 
     Example: tabhooks relay add refresh-alerts --event DatasourceRefreshFailed --slack URL
     """
@@ -125,17 +140,41 @@ def add(
     ]
     if not targets:
         _fail("Give at least one target: --slack, --teams, --ifttt or --http.")
+    enrich_with = _enrich_with(
+        enrich_profile, enrich_server, enrich_site, enrich_pat_name, enrich_pat_secret_env
+    )
     body = {
         "name": name,
         "events": event,
         "resource_glob": resource_glob,
         "site_luid": site_luid,
         "secret": secret,
-        "enrich": enrich,
+        "enrich": enrich or enrich_with is not None,
         "targets": targets,
+        "sign": sign or None,
+        "enrich_with": enrich_with,
     }
     route = _Api(server, token, username, password, site).call("POST", "", body)
-    typer.echo(f"{route['id']}\t{route['inbound_url']}")
+    secret = f"\t{route['signing_secret']}" if route.get("signing_secret") else ""
+    typer.echo(f"{route['id']}\t{route['inbound_url']}{secret}")
+
+
+def _enrich_with(
+    profile: str | None,
+    server: str | None,
+    site: str,
+    pat_name: str | None,
+    secret_env: str | None,
+) -> dict[str, Any] | None:
+    """The API's ``enrich_with``; the PAT secret comes from a variable, never an argument."""
+    if profile:
+        return {"profile": profile}
+    if not server:
+        return None
+    secret = os.environ.get(secret_env) if secret_env else None
+    if not secret:
+        _fail("--enrich-server needs --enrich-pat-name and --enrich-pat-secret-env VAR (set).")
+    return {"server": server, "site": site, "pat_name": pat_name, "pat_secret": secret}
 
 
 def _split_header(value: str) -> tuple[str, str]:

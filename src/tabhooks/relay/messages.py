@@ -18,17 +18,33 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tabhooks import events as catalog
 
 TARGET_TYPES = ("slack", "teams", "ifttt", "http")
 
+Kind = Literal["workbook", "datasource", "view", "flow"]
+
+_KIND_OF_RESOURCE: dict[str, Kind] = {
+    "WORKBOOK": "workbook",
+    "DATASOURCE": "datasource",
+    "VIEW": "view",
+    "FLOW": "flow",
+}
+#: Refresh events carry ``resource: EXTRACTS``; their name says which content refreshed.
+_KIND_OF_EVENT_PREFIX: tuple[tuple[str, Kind], ...] = (
+    ("Workbook", "workbook"),
+    ("Datasource", "datasource"),
+    ("View", "view"),
+    ("Flow", "flow"),
+)
+#: Page sections of the web UI, by content kind (or payload resource, for users).
 _LINK_PATHS = {
-    "WORKBOOK": "workbooks",
-    "DATASOURCE": "datasources",
-    "FLOW": "flows",
-    "VIEW": "views",
+    "workbook": "workbooks",
+    "datasource": "datasources",
+    "flow": "flows",
+    "view": "views",
     "USER": "users",
 }
 
@@ -105,9 +121,20 @@ def friendly_title(event_name: str) -> str:
     return " ".join([words[0], *(w.lower() for w in words[1:])])
 
 
+def resource_kind(inbound: Inbound) -> Kind | None:
+    """Which content the event is about, or ``None`` (users, sites) when there is none."""
+    kind = _KIND_OF_RESOURCE.get(inbound.resource.upper())
+    if kind is not None:
+        return kind
+    for prefix, found in _KIND_OF_EVENT_PREFIX:
+        if inbound.event_name.startswith(prefix):
+            return found
+    return None
+
+
 def resource_link(base_url: str | None, site_content_url: str | None, inbound: Inbound) -> str:
     """A link to the resource on this server, or ``""`` when it is not ours to link to."""
-    path = _LINK_PATHS.get(inbound.resource.upper())
+    path = _LINK_PATHS.get(resource_kind(inbound) or inbound.resource.upper())
     if not base_url or site_content_url is None or not path or not inbound.resource_luid:
         return ""
     site = f"/site/{site_content_url}" if site_content_url else ""

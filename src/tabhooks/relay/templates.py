@@ -67,12 +67,25 @@ def check(source: str) -> None:
                 f"The template is refused: line {node.lineno}: access to '{name}' is not "
                 "allowed (attributes starting with '_' are off limits in relay templates)."
             )
+    _check_names(tree)
     try:
         _ENV.from_string(source)
-    except TemplateError as exc:  # unknown filters and tests are found when compiling
+    except TemplateError as exc:  # anything else the compiler refuses
         line = getattr(exc, "lineno", None)
         where = f"line {line}: " if line else ""
         raise InvalidTemplate(f"The template does not compile: {where}{exc}") from exc
+
+
+def _check_names(tree: nodes.Template) -> None:
+    """Unknown filters and tests: Jinja2 leaves those inside ``{% if %}`` to render time, where
+    they would fail every message that takes the branch; refuse them at save instead."""
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        is_filter = isinstance(node, nodes.Filter)
+        if node.name not in (_ENV.filters if is_filter else _ENV.tests):
+            what = "filter" if is_filter else "test"
+            raise InvalidTemplate(
+                f"The template does not compile: line {node.lineno}: no {what} named '{node.name}'"
+            )
 
 
 def _accessed_name(node: nodes.Node) -> str | None:

@@ -73,6 +73,7 @@ async def listing(
     until: datetime | None,
     before: str | None,
     limit: int,
+    relay_route_id: str | None = None,
 ) -> list[dict[str, Any]]:
     principal.require_site_admin()
     async with store.read() as conn:
@@ -85,6 +86,7 @@ async def listing(
             until=until,
             before_id=before,
             limit=limit,
+            relay_route_id=relay_route_id,
         )
 
 

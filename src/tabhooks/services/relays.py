@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tabhooks import events as catalog
+from tabhooks.delivery import signing
 from tabhooks.delivery.guard import BlockedDestination, DestinationPolicy, check_url
 from tabhooks.errors import BadRequest, InvalidDestination, NotAuthenticated, ResourceNotFound
-from tabhooks.relay import messages, templates
+from tabhooks.relay import messages, sources, templates
+from tabhooks.relay.lookup import Enricher, LookupFailed
 from tabhooks.relay.messages import Filters, Inbound
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -39,6 +41,7 @@ HTTP_METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
 #: Headers a target may not set: they describe the transport, not the message.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 URL_MAX_CHARS = 2048
+PROFILE_NAME_MAX_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,18 @@ class TargetSpec:
     method: str = "POST"
     headers: Mapping[str, str] = field(default_factory=dict)
     template: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichSource:
+    """Where enrichment looks resources up: a profile, a server with a PAT, or (all empty)
+    this server's own store."""
+
+    profile: str | None = None
+    server: str | None = None
+    site: str = ""
+    pat_name: str | None = None
+    pat_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,12 @@ class RouteSpec:
     secret_header: str | None = None
     enrich: bool | None = None
     targets: Sequence[TargetSpec] | None = None
+    #: ``True`` generates a signing secret for the http targets, ``False`` stops signing.
+    sign: bool | None = None
+    #: A ``whsec_`` secret to sign with (a receiver's own); ``""`` stops signing.
+    signing_secret: str | None = None
+    #: Where to enrich from; setting it turns ``enrich`` on unless ``enrich`` says otherwise.
+    enrich_with: EnrichSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +141,71 @@ def _route_columns(spec: RouteSpec) -> dict[str, Any]:
         out["secret_header"] = spec.secret_header.strip()[:64] or DEFAULT_SECRET_HEADER
     if spec.enrich is not None:
         out["enrich"] = spec.enrich
+    if spec.signing_secret is not None or spec.sign is not None:
+        out["signing_secret"] = _signing_secret(spec)
     return out
+
+
+def _signing_secret(spec: RouteSpec) -> str | None:
+    """The secret to store: the given one (checked now, not at the first delivery), a new
+    one, or ``None`` to stop signing."""
+    if spec.signing_secret:
+        try:
+            signing.decode_secret(spec.signing_secret)
+        except ValueError as exc:
+            raise BadRequest(f"The signing secret is not a whsec_ secret: {exc}.") from exc
+        return spec.signing_secret
+    if spec.signing_secret == "" or spec.sign is False:
+        return None
+    return signing.generate_secret()
+
+
+def _enrich_columns(spec: RouteSpec, policy: DestinationPolicy) -> dict[str, Any]:
+    """Check the enrichment source when saved: a missing profile or a blocked server is the
+    author's mistake to see now, not a silent ``enrichment.error`` on every message."""
+    source = spec.enrich_with
+    if source is None:
+        return {}
+    out: dict[str, Any] = {
+        "enrich_profile": None,
+        "enrich_server": None,
+        "enrich_site": None,
+        "enrich_pat_name": None,
+        "enrich_pat_secret": None,
+    }
+    if spec.enrich is None:
+        out["enrich"] = True
+    if source.profile and source.server:
+        raise BadRequest("Enrich with a profile or with a server and PAT, not both.")
+    if source.profile:
+        if len(source.profile) > PROFILE_NAME_MAX_CHARS:
+            raise BadRequest(f"A profile name is at most {PROFILE_NAME_MAX_CHARS} characters.")
+        try:
+            sources.profile_source(source.profile)
+        except LookupFailed as exc:
+            raise BadRequest(f"Cannot enrich with {exc}.") from exc
+        out["enrich_profile"] = source.profile
+    elif source.server:
+        _check_enrich_server(source, policy)
+        out.update(
+            enrich_server=source.server.rstrip("/"),
+            enrich_site=source.site.strip(),
+            enrich_pat_name=source.pat_name,
+            enrich_pat_secret=source.pat_secret,
+        )
+    return out
+
+
+def _check_enrich_server(source: EnrichSource, policy: DestinationPolicy) -> None:
+    server = source.server or ""
+    if len(server) > URL_MAX_CHARS:
+        raise InvalidDestination(f"The enrichment server URL is over {URL_MAX_CHARS} characters.")
+    try:
+        check_url(server, policy)
+    except BlockedDestination as exc:
+        raise InvalidDestination(f"The enrichment server '{server}' is not allowed: {exc}") from exc
+    if not source.pat_name or not source.pat_secret:
+        raise BadRequest("Enriching from a server needs pat_name and pat_secret.")
 
 
 def _hash(secret: str) -> str:
@@ -146,10 +231,12 @@ async def create(
         "secret_hash": None,
         "secret_header": DEFAULT_SECRET_HEADER,
         "enrich": False,
+        "signing_secret": None,
         "created_by": principal.user.id,
         "created_at": now,
         "updated_at": now,
         **_route_columns(spec),
+        **_enrich_columns(spec, policy),
     }
     async with store.write() as conn:
         await relays_store.insert_route(conn, route, targets)
@@ -178,7 +265,7 @@ async def update(
     if spec.targets is not None and not spec.targets:
         raise BadRequest("A relay route needs at least one target.")
     targets = [_check_target(t, policy) for t in spec.targets] if spec.targets else None
-    changes = {**_route_columns(spec), "updated_at": utcnow()}
+    changes = {**_route_columns(spec), **_enrich_columns(spec, policy), "updated_at": utcnow()}
     async with store.write() as conn:
         await relays_store.replace_route(conn, route_id, changes, targets)
     return await get(store, principal, route_id)
@@ -198,6 +285,7 @@ async def receive(
     body: bytes,
     *,
     base_url: str | None,
+    enricher: Enricher | None = None,
 ) -> Received:
     """Relay one payload that arrived at ``/relay/{route_id}`` (no Tableau session needed)."""
     async with store.read() as conn:
@@ -220,11 +308,17 @@ async def receive(
     )
     if not filters.matches(inbound):
         return Received(0, True, (), {})
-    return await _relay(store, route, inbound, base_url=base_url)
+    return await _relay(store, route, inbound, base_url=base_url, enricher=enricher)
 
 
 async def test(
-    store: Store, principal: Principal, route_id: str, event_name: str, *, base_url: str | None
+    store: Store,
+    principal: Principal,
+    route_id: str,
+    event_name: str,
+    *,
+    base_url: str | None,
+    enricher: Enricher | None = None,
 ) -> Received:
     """Send a sample ``event_name`` through every target of the route, filters aside."""
     route = await get(store, principal, route_id)
@@ -237,21 +331,31 @@ async def test(
         resource_luid=str(uuid.uuid4()),
         created_at=timestamp(utcnow()) or "",
     )
-    return await _relay(store, route, inbound, base_url=base_url)
+    return await _relay(store, route, inbound, base_url=base_url, enricher=enricher)
 
 
 async def _relay(
-    store: Store, route: dict[str, Any], inbound: Inbound, *, base_url: str | None
+    store: Store,
+    route: dict[str, Any],
+    inbound: Inbound,
+    *,
+    base_url: str | None,
+    enricher: Enricher | None,
 ) -> Received:
     local_site = inbound.site_luid.lower() == route["site_id"].lower()
+    remote = bool(route["enrich_profile"] or route["enrich_server"])
     enrichment: dict[str, Any] = {}
     async with store.read() as conn:
         content_url = await relays_store.site_content_url(conn, route["site_id"])
-        if route["enrich"] and local_site and inbound.resource_luid:
+        if route["enrich"] and not remote and local_site and inbound.resource_luid:
             enrichment = await _enrich(conn, route["site_id"], inbound.resource_luid)
+    if route["enrich"] and remote:
+        enrichment = await _enrich_remote(route, inbound, enricher)
     link = messages.resource_link(base_url, content_url if local_site else None, inbound)
     if enrichment and link:
         enrichment["web_url"] = link
+    # An event from another site links to the page the lookup found there.
+    link = link or str(enrichment.get("web_url") or "")
     ctx = messages.context(inbound, link, enrichment)
     outgoing = [_render(target, ctx) for target in route["targets"]]
     async with store.write() as conn:
@@ -277,6 +381,29 @@ async def _enrich(conn: Any, site_id: str, luid: str) -> dict[str, Any]:
         log.warning("action=relay_enrich_failed resource=%s", luid, exc_info=True)
         return {}
     return dict(found) if found else {}
+
+
+async def _enrich_remote(
+    route: dict[str, Any], inbound: Inbound, enricher: Enricher | None
+) -> dict[str, Any]:
+    """Look the resource up over REST; failures come back as ``{"error": ...}``, logged."""
+    try:
+        source = sources.for_route(route)
+    except LookupFailed as exc:
+        found: dict[str, Any] = {"error": str(exc)}
+    else:
+        if source is None or enricher is None:
+            found = {"error": "enrichment is not running in this process"}
+        else:
+            found = await enricher.enrich(source, inbound)
+    if "error" in found:
+        log.warning(
+            "action=relay_enrich_failed route=%s resource=%s error=%s",
+            route["id"],
+            inbound.resource_luid,
+            found["error"],
+        )
+    return found
 
 
 def _render(target: dict[str, Any], ctx: Mapping[str, Any]) -> Outgoing:

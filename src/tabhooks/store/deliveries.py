@@ -166,10 +166,13 @@ async def claim_due(
                 relay_targets.c.url.label("relay_url"),
                 relay_targets.c.method.label("relay_method"),
                 relay_targets.c.headers.label("relay_headers"),
+                relay_targets.c.type.label("relay_type"),
+                relay_routes.c.signing_secret.label("relay_secret"),
             )
             .join(events, events.c.id == deliveries.c.event_id)
             .outerjoin(webhooks, webhooks.c.id == deliveries.c.webhook_id)
             .outerjoin(relay_targets, relay_targets.c.id == deliveries.c.relay_target_id)
+            .outerjoin(relay_routes, relay_routes.c.id == relay_targets.c.route_id)
             .where(deliveries.c.id.in_(ids))
         )
     ).all()
@@ -201,7 +204,8 @@ def _claimed(row: Any, secrets: dict[str, tuple[str, ...]]) -> Claimed:
         payload=body.encode(),
         attempts=row.attempts,
         schedule_base=row.schedule_base,
-        secrets=(),
+        # Only generic http targets are signed: Slack, Teams and IFTTT cannot verify.
+        secrets=(row.relay_secret,) if row.relay_secret and row.relay_type == "http" else (),
         method=row.relay_method,
         headers=tuple(json.loads(row.relay_headers or "{}").items()),
     )

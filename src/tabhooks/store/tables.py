@@ -191,6 +191,17 @@ relay_routes = Table(
     Column("secret_hash", String(64)),
     Column("secret_header", String(64), nullable=False, default="X-Tabhooks-Relay-Secret"),
     Column("enrich", Boolean, nullable=False, default=False),
+    # Standard Webhooks `whsec_...` that signs the route's http targets; NULL signs nothing.
+    # Kept in clear for the same reason as webhook_secrets.secret: an HMAC key signs.
+    Column("signing_secret", Text),
+    # Where enrichment looks resources up: a `tabhooks login` profile by name, or a server
+    # and a PAT (in clear: the server signs in unattended; never shown by the API). Neither
+    # set: this server's own store.
+    Column("enrich_profile", String(64)),
+    Column("enrich_server", Text),
+    Column("enrich_site", String(255)),
+    Column("enrich_pat_name", String(255)),
+    Column("enrich_pat_secret", Text),
     Column("created_by", String(36), ForeignKey("users.id", ondelete="SET NULL")),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),

@@ -1,4 +1,5 @@
-"""The web UI: the dashboard (``/ui``), the inspector's pages (``/ui/bins``) and their assets.
+"""The web UI: the dashboard (``/ui``), the delivery log (``/ui/deliveries``), the inspector's
+pages (``/ui/bins``) and their assets.
 
 :func:`install` is the one call the app factory makes: it adds the routers, serves
 ``/ui/static`` from the package (nothing from a CDN: the machines may have no internet), and
@@ -18,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from tabhooks.errors import TableauError
-from tabhooks.web import bins, dashboard
+from tabhooks.web import bins, dashboard, deliveries
 from tabhooks.web.session import CsrfRefused, SignInRequired
 from tabhooks.web.templating import STATIC_DIR, STATIC_PREFIX, Pages
 
@@ -74,6 +75,7 @@ def install(app: FastAPI) -> None:
     """Add the UI to ``app`` (after the error handlers are installed)."""
     app.state.pages = Pages()
     app.include_router(dashboard.router)
+    app.include_router(deliveries.router)
     app.include_router(bins.router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="ui-static")
     for exc_class in (TableauError, StarletteHTTPException, RequestValidationError):

@@ -249,5 +249,9 @@ async def redeliver(request: Request, delivery_id: str, viewer: ViewerDep) -> Re
         await deliveries.redeliver(store, viewer.principal, delivery_id)
     except Conflict:
         done = "busy"
-    target = f"/ui/webhooks/{quote(delivery['webhook_id'])}?done={done}"
-    return RedirectResponse(target, status_code=303)
+    webhook_id = delivery["webhook_id"]
+    # A relay delivery has no webhook page: back to its own page in the delivery log.
+    page = f"/ui/deliveries/{quote(delivery_id)}"
+    if webhook_id:
+        page = f"/ui/webhooks/{quote(webhook_id)}"
+    return RedirectResponse(f"{page}?done={done}", status_code=303)
