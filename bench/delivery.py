@@ -492,6 +492,9 @@ def main() -> None:
         )
     log(f"{verdict(figs)} [{time.perf_counter() - started:.0f} s]")
     print(json.dumps(figs), flush=True)
+    if problems:
+        # Speed is only reported, but a lost, doubled or stuck delivery is a bug.
+        sys.exit(1)
 
 
 if __name__ == "__main__":
