@@ -30,11 +30,10 @@ from tabhooks.errors import BadRequest, ResourceNotFound
 from tabhooks.inbox import bins, history, live, replay
 from tabhooks.inbox.bins import Bin, BinChanges
 from tabhooks.inbox.hub import InboxHub
-from tabhooks.store import Store
 from tabhooks.store.tables import utcnow_precise
 from tabhooks.web import session
 from tabhooks.web.session import MaybeViewerDep, Viewer, ViewerDep
-from tabhooks.web.templating import Pages
+from tabhooks.web.templating import pages_of, store_of
 
 router = APIRouter(prefix="/ui/bins", include_in_schema=False)
 
@@ -51,16 +50,6 @@ NOTICES = {
 }
 
 
-def _pages(request: Request) -> Pages:
-    pages: Pages = request.app.state.pages
-    return pages
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 def _hub(request: Request) -> InboxHub:
     hub: InboxHub = request.app.state.inbox_hub
     return hub
@@ -72,7 +61,7 @@ def _owner(viewer: Viewer | None, bin_: Bin) -> Viewer | None:
 
 
 async def _viewable(request: Request, bin_id: str, viewer: Viewer | None) -> Bin:
-    bin_ = await bins.find(_store(request), bin_id)
+    bin_ = await bins.find(store_of(request), bin_id)
     public = request.app.state.settings.inbox_public_view
     if bin_ is None or (not public and _owner(viewer, bin_) is None):
         if not public and viewer is None:
@@ -83,8 +72,8 @@ async def _viewable(request: Request, bin_id: str, viewer: Viewer | None) -> Bin
 
 @router.get("")
 async def bins_page(request: Request, viewer: ViewerDep) -> Response:
-    found = await bins.listing(_store(request), viewer.principal)
-    return _pages(request).page(
+    found = await bins.listing(store_of(request), viewer.principal)
+    return pages_of(request).page(
         request, "bins.html", viewer=viewer, bins=found, base=base_url(request)
     )
 
@@ -94,7 +83,7 @@ async def create_bin(request: Request, viewer: ViewerDep) -> Response:
     form = await session.checked_form(request, viewer.csrf)
     changes = BinChanges(name=form.get("name", "").strip() or None)
     created = await bins.create(
-        _store(request), request.app.state.settings, viewer.principal, changes
+        store_of(request), request.app.state.settings, viewer.principal, changes
     )
     return RedirectResponse(f"/ui/bins/{quote(created.id)}", status_code=303)
 
@@ -120,11 +109,11 @@ async def _bin_page(
     status: int = 200,
 ) -> Response:
     bin_ = await _viewable(request, bin_id, viewer)
-    items = await history.page(_store(request), bin_, before=before)
+    items = await history.page(store_of(request), bin_, before=before)
     params = request.query_params
     done = params.get("done")
     base = base_url(request)
-    return _pages(request).page(
+    return pages_of(request).page(
         request,
         "bin.html",
         status=status,
@@ -151,7 +140,7 @@ async def stream(
     request: Request, bin_id: str, viewer: MaybeViewerDep, since: float | None = None
 ) -> Response:
     """Server-sent events: ``request`` (with the rendered card), ``cleared``, ``deleted``."""
-    store = _store(request)
+    store = store_of(request)
     bin_ = await _viewable(request, bin_id, viewer)
     resume = request.headers.get("last-event-id")
     after = await history.arrival_of(store, bin_, resume) if resume else None
@@ -160,7 +149,7 @@ async def stream(
         if since is not None and 0 < since < _EPOCH_S_MAX:
             after = datetime.fromtimestamp(since, UTC)
     context = _card_context(bin_, _owner(viewer, bin_), base_url(request))
-    pages = _pages(request)
+    pages = pages_of(request)
 
     async def frames() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
@@ -247,7 +236,7 @@ def _back(bin_id: str, **params: str) -> Response:
 async def save_settings(request: Request, bin_id: str, viewer: ViewerDep) -> Response:
     form = await session.checked_form(request, viewer.csrf)
     try:
-        await bins.update(_store(request), viewer.principal, bin_id, settings_from_form(form))
+        await bins.update(store_of(request), viewer.principal, bin_id, settings_from_form(form))
     except BadRequest as exc:
         return await _bin_page(request, bin_id, viewer, error=exc.detail, status=400)
     return _back(bin_id, done="saved")
@@ -256,14 +245,14 @@ async def save_settings(request: Request, bin_id: str, viewer: ViewerDep) -> Res
 @router.post("/{bin_id}/clear")
 async def clear(request: Request, bin_id: str, viewer: ViewerDep) -> Response:
     await session.checked_form(request, viewer.csrf)
-    await bins.clear(_store(request), viewer.principal, _hub(request), bin_id)
+    await bins.clear(store_of(request), viewer.principal, _hub(request), bin_id)
     return _back(bin_id, done="cleared")
 
 
 @router.post("/{bin_id}/delete")
 async def delete(request: Request, bin_id: str, viewer: ViewerDep) -> Response:
     await session.checked_form(request, viewer.csrf)
-    await bins.delete(_store(request), viewer.principal, _hub(request), bin_id)
+    await bins.delete(store_of(request), viewer.principal, _hub(request), bin_id)
     return RedirectResponse("/ui/bins", status_code=303)
 
 
@@ -275,7 +264,7 @@ async def replay_request(
     sender: Sender = request.app.state.sender
     try:
         outcome = await replay.replay(
-            _store(request), sender, viewer.principal, bin_id, request_id, form.get("url", "")
+            store_of(request), sender, viewer.principal, bin_id, request_id, form.get("url", "")
         )
     except BadRequest as exc:
         return await _bin_page(request, bin_id, viewer, error=exc.detail, status=400)

@@ -25,7 +25,7 @@ from tabhooks.store import stats as stats_store
 from tabhooks.store.tables import utcnow_precise
 from tabhooks.web import charts, session
 from tabhooks.web.session import MaybeViewerDep, ViewerDep
-from tabhooks.web.templating import Pages
+from tabhooks.web.templating import pages_of, store_of
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -38,16 +38,6 @@ NOTICES = {
     "redelivered": "Delivery queued again; watch its attempts below.",
     "busy": "That delivery is still being attempted; wait for it to finish.",
 }
-
-
-def _pages(request: Request) -> Pages:
-    pages: Pages = request.app.state.pages
-    return pages
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def safe_next(target: str | None) -> str:
@@ -74,7 +64,7 @@ def _login_form(
     request: Request, *, next_path: str, error: str | None = None, name: str = "", site: str = ""
 ) -> Response:
     token = session.login_token(request)
-    response = _pages(request).page(
+    response = pages_of(request).page(
         request,
         "login.html",
         status=401 if error else 200,
@@ -95,7 +85,7 @@ async def login(request: Request) -> Response:
     name, site = form.get("name", ""), form.get("site", "")
     try:
         signed_in = await auth.sign_in_password(
-            _store(request),
+            store_of(request),
             settings,
             name=name,
             password=form.get("password", ""),
@@ -119,7 +109,7 @@ async def logout(request: Request, viewer: ViewerDep) -> Response:
     await session.checked_form(request, viewer.csrf)
     token = request.cookies.get(session.SESSION_COOKIE)
     if token:
-        await auth.sign_out(_store(request), token)
+        await auth.sign_out(store_of(request), token)
     response = RedirectResponse("/ui/login", status_code=303)
     session.close_session(response)
     return response
@@ -137,10 +127,10 @@ async def _minutes(
 
 @router.get("/webhooks")
 async def webhooks_page(request: Request, viewer: ViewerDep) -> Response:
-    store = _store(request)
+    store = store_of(request)
     found = await webhooks.listing(store, viewer.principal)
     minutes = await _minutes(store, viewer.principal)
-    return _pages(request).page(
+    return pages_of(request).page(
         request,
         "webhooks.html",
         viewer=viewer,
@@ -171,11 +161,11 @@ async def _story(store: Store, principal: Principal, webhook_id: str) -> list[di
 async def _webhook_page(
     request: Request, viewer: session.Viewer, webhook_id: str, **extra: Any
 ) -> Response:
-    store = _store(request)
+    store = store_of(request)
     webhook = await webhooks.get(store, viewer.principal, webhook_id)
     minutes = await _minutes(store, viewer.principal, webhook_id)
     done = request.query_params.get("done")
-    return _pages(request).page(
+    return pages_of(request).page(
         request,
         "webhook.html",
         viewer=viewer,
@@ -195,9 +185,9 @@ async def webhook_page(request: Request, webhook_id: str, viewer: ViewerDep) -> 
 @router.get("/webhooks/{webhook_id}/deliveries")
 async def deliveries_partial(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
     """The timeline alone, fetched every few seconds by the page's script."""
-    store = _store(request)
+    store = store_of(request)
     await webhooks.get(store, viewer.principal, webhook_id)
-    html = _pages(request).fragment(
+    html = pages_of(request).fragment(
         "_deliveries.html",
         viewer=viewer,
         webhook_id=webhook_id,
@@ -215,7 +205,7 @@ def _policy(request: Request) -> DestinationPolicy:
 async def enable(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
     await session.checked_form(request, viewer.csrf)
     spec = webhooks.WebhookSpec(is_enabled=True)
-    await webhooks.update(_store(request), viewer.principal, _policy(request), webhook_id, spec)
+    await webhooks.update(store_of(request), viewer.principal, _policy(request), webhook_id, spec)
     return RedirectResponse(f"/ui/webhooks/{quote(webhook_id)}?done=enabled", status_code=303)
 
 
@@ -225,14 +215,14 @@ async def disable(request: Request, webhook_id: str, viewer: ViewerDep) -> Respo
     spec = webhooks.WebhookSpec(
         is_enabled=False, status_change_reason=form.get("reason", "").strip() or None
     )
-    await webhooks.update(_store(request), viewer.principal, _policy(request), webhook_id, spec)
+    await webhooks.update(store_of(request), viewer.principal, _policy(request), webhook_id, spec)
     return RedirectResponse(f"/ui/webhooks/{quote(webhook_id)}?done=disabled", status_code=303)
 
 
 @router.post("/webhooks/{webhook_id}/test")
 async def send_test(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
     await session.checked_form(request, viewer.csrf)
-    store = _store(request)
+    store = store_of(request)
     webhook = await webhooks.get_for_test(store, viewer.principal, webhook_id)
     sender: Sender = request.app.state.sender
     result = await webhook_test.run(store, sender, webhook)
@@ -242,7 +232,7 @@ async def send_test(request: Request, webhook_id: str, viewer: ViewerDep) -> Res
 @router.post("/deliveries/{delivery_id}/redeliver")
 async def redeliver(request: Request, delivery_id: str, viewer: ViewerDep) -> Response:
     await session.checked_form(request, viewer.csrf)
-    store = _store(request)
+    store = store_of(request)
     delivery, _ = await deliveries.detail(store, viewer.principal, delivery_id)
     done = "redelivered"
     try:

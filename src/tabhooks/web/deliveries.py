@@ -22,7 +22,7 @@ from tabhooks.store import Store
 from tabhooks.store.deliveries import Status
 from tabhooks.web.dashboard import NOTICES
 from tabhooks.web.session import Viewer, ViewerDep
-from tabhooks.web.templating import Pages
+from tabhooks.web.templating import pages_of, store_of
 
 router = APIRouter(prefix="/ui/deliveries", include_in_schema=False)
 
@@ -30,16 +30,6 @@ router = APIRouter(prefix="/ui/deliveries", include_in_schema=False)
 LIST_LIMIT = 100
 #: Characters of the body sent shown on a delivery's page.
 BODY_SHOWN_CHARS = 4000
-
-
-def _pages(request: Request) -> Pages:
-    pages: Pages = request.app.state.pages
-    return pages
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 async def _routes(store: Store, principal: Principal) -> dict[str, dict[str, Any]]:
@@ -68,7 +58,7 @@ def _status(value: str | None) -> str | None:
 async def deliveries_page(
     request: Request, viewer: ViewerDep, route: str | None = None, status: str | None = None
 ) -> Response:
-    store = _store(request)
+    store = store_of(request)
     routes = await _routes(store, viewer.principal)
     if route and route not in routes:
         raise ResourceNotFound(f"No relay route with id '{route}' exists on this site.")
@@ -83,7 +73,7 @@ async def deliveries_page(
         limit=LIST_LIMIT,
         relay_route_id=route or None,
     )
-    return _pages(request).page(
+    return pages_of(request).page(
         request,
         "deliveries.html",
         viewer=viewer,
@@ -96,7 +86,7 @@ async def deliveries_page(
 
 
 async def _story(request: Request, viewer: Viewer, delivery_id: str) -> list[dict[str, Any]]:
-    store = _store(request)
+    store = store_of(request)
     delivery, attempts = await deliveries.detail(store, viewer.principal, delivery_id)
     routes = await _routes(store, viewer.principal) if delivery["webhook_id"] is None else {}
     return [{**_labelled(delivery, routes), "attempt_log": attempts}]
@@ -107,7 +97,7 @@ async def delivery_page(request: Request, delivery_id: str, viewer: ViewerDep) -
     story = await _story(request, viewer, delivery_id)
     delivery = story[0]
     sent = delivery["body"] if delivery["body"] is not None else delivery["payload"]
-    return _pages(request).page(
+    return pages_of(request).page(
         request,
         "delivery.html",
         viewer=viewer,
@@ -121,7 +111,7 @@ async def delivery_page(request: Request, delivery_id: str, viewer: ViewerDep) -
 @router.get("/{delivery_id}/attempts")
 async def attempts_partial(request: Request, delivery_id: str, viewer: ViewerDep) -> Response:
     """The delivery's timeline alone, fetched every few seconds by the page's script."""
-    html = _pages(request).fragment(
+    html = pages_of(request).fragment(
         "_deliveries.html", viewer=viewer, story=await _story(request, viewer, delivery_id)
     )
     return Response(html, media_type="text/html", headers={"Cache-Control": "no-store"})

@@ -18,6 +18,8 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from tabhooks.store import Store
+
 STATIC_DIR = Path(__file__).with_name("static")
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 STATIC_PREFIX = "/ui/static"
@@ -106,3 +108,15 @@ class Pages:
         context.setdefault("error", None)
         html = self.env.get_template(template).render(request=request, **context)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def pages_of(request: Request) -> Pages:
+    """The page renderer the app was built with (``app.state.pages``)."""
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def store_of(request: Request) -> Store:
+    """The store the app was built with (``app.state.store``)."""
+    store: Store = request.app.state.store
+    return store
