@@ -273,6 +273,8 @@ attempts = Table(
     Column("response_headers", Text),
     Column("response_body", LargeBinary),
     Index(None, "delivery_id", "number"),
+    # The dashboard's charts and /metrics read recent attempts by time.
+    Index(None, "started_at"),
 )
 
 
