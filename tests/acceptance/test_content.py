@@ -225,6 +225,27 @@ def test_projects_as_tabcmd_asks_and_create(tsc: TSC.Server, admin: Rest, tmp_pa
     assert filtered.status_code == 200 and workbook.id in filtered.text
 
 
+def test_renaming_or_moving_a_project_onto_a_siblings_name_conflicts(tsc: TSC.Server) -> None:
+    first = tsc.projects.create(TSC.ProjectItem(_unique("Alpha")))
+    second = tsc.projects.create(TSC.ProjectItem(_unique("Beta")))
+    third = tsc.projects.create(TSC.ProjectItem(_unique("Gamma")))
+    inner = tsc.projects.create(TSC.ProjectItem(first.name, parent_id=second.id))
+    elsewhere = tsc.projects.create(TSC.ProjectItem(first.name, parent_id=third.id))
+    rename = TSC.ProjectItem(first.name.upper())  # names compare without case, as on create
+    rename._id = second.id
+    move = TSC.ProjectItem(first.name, parent_id=second.id)
+    move._id = elsewhere.id
+    for clash in (rename, move):
+        with pytest.raises(TSC.ServerResponseError) as refused:
+            tsc.projects.update(clash)
+        assert refused.value.code == "409000"
+        assert "already exists" in refused.value.detail
+    assert {p.id for p in tsc.projects.filter(name=first.name)} >= {first.id, inner.id}
+    renamed = TSC.ProjectItem(second.name + " renamed")
+    renamed._id = second.id
+    assert tsc.projects.update(renamed).name == second.name + " renamed"
+
+
 def test_site_wide_views_listing(admin: Rest, watch: Watch, default_project: str) -> None:
     sheet = _unique("Unique Sheet")
     before = admin.total("views")

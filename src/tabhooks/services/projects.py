@@ -93,6 +93,12 @@ async def update(
                 raise BadRequest("A project cannot be moved under itself.")
             if await projects_store.get(conn, site_id, parent_id) is None:
                 raise ProjectNotFound(f"The parent project '{parent_id}' does not exist.")
+        # Renaming or moving must not make two siblings share a name, as creating cannot.
+        new_name = name if name is not None else project.name
+        new_parent = parent_id if parent_id is not None else project.parent_id
+        twin = await projects_store.find(conn, site_id, new_name, new_parent)
+        if twin is not None and twin.id != project_id:
+            raise Conflict(f"A project named '{new_name}' already exists there.")
         values = {
             k: v
             for k, v in {
