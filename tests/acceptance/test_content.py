@@ -101,7 +101,8 @@ def test_tsc_publish_get_filter_download_and_connections(
     assert connection.username == "etl"
     if is_workbook:
         tsc.workbooks.populate_views(fetched)
-        assert sorted(v.name for v in fetched.views) == ["Overview", "Profit", "Sales"]
+        # In the file's order (the order of its sheets' tabs), not by name.
+        assert [v.name for v in fetched.views] == ["Sales", "Profit", "Overview"]
     watch.take(0)
 
 

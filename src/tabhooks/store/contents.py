@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.models import Connection, Content, ContentKind, View
@@ -252,7 +252,7 @@ async def views_of(conn: AsyncConnection, workbook_id: str) -> list[View]:
     rows = await conn.execute(
         select(views)
         .where(views.c.workbook_id == workbook_id)
-        .order_by(views.c.created_at, views.c.name)
+        .order_by(views.c.position, views.c.created_at, views.c.name)
     )
     return [View.from_row(r) for r in rows]
 
@@ -271,6 +271,7 @@ async def sync_views(
     if removed:
         await conn.execute(delete(views).where(views.c.id.in_([v.id for v in removed])))
     now = utcnow()
+    positions = {name: index for index, name in enumerate(wanted)}
     new_rows = [
         {
             "id": str(uuid.uuid4()),
@@ -279,6 +280,7 @@ async def sync_views(
             "name": view.name,
             "content_url": f"{workbook_url}/sheets/{slug(view.name)}",
             "sheet_type": view.sheet_type,
+            "position": positions[name],
             "created_at": now,
             "updated_at": now,
         }
@@ -287,6 +289,19 @@ async def sync_views(
     ]
     if new_rows:
         await conn.execute(insert(views), new_rows)
+    # A republished file may reorder the sheets that stayed.
+    kept = [
+        {"b_id": view.id, "b_position": positions[name]}
+        for name, view in existing.items()
+        if name in wanted
+    ]
+    if kept:
+        await conn.execute(
+            update(views)
+            .where(views.c.id == bindparam("b_id"))
+            .values(position=bindparam("b_position")),
+            kept,
+        )
     return removed
 
 

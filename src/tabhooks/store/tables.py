@@ -344,6 +344,8 @@ views = Table(
     Column("name", String(255), nullable=False),
     Column("content_url", String(512), nullable=False),
     Column("sheet_type", String(16), nullable=False, default="worksheet"),
+    # Where the sheet stands in the workbook file: Tableau lists a workbook's views in that order.
+    Column("position", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "workbook_id"),
