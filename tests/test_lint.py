@@ -28,3 +28,11 @@ def test_ruff_clean(args: list[str]) -> None:
         [*_ruff(), *args, "src", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_clean() -> None:
+    """``mypy --strict`` (configured in pyproject.toml, with pydantic's plugin) finds nothing."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -83,8 +83,8 @@ class Store:
         of the query itself. WAL readers never wait for the writer.
         """
         if self._read_engine is not None:
-            with self._read_engine.connect() as conn:
-                yield LoopConnection(conn)  # type: ignore[misc]
+            with self._read_engine.connect() as sync_conn:
+                yield LoopConnection(sync_conn)  # type: ignore[misc]
             return
         async with self.engine.connect() as conn, conn.begin():
             yield conn

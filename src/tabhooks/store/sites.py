@@ -65,9 +65,9 @@ async def page(conn: AsyncConnection, *, offset: int, limit: int) -> list[Site]:
     return [Site.from_row(r) for r in rows]
 
 
-async def change(conn: AsyncConnection, site_id: str, **values: str) -> Site | None:
-    if values:
-        values = {**values, "updated_at": utcnow()}
+async def change(conn: AsyncConnection, site_id: str, **changes: str) -> Site | None:
+    if changes:
+        values: dict[str, object] = {**changes, "updated_at": utcnow()}
         try:
             async with conn.begin_nested():
                 await conn.execute(update(sites).where(sites.c.id == site_id).values(values))
