@@ -54,7 +54,8 @@ _ADMIN_ROLES = frozenset(
 
 
 def _row(row: Any) -> Mapping[str, Any]:
-    return row._mapping if hasattr(row, "_mapping") else row
+    mapping: Mapping[str, Any] = row._mapping if hasattr(row, "_mapping") else row
+    return mapping
 
 
 def _build(cls: Any, row: Any, **overrides: Any) -> Any:
