@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.tables import (
     attempts,
     deliveries,
@@ -230,9 +231,13 @@ async def _live_secrets(
     return {k: tuple(v) for k, v in out.items()}
 
 
-_INSERT_ATTEMPTS = insert(attempts)
+_INSERT_ATTEMPTS = insert_into(
+    attempts,
+    ("id", "delivery_id", "number", "started_at", "duration_ms", "status_code", "error",
+     "detail", "response_headers", "response_body"),
+)  # fmt: skip
 #: One row per finished delivery; only the dispatcher holding the lease may move it on.
-_FINISH = (
+_FINISH = DriverStatement(
     update(deliveries)
     .where(deliveries.c.id == bindparam("b_id"), deliveries.c.leased_by == bindparam("b_worker"))
     .values(
@@ -257,8 +262,8 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
     now = utcnow_precise()
     records = [r.attempt for r in results if r.attempt is not None]
     if records:
-        await conn.execute(
-            _INSERT_ATTEMPTS,
+        await _INSERT_ATTEMPTS.execute_many(
+            conn,
             [
                 {
                     "id": a.id,
@@ -275,8 +280,8 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
                 for a in records
             ],
         )
-    await conn.execute(
-        _FINISH,
+    await _FINISH.execute_many(
+        conn,
         [
             {
                 "b_id": r.delivery_id,

@@ -149,9 +149,16 @@ class LoopConnection:
         self._conn = conn
         self.dialect = conn.dialect
         self.info = conn.info
+        self._cursor: Any = None
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self._conn.execute(statement, parameters)
+
+    def driver_cursor(self) -> Any:
+        """A pysqlite cursor in this connection's transaction, for :mod:`tabhooks.store.driver`."""
+        if self._cursor is None:
+            self._cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return self._cursor
 
     async def run_sync(self, fn: Any, *args: Any) -> Any:
         return fn(self._conn, *args)

@@ -20,12 +20,13 @@ import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text
+from sqlalchemy import and_, bindparam, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks import events as catalog
 from tabhooks.ids import new_id
 from tabhooks.store.deliveries import Claimed, Status
+from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.tables import deliveries, events, utcnow_precise, webhook_secrets, webhooks
 
 #: Set on a connection's ``info`` when it wrote deliveries; Store.write wakes the dispatcher.
@@ -62,11 +63,19 @@ class HandoffTarget(Protocol):
     def open_handoff(self) -> Handoff: ...
 
 
-_INSERT_EVENT = insert(events)
-_INSERT_DELIVERIES = insert(deliveries)
+_INSERT_EVENT = insert_into(
+    events,
+    ("id", "site_id", "event", "resource", "resource_name", "resource_luid", "payload",
+     "created_at"),
+)  # fmt: skip
+_INSERT_DELIVERIES = insert_into(
+    deliveries,
+    ("id", "event_id", "webhook_id", "site_id", "status", "attempts", "schedule_base",
+     "next_attempt_at", "lease_expires_at", "leased_by", "created_at", "updated_at"),
+)  # fmt: skip
 #: Every enabled subscriber with its live signing secrets (newest first): one statement gives
 #: the hand-off everything a claim would have read.
-_SUBSCRIBERS = (
+_SUBSCRIBERS = DriverStatement(
     select(webhooks.c.id, webhooks.c.url, webhooks.c.consecutive_failures, webhook_secrets.c.secret)
     .outerjoin(
         webhook_secrets,
@@ -97,8 +106,8 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     now = utcnow_precise()
     event_id = str(uuid.uuid4())
     payload = catalog.payload(occurrence)
-    await conn.execute(
-        _INSERT_EVENT,
+    await _INSERT_EVENT.execute(
+        conn,
         {
             "id": event_id,
             "site_id": occurrence.site_luid,
@@ -110,9 +119,8 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
             "created_at": occurrence.created_at,
         },
     )
-    subscribers = await conn.execute(
-        _SUBSCRIBERS,
-        {"site_id": occurrence.site_luid, "event": occurrence.event.name, "now": now},
+    subscribers = await _SUBSCRIBERS.execute(
+        conn, {"site_id": occurrence.site_luid, "event": occurrence.event.name, "now": now}
     )
     handoff = _handoff(conn)
     rows: list[dict[str, Any]] = []
@@ -155,8 +163,7 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
                 "updated_at": now,
             }
         )
-    if rows:
-        await conn.execute(_INSERT_DELIVERIES, rows)
+    await _INSERT_DELIVERIES.execute_many(conn, rows)
     # Rows left pending need a claim. In this process that is worth a wake-up only when the
     # dispatcher could take them now; other PostgreSQL workers may have room in any case.
     if kept_pending and (

@@ -1,0 +1,97 @@
+"""The delivery hot path's statements, run straight on the SQLite driver.
+
+Emitting an event and recording an attempt are the statements tabhooks runs most — several per
+delivery — and on SQLite SQLAlchemy's execution machinery (execution context, events, result
+set-up, parameter processing) costs five to ten times what SQLite itself spends on them. A
+:class:`DriverStatement` keeps SQLAlchemy for what it is good at — the statement is a Core
+construct, compiled once by SQLAlchemy for SQLite, and every parameter goes through the bind
+processor of its SQLAlchemy type, so the stored values are exactly those
+:meth:`Connection.execute` would store — and only skips the per-call machinery: the compiled
+SQL runs on the same driver connection, inside the same transaction, with ``executemany``.
+
+On any other database (and on any connection that is not one of the store's SQLite loop
+connections) it simply executes the Core statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
+
+_SQLITE = sqlite.dialect(paramstyle="qmark")
+
+
+class DriverStatement:
+    """A Core statement compiled once for SQLite and run on the driver (see module docstring).
+
+    Args:
+        statement: The statement; every parameter must be a named ``bindparam`` (for an
+            ``INSERT``, ``insert(table).values({name: bindparam(name, type_=...)})``).
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=_SQLITE)  # type: ignore[attr-defined]
+        self.sql: str = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        binds = [compiled.binds[name] for name in self.names]
+        self._processors: list[Callable[[Any], Any] | None] = [
+            bind.type.dialect_impl(_SQLITE).bind_processor(_SQLITE) for bind in binds
+        ]
+        # Values the statement carries itself (``.values(leased_by=None)``); a named
+        # ``bindparam`` without one must be given on every call.
+        self._defaults: dict[str, Any] = {
+            name: bind.value
+            for name, bind in zip(self.names, binds, strict=True)
+            if not bind.required
+        }
+
+    async def execute(
+        self, conn: AsyncConnection, parameters: Mapping[str, Any]
+    ) -> Sequence[tuple[Any, ...]]:
+        """Run once; returns the rows a ``SELECT`` produced (an empty list otherwise)."""
+        cursor = _driver_cursor(conn)
+        if cursor is None:
+            result = await conn.execute(self.statement, dict(parameters))
+            return [tuple(row) for row in result] if result.returns_rows else []
+        cursor.execute(self.sql, self._bound(parameters))
+        return cursor.fetchall() if cursor.description else []
+
+    async def execute_many(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per row of parameters, in one call to the driver."""
+        if not rows:
+            return
+        cursor = _driver_cursor(conn)
+        if cursor is None:
+            await conn.execute(self.statement, [dict(row) for row in rows])
+            return
+        cursor.executemany(self.sql, [self._bound(row) for row in rows])
+
+    def _bound(self, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
+        defaults = self._defaults
+        values = [
+            parameters[name] if name not in defaults else parameters.get(name, defaults[name])
+            for name in self.names
+        ]
+        return tuple(
+            value if process is None or value is None else process(value)
+            for value, process in zip(values, self._processors, strict=True)
+        )
+
+
+def insert_into(table: Table, columns: Sequence[str]) -> DriverStatement:
+    """``INSERT INTO table (columns...)`` with one typed parameter per column, named after it."""
+    return DriverStatement(
+        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+    )
+
+
+def _driver_cursor(conn: AsyncConnection) -> Any:
+    """The pysqlite cursor of one of the store's SQLite loop connections, else ``None``."""
+    cursor_of = getattr(conn, "driver_cursor", None)
+    return cursor_of() if cursor_of is not None else None
