@@ -45,6 +45,7 @@ class DriverStatement:
         ]
         # Values the statement carries itself (``.values(leased_by=None)``); a named
         # ``bindparam`` without one must be given on every call.
+        self._converted = [(i, p) for i, p in enumerate(self._processors) if p is not None]
         self._defaults: dict[str, Any] = {
             name: bind.value
             for name, bind in zip(self.names, binds, strict=True)
@@ -72,16 +73,15 @@ class DriverStatement:
             return
         cursor.executemany(self.sql, [self._bound(row) for row in rows])
 
-    def _bound(self, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
-        defaults = self._defaults
-        values = [
-            parameters[name] if name not in defaults else parameters.get(name, defaults[name])
-            for name in self.names
-        ]
-        return tuple(
-            value if process is None or value is None else process(value)
-            for value, process in zip(values, self._processors, strict=True)
-        )
+    def _bound(self, parameters: Mapping[str, Any]) -> list[Any]:
+        if self._defaults:
+            parameters = {**self._defaults, **parameters}
+        values = [parameters[name] for name in self.names]
+        for index, process in self._converted:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
+        return values
 
 
 def insert_into(table: Table, columns: Sequence[str]) -> DriverStatement:
