@@ -76,6 +76,8 @@ class DispatcherOptions:
     per_destination: int
     poll_interval_s: float
     attempt_timeout_s: float
+    #: Most deliveries waiting in one destination's line (see :data:`LINE_LIMIT`).
+    line_limit: int = LINE_LIMIT
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatcherOptions:
@@ -97,7 +99,7 @@ class DispatcherOptions:
     @property
     def hold_cap(self) -> int:
         """Most deliveries held (waiting or in flight) by one dispatcher."""
-        return max(4 * self.concurrency, LINE_LIMIT)
+        return max(4 * self.concurrency, self.line_limit)
 
 
 @dataclass(slots=True)
@@ -184,12 +186,21 @@ class Dispatcher:
 
     def _has_room(self, origin: str, extra_on_line: int, extra_overall: int) -> bool:
         """Whether one more delivery for ``origin`` may be held (besides ``extra_*`` offered)."""
+        return self._refusal(origin, extra_on_line, extra_overall) is None
+
+    def _refusal(self, origin: str, extra_on_line: int, extra_overall: int) -> str | None:
+        """Why one more delivery for ``origin`` may not be held: ``"line"``, ``"full"``, or None."""
         if self._stopping.is_set():
-            return False
+            return "full"
         if self._held + self._in_flight + extra_overall >= self.options.hold_cap:
-            return False
+            return "full"
         line = self._lines.get(origin)
-        return line is None or len(line.waiting) + extra_on_line < LINE_LIMIT
+        waiting, in_flight = (len(line.waiting), line.in_flight) if line else (0, 0)
+        # Free slots start at once; the line holds line_limit more.
+        free_slots = max(0, self.options.per_destination - in_flight)
+        if waiting + extra_on_line >= self.options.line_limit + free_slots:
+            return "line"
+        return None
 
     def origin_of(self, url: str) -> str:
         """The destination a URL goes to, keyed like aiohttp's connection pool."""
@@ -227,7 +238,7 @@ class Dispatcher:
 
     async def _claim_once(self, limit: int) -> int:
         self.store.new_work.clear()
-        full = [w for line in self._lines.values() if _is_full(line) for w in line.webhooks]
+        full = [w for line in self._lines.values() if self._is_full(line) for w in line.webhooks]
         leased_at = time.monotonic()
         async with self.store.write() as conn:
             batch = await queue.claim_due(
@@ -252,8 +263,14 @@ class Dispatcher:
     def _hand_back(self, delivery_id: str, origin: str) -> None:
         self._released.append(delivery_id)
         self._finished_ready.set()
+        self._spilled(origin)
+
+    def _spilled(self, origin: str) -> None:
+        """Work for ``origin`` is in the store, not its line: claim it once the line drains."""
         line = self._lines.get(origin)
-        if line is not None:
+        if line is None:
+            self.store.new_work.set()  # nothing held for it any more: claim it now
+        else:
             line.spilled = True
 
     def _release_overdue(self) -> None:
@@ -291,7 +308,7 @@ class Dispatcher:
             task = asyncio.create_task(self._deliver(claimed, origin, line))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        if line.spilled and len(line.waiting) <= LINE_LIMIT // 2:
+        if line.spilled and len(line.waiting) <= self.options.line_limit // 2:
             line.spilled = False
             self.store.new_work.set()  # its webhooks are no longer skipped by claims
 
@@ -312,6 +329,9 @@ class Dispatcher:
         ):
             self._claimer_wants_room = False
             self.store.new_work.set()
+
+    def _is_full(self, line: _Line, extra: int = 0) -> bool:
+        return len(line.waiting) + extra >= self.options.line_limit
 
     def _forget_if_idle(self, origin: str, line: _Line) -> None:
         if not line.waiting and not line.in_flight and not line.spilled:
@@ -441,30 +461,31 @@ class _Handoff:
         self.wake_needed = False
         self._taken: list[tuple[Claimed, str]] = []
         self._per_origin: dict[str, int] = {}
+        self._spilled: set[str] = set()
 
     def offer(self, claimed: Claimed) -> bool:
         origin = self.dispatcher.origin_of(claimed.url)
         on_line = self._per_origin.get(origin, 0)
-        if not self.dispatcher._has_room(origin, on_line, len(self._taken)):
-            line = self.dispatcher._lines.get(origin)
-            if line is not None and _is_full(line, on_line):
-                line.spilled = True  # claims resume for it once the line drains
-            else:
-                self.wake_needed = True
+        refusal = self.dispatcher._refusal(origin, on_line, len(self._taken))
+        if refusal == "line":
+            # Its line is full: claims skip the destination until the line drains.
+            self._spilled.add(origin)
+            return False
+        if refusal is not None:
+            self.wake_needed = True  # room overall will come back: claim then
             return False
         self._taken.append((claimed, origin))
         self._per_origin[origin] = on_line + 1
         return True
 
     def deliver(self) -> None:
-        if self.dispatcher._stopping.is_set():
+        dispatcher = self.dispatcher
+        if dispatcher._stopping.is_set():
             return  # leased but not started: the lease expires and a claim takes them over
         for claimed, origin in self._taken:
-            self.dispatcher._hold(claimed, origin, self.leased_at)
-
-
-def _is_full(line: _Line, extra: int = 0) -> bool:
-    return len(line.waiting) + extra >= LINE_LIMIT
+            dispatcher._hold(claimed, origin, self.leased_at)
+        for origin in self._spilled:
+            dispatcher._spilled(origin)
 
 
 def _exhausted_reason(result: Finish, disable_after: int) -> str:
