@@ -129,8 +129,8 @@ class Settings(BaseSettings):
     delivery_per_destination: int = Field(
         32,
         ge=1,
-        description="Attempts in flight to one destination host; more wait their turn, so one "
-        "slow endpoint cannot starve the others.",
+        description="Attempts in flight to one destination (scheme, host and port); more wait "
+        "their turn in its line, so one slow endpoint cannot starve the others.",
     )
     delivery_poll_interval_s: float = Field(
         1.0,
