@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 
 class SiteRole(StrEnum):
@@ -171,6 +171,30 @@ class Webhook:
             get("created_at"),
             get("updated_at"),
         )
+
+
+class WebhookOut(NamedTuple):
+    """A webhook as Get and List Webhooks send it: the fields rendered, timestamps as text.
+
+    A named tuple rather than a :class:`Webhook`, and with the timestamps already formatted by
+    the database (ISO 8601 in UTC to the second, as Tableau writes them): List Webhooks reads
+    thousands per request, and a frozen dataclass per row plus two timestamps parsed and
+    formatted back were most of its cost (docs/performance.md, "REST API").
+    """
+
+    id: str
+    name: str
+    event: str
+    url: str
+    method: str
+    is_enabled: bool
+    status_change_reason: str
+    owner_id: str | None
+    owner_name: str | None
+    #: ``YYYY-MM-DDTHH:MM:SSZ``
+    created_at: str
+    #: ``YYYY-MM-DDTHH:MM:SSZ``
+    updated_at: str
 
 
 class ContentKind(StrEnum):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, String, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from tabhooks.errors import WebhookNameConflict
-from tabhooks.models import Webhook
+from tabhooks.models import Webhook, WebhookOut
 from tabhooks.store.tables import users, utcnow, webhooks
 
 
@@ -59,15 +63,58 @@ async def create(
     return Webhook.from_row({**row, "owner_name": owner_name})
 
 
+class _UTCText(FunctionElement[str]):
+    """A stored timestamp as ``YYYY-MM-DDTHH:MM:SSZ`` text, formatted by the database.
+
+    Get and List Webhooks send timestamps only as this text, so the database writes it:
+    parsing SQLite's stored text into a datetime per column and row (as the ``UTCDateTime``
+    type does) and formatting it back cost more than reading the row. Both dialects store
+    naive UTC, so no zone conversion is needed.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "utc_text"
+
+
+@compiles(_UTCText)
+def _utc_text_postgresql(element: _UTCText, compiler: SQLCompiler, **kw: Any) -> str:
+    # to_char, not ::text, so the server's DateStyle cannot change the answer.
+    return f"""to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+@compiles(_UTCText, "sqlite")
+def _utc_text_sqlite(element: _UTCText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {compiler.process(element.clauses, **kw)})"
+
+
+def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
+    return _UTCText(column).label(column.key)
+
+
 # Built once: Get and List Webhooks are the hottest reads, and composing a statement costs
-# more than SQLite spends answering it.
+# more than SQLite spends answering it. The columns are WebhookOut's, in its order.
 _GET = _with_owner().where(
     webhooks.c.site_id == bindparam("site_id"), webhooks.c.id == bindparam("webhook_id")
 )
-_LIST = (
-    _with_owner()
-    .where(webhooks.c.site_id == bindparam("site_id"))
-    .order_by(webhooks.c.created_at, webhooks.c.name)
+_OUT = select(
+    webhooks.c.id,
+    webhooks.c.name,
+    webhooks.c.event,
+    webhooks.c.url,
+    webhooks.c.method,
+    webhooks.c.is_enabled,
+    webhooks.c.status_change_reason,
+    webhooks.c.owner_id,
+    users.c.name.label("owner_name"),
+    _utc_text(webhooks.c.created_at),
+    _utc_text(webhooks.c.updated_at),
+).outerjoin(users, users.c.id == webhooks.c.owner_id)
+_GET_OUT = _OUT.where(
+    webhooks.c.site_id == bindparam("site_id"), webhooks.c.id == bindparam("webhook_id")
+)
+_LIST_OUT = _OUT.where(webhooks.c.site_id == bindparam("site_id")).order_by(
+    webhooks.c.created_at, webhooks.c.name
 )
 
 
@@ -76,9 +123,17 @@ async def get(conn: AsyncConnection, site_id: str, webhook_id: str) -> Webhook |
     return Webhook.from_row(row) if row else None
 
 
-async def list_for_site(conn: AsyncConnection, site_id: str) -> list[Webhook]:
-    rows = await conn.execute(_LIST, {"site_id": site_id})
-    return [Webhook.from_row(r) for r in rows]
+async def get_out(conn: AsyncConnection, site_id: str, webhook_id: str) -> WebhookOut | None:
+    """One webhook as Get Webhook sends it (see :class:`WebhookOut`)."""
+    result = await conn.execute(_GET_OUT, {"site_id": site_id, "webhook_id": webhook_id})
+    row = result.first()
+    return WebhookOut._make(row) if row else None
+
+
+async def list_for_site(conn: AsyncConnection, site_id: str) -> list[WebhookOut]:
+    """A site's webhooks as List Webhooks sends them, oldest first (ties by name)."""
+    rows = await conn.execute(_LIST_OUT, {"site_id": site_id})
+    return list(map(WebhookOut._make, rows))
 
 
 async def change(conn: AsyncConnection, site_id: str, webhook_id: str, **values: object) -> None:
