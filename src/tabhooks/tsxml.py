@@ -14,7 +14,6 @@ with defusedxml, which refuses DTDs and entity declarations (billion laughs, XXE
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -136,12 +135,21 @@ class Prerendered(Element):
 def escape_attr(value: str) -> str:
     """Escape text for a double-quoted XML attribute, exactly as :func:`render` does.
 
-    Most values need nothing, and a regex search costs a sixth of ``str.translate`` with a
-    mapping (about 1.3 µs for a URL): a list of a thousand webhooks escapes seven per row.
+    Most values need nothing, and looking costs a tenth of ``str.translate`` with a mapping
+    (about 1.3 µs for a URL), which lists would otherwise pay for every attribute.
     """
-    if _NEEDS_ATTR_ESCAPE.search(value) is None:
-        return value
-    return value.translate(_ATTR_ESCAPES)
+    return value.translate(_ATTR_ESCAPES) if needs_escape(value) else value
+
+
+def needs_escape(text: str) -> bool:
+    """Whether :func:`escape_attr` would change ``text`` (or any of the values joined in it).
+
+    Seven substring tests, each a C-speed scan: twice as fast as one regex character class.
+    """
+    return (
+        '"' in text or "&" in text or "<" in text or ">" in text
+        or "\n" in text or "\r" in text or "\t" in text
+    )  # fmt: skip
 
 
 def element(
@@ -200,7 +208,6 @@ _RESPONSE_OPEN = (
     f'xsi:schemaLocation="{SCHEMA_LOCATION}">'
 )
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_NEEDS_ATTR_ESCAPE = re.compile('[&<>"\n\r\t]')
 _ATTR_ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
      "\t": "&#09;"}

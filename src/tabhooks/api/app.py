@@ -82,6 +82,12 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.bootstrap = None
     app.state.inbox_hub = hub
     install_error_handlers(app)
+    if settings.roles != "relay":
+        # Starlette tries routes in the order they were added, and FastAPI matches an
+        # included router's routes twice (to select it, then to dispatch): webhooks, the
+        # routes clients call hottest, go first. No two routers' paths overlap (see
+        # tests/unit/api/test_app.py), so the order changes no answer.
+        app.include_router(webhooks.router)
     app.include_router(relays.inbound_router)
     app.include_router(operations.metrics_router)
     if settings.roles == "relay":
@@ -90,10 +96,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         app.add_middleware(BodyLimitMiddleware, max_request_bytes=settings.max_request_bytes,
                            max_upload_bytes=settings.max_upload_bytes)  # fmt: skip
         return app
-    # Starlette tries routes in the order they were added, and FastAPI matches an included
-    # router's routes twice (to select it, then to dispatch): webhooks, the routes clients
-    # call hottest, go first. No two routers' paths overlap, so the order changes no answer.
-    for module in (webhooks, server_info, auth, sites, users, projects, views, uploads, jobs):
+    for module in (server_info, auth, sites, users, projects, views, uploads, jobs):
         app.include_router(module.router)
     for router in content.routers:
         app.include_router(router)

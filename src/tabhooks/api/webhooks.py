@@ -17,9 +17,20 @@ from tabhooks.errors import BadRequest
 from tabhooks.models import Webhook, WebhookOut
 from tabhooks.services import webhook_test, webhooks
 from tabhooks.services.principal import Principal
-from tabhooks.tsxml import Element, Prerendered, element, escape_attr, timestamp
+from tabhooks.tsxml import Element, Prerendered, element, escape_attr, needs_escape, timestamp
 
 router = APIRouter(prefix="/api/{api_version}/sites/{site_id}/webhooks")
+
+
+def _path_params() -> dict[str, object]:
+    """OpenAPI for the prefix's parameters, which :class:`SiteCaller` reads unvalidated."""
+    return {
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in ("api_version", "site_id")
+        ]
+    }
+
 
 #: The caller of a webhook method (3.6+); one dependency, as the hottest routes (see SiteCaller).
 CallerDep = Annotated[Principal, Depends(SiteCaller("3.6"))]
@@ -28,18 +39,27 @@ UpdateCallerDep = Annotated[Principal, Depends(SiteCaller("3.8"))]
 
 
 def _xml(webhook: WebhookOut) -> str:
-    """Both event spellings, always: TSC reads only ``<webhook-source>``."""
-    source = events.BY_NAME[webhook.event].source_element
-    e = escape_attr
+    """Both event spellings, always: TSC reads only ``<webhook-source>``.
+
+    Escaping is decided once per row: almost no row needs any, and seven checks per row
+    were a third of rendering a list. ``event`` comes from our own catalogue and the
+    timestamps from the database's formatting, so neither can need escaping.
+    """
+    # Unpacked once: eleven attribute reads per row cost more than the f-string itself.
+    id_, name, event, url, method, enabled, reason, owner_id, owner_name, created, updated = webhook
+    owner_id, owner_name = owner_id or "", owner_name or ""
+    if needs_escape(f"{id_}{name}{url}{method}{reason}{owner_id}{owner_name}"):
+        e = escape_attr
+        id_, name, url, method = e(id_), e(name), e(url), e(method)
+        reason, owner_id, owner_name = e(reason), e(owner_id), e(owner_name)
+    source = events.BY_NAME[event].source_element
     return (
-        f'<webhook id="{e(webhook.id)}" name="{e(webhook.name)}" event="{webhook.event}" '
-        f'isEnabled="{"true" if webhook.is_enabled else "false"}" '
-        f'statusChangeReason="{e(webhook.status_change_reason)}" '
-        f'createdAt="{webhook.created_at}" updatedAt="{webhook.updated_at}">'
+        f'<webhook id="{id_}" name="{name}" event="{event}" '
+        f'isEnabled="{"true" if enabled else "false"}" statusChangeReason="{reason}" '
+        f'createdAt="{created}" updatedAt="{updated}">'
         f"<webhook-source><{source} /></webhook-source>"
-        f'<webhook-destination><webhook-destination-http method="{e(webhook.method)}" '
-        f'url="{e(webhook.url)}" /></webhook-destination>'
-        f'<owner id="{e(webhook.owner_id or "")}" name="{e(webhook.owner_name or "")}" />'
+        f'<webhook-destination><webhook-destination-http method="{method}" url="{url}" />'
+        f'</webhook-destination><owner id="{owner_id}" name="{owner_name}" />'
         "</webhook>"
     )
 
@@ -122,7 +142,7 @@ def _policy(request: Request) -> DestinationPolicy:
     return policy
 
 
-@router.post("", status_code=201, operation_id="createWebhook")
+@router.post("", status_code=201, operation_id="createWebhook", openapi_extra=_path_params())
 async def create_webhook(request: Request, caller: CallerDep) -> Response:
     spec = _spec(await read_body(request))
     webhook = await webhooks.create(store_of(request), caller, _policy(request), spec)
@@ -134,33 +154,35 @@ async def create_webhook(request: Request, caller: CallerDep) -> Response:
     )
 
 
-@router.get("", operation_id="listWebhooks")
+@router.get("", operation_id="listWebhooks", openapi_extra=_path_params())
 async def list_webhooks(request: Request, caller: CallerDep) -> Response:
     found = await webhooks.listing(store_of(request), caller)
     return respond(request, webhooks_element(found))
 
 
-@router.get("/{webhook_id}", operation_id="getWebhook")
+@router.get("/{webhook_id}", operation_id="getWebhook", openapi_extra=_path_params())
 async def get_webhook(request: Request, webhook_id: str, caller: CallerDep) -> Response:
     # Some clients send a body with this GET (`<tsRequest />`); it is ignored.
     webhook = await webhooks.get(store_of(request), caller, webhook_id)
     return respond(request, webhook_element(webhook))
 
 
-@router.put("/{webhook_id}", operation_id="updateWebhook")
+@router.put("/{webhook_id}", operation_id="updateWebhook", openapi_extra=_path_params())
 async def update_webhook(request: Request, webhook_id: str, caller: UpdateCallerDep) -> Response:
     spec = _spec(await read_body(request))
     webhook = await webhooks.update(store_of(request), caller, _policy(request), webhook_id, spec)
     return respond(request, webhook_element(_out(webhook)))
 
 
-@router.delete("/{webhook_id}", status_code=204, operation_id="deleteWebhook")
+@router.delete(
+    "/{webhook_id}", status_code=204, operation_id="deleteWebhook", openapi_extra=_path_params()
+)
 async def delete_webhook(request: Request, webhook_id: str, caller: CallerDep) -> Response:
     await webhooks.delete(store_of(request), caller, webhook_id)
     return no_content()
 
 
-@router.get("/{webhook_id}/test", operation_id="testWebhook")
+@router.get("/{webhook_id}/test", operation_id="testWebhook", openapi_extra=_path_params())
 async def test_webhook(request: Request, webhook_id: str, caller: CallerDep) -> Response:
     store = store_of(request)
     webhook = await webhooks.get_for_test(store, caller, webhook_id)
