@@ -83,11 +83,13 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.inbox_hub = hub
     install_error_handlers(app)
     if settings.roles != "relay":
-        # Starlette tries routes in the order they were added, and FastAPI matches an
-        # included router's routes twice (to select it, then to dispatch): webhooks, the
-        # routes clients call hottest, go first. No two routers' paths overlap (see
-        # tests/unit/api/test_app.py), so the order changes no answer.
-        app.include_router(webhooks.router)
+        # Webhooks, the routes clients call hottest, go first (before even FastAPI's docs
+        # routes) and straight into the app's own table: Starlette tries routes in order,
+        # and an included router costs a second match per request (once to select it, once
+        # to dispatch), 13 µs of a 170 µs Get Webhook. Their router adds no dependencies or
+        # tags (its prefix is in each route's path already), and no two routes' paths
+        # overlap (tests/unit/api/test_app.py), so no answer changes.
+        app.router.routes[0:0] = webhooks.router.routes
     app.include_router(relays.inbound_router)
     app.include_router(operations.metrics_router)
     if settings.roles == "relay":
