@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -69,16 +71,39 @@ async def create(
 _INSERT = insert(webhooks)
 
 
-class _UTCText(FunctionElement[str]):
-    """A stored timestamp as ``YYYY-MM-DDTHH:MM:SSZ`` text, formatted by the database.
+class _UTCTextType(String):
+    """Text; on SQLite, the stored ``YYYY-MM-DD HH:MM:SS[.ffffff]`` rewritten as Tableau's.
 
-    Get and List Webhooks send timestamps only as this text, so the database writes it:
-    parsing SQLite's stored text into a datetime per column and row (as the ``UTCDateTime``
-    type does) and formatting it back cost more than reading the row. Both dialects store
-    naive UTC, so no zone conversion is needed.
+    SQLite's ``strftime`` costs about 0.45 µs a call, three times the Python slicing here:
+    0.9 ms of a 1,000-row list, a fifth of it. The first 19 characters are the same in
+    every form SQLite stores (SQLAlchemy's, ``CURRENT_TIMESTAMP``, ISO 8601), all naive UTC.
     """
 
-    type = String()
+    cache_ok = True
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], str | None] | None:
+        if dialect.name != "sqlite":
+            return None  # PostgreSQL's to_char already answers in the wire format
+
+        def process(value: str | None) -> str | None:
+            return None if value is None else f"{value[:10]}T{value[11:19]}Z"
+
+        return process
+
+
+class _UTCText(FunctionElement[str]):
+    """A stored timestamp as ``YYYY-MM-DDTHH:MM:SSZ`` text, as Tableau writes it.
+
+    Get and List Webhooks send timestamps only as this text, so they read it as text: parsing
+    SQLite's stored text into a datetime per column and row (as the ``UTCDateTime`` type
+    does) and formatting it back cost more than reading the row. PostgreSQL formats it
+    (``to_char``); SQLite's stored text is reshaped by :class:`_UTCTextType`. Both dialects
+    store naive UTC, so no zone conversion is needed.
+    """
+
+    type = _UTCTextType()
     inherit_cache = True
     name = "utc_text"
 
@@ -91,7 +116,7 @@ def _utc_text_postgresql(element: _UTCText, compiler: SQLCompiler, **kw: Any) ->
 
 @compiles(_UTCText, "sqlite")
 def _utc_text_sqlite(element: _UTCText, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {compiler.process(element.clauses, **kw)})"
+    return str(compiler.process(element.clauses, **kw))  # the stored text, as is
 
 
 def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
