@@ -13,6 +13,7 @@ Rules beyond the schema, and why:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tabhooks import events
@@ -118,7 +119,7 @@ async def create(
         )
 
 
-async def listing(store: Store, principal: Principal) -> list[WebhookOut]:
+async def listing(store: Store, principal: Principal) -> Sequence[WebhookOut]:
     principal.require_site_admin()
     async with store.read() as conn:
         return await webhooks_store.list_for_site(conn, principal.site.id)

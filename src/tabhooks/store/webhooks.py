@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, bindparam, delete, insert, select, update
@@ -155,17 +155,16 @@ async def get(conn: AsyncConnection, site_id: str, webhook_id: str) -> Webhook |
 
 
 async def get_out(conn: AsyncConnection, site_id: str, webhook_id: str) -> WebhookOut | None:
-    """One webhook as Get Webhook sends it (see :class:`WebhookOut`)."""
+    """One webhook as Get Webhook sends it (see :data:`WebhookOut`)."""
     result = await conn.execute(_GET_OUT, {"site_id": site_id, "webhook_id": webhook_id})
-    row = result.first()
-    return WebhookOut._make(row) if row else None
+    return result.first()
 
 
-async def list_for_site(conn: AsyncConnection, site_id: str) -> list[WebhookOut]:
+async def list_for_site(conn: AsyncConnection, site_id: str) -> Sequence[WebhookOut]:
     """A site's webhooks as List Webhooks sends them, oldest first (ties by name)."""
-    # all() fetches in one driver call; iterating fetches row by row.
-    rows = (await conn.execute(_LIST_OUT, {"site_id": site_id})).all()
-    return list(map(WebhookOut._make, rows))
+    # all() fetches in one driver call (iterating fetches row by row); the rows are returned
+    # as they are, with no copy into other objects (see WebhookOut).
+    return (await conn.execute(_LIST_OUT, {"site_id": site_id})).all()
 
 
 async def change(conn: AsyncConnection, site_id: str, webhook_id: str, **values: object) -> None:

@@ -66,19 +66,28 @@ async def test_list_and_get_out_format_timestamps_as_tableau_and_join_owner(
             missing = await webhooks_store.get_out(conn, site.id, "no-such-id")
             other_site = await webhooks_store.get_out(conn, "no-such-site", made["b-late"])
 
-        assert [w.name for w in listed] == ["c-early", "a-tie", "a-tie-2", "b-late"]
+        names = [w[1] for w in listed]
+        assert names == ["c-early", "a-tie", "a-tie-2", "b-late"]
         for out in listed:
-            assert isinstance(out, WebhookOut)
-            created = CREATED[out.name]
-            assert out.created_at == timestamp(created)
-            assert out.updated_at == timestamp(created.replace(year=2027))
-        assert listed[0].created_at == "2025-12-31T00:00:01Z"
-        assert listed[0].is_enabled is False and listed[0].status_change_reason == "off"
-        assert listed[1].is_enabled is True
-        assert listed[1].owner_name == "admin"
-        assert (listed[2].owner_id, listed[2].owner_name) == (None, None)
-        assert got == listed[3]
-        assert got.created_at == "2026-03-04T23:59:59Z"
+            assert len(out) == len(WebhookOut.__args__)  # type: ignore[attr-defined]
+            created = CREATED[out[1]]
+            assert out[9] == timestamp(created)
+            assert out[10] == timestamp(created.replace(year=2027))
+        early, tie, tie_2, late = (tuple(w) for w in listed)
+        assert early[9] == "2025-12-31T00:00:01Z"
+        assert early[5:7] == (False, "off")
+        assert tie[5] is True
+        assert tie[8] == "admin"
+        assert tie_2[7:9] == (None, None)
+        assert got is not None and tuple(got) == late
+        assert late[9] == "2026-03-04T23:59:59Z"
+        assert late[:5] == (
+            made["b-late"],
+            "b-late",
+            "WorkbookCreated",
+            "https://hooks.example.com/b-late",
+            "POST",
+        )
         assert missing is None and other_site is None
     finally:
         await store.dispose()
@@ -110,6 +119,6 @@ async def test_create_with_a_taken_name_is_a_conflict(
                 await webhooks_store.create(conn, **values)  # type: ignore[arg-type]
         async with store.read() as conn:
             listed = await webhooks_store.list_for_site(conn, site.id)
-        assert [w.id for w in listed] == [first.id]
+        assert [w[0] for w in listed] == [first.id]
     finally:
         await store.dispose()
