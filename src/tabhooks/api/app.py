@@ -7,8 +7,9 @@ default; ``tabhooks worker`` runs it alone).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
 
@@ -44,6 +45,26 @@ from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.store import Store, migrate
 from tabhooks.web import install as install_web
 
+#: Allocations of tracked objects between two young-generation collections (CPython: 700).
+GC_GEN0_THRESHOLD = 10_000
+
+
+@contextmanager
+def _young_gc_threshold(threshold: int) -> Iterator[None]:
+    """Collect the young generation less often while serving; restored at shutdown.
+
+    A List Webhooks of 1,000 holds about 2,000 tracked objects (its rows) until the response
+    is written, so at CPython's default three young collections ran inside every list, each
+    walking those live rows: 4 to 7 % of the list for nothing, as they are all freed right after.
+    Cycles are still collected, only in larger batches.
+    """
+    saved = gc.get_threshold()
+    gc.set_threshold(threshold, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
 
 def create_app(settings: Settings, store: Store) -> FastAPI:
     """Build the ASGI app over ``store``; start-up migrates, bootstraps and starts delivery."""
@@ -56,6 +77,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         await migrate(store)
         app.state.bootstrap = await bootstrap(store, settings)
         async with AsyncExitStack() as stack:
+            stack.enter_context(_young_gc_threshold(GC_GEN0_THRESHOLD))
             stack.push_async_callback(store.dispose)
             sender = await stack.enter_async_context(sender_for(settings, policy))
             app.state.sender = sender

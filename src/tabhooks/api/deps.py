@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from tabhooks.store import Store
 _VERSION = re.compile(r"^(\d{1,2})\.(\d{1,2})$")
 
 
+@functools.lru_cache(maxsize=64)  # checked twice per request; clients use a handful
 def version_tuple(version: str) -> tuple[int, int] | None:
     match = _VERSION.match(version)
     return (int(match.group(1)), int(match.group(2))) if match else None

@@ -117,15 +117,20 @@ class BodyLimitMiddleware:
             return
         # Only the three headers it needs, found in one pass: this runs on every request, and
         # decoding every header into a dict first was a visible share of a Get Webhook.
-        content_type = declared = accept = None
+        content_type = declared = chunked = accept = None
         for key, value in scope["headers"]:
             name = key.lower()
             if name == b"content-type":
                 content_type = value
             elif name == b"content-length":
                 declared = value
+            elif name == b"transfer-encoding":
+                chunked = value
             elif name == b"accept":
                 accept = value
+        if declared is None and chunked is None:  # no body (RFC 9112 §6.3): nothing to cap
+            await self.app(scope, receive, send)
+            return
         multipart = content_type is not None and content_type.lower().startswith(b"multipart/")
         limit = self.max_upload_bytes if multipart else self.max_request_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:

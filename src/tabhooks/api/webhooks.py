@@ -141,6 +141,14 @@ def _policy(request: Request) -> DestinationPolicy:
     return policy
 
 
+# Get first: routes are tried in the order they are declared, and it is the hottest.
+@router.get("/{webhook_id}", operation_id="getWebhook", openapi_extra=_path_params())
+async def get_webhook(request: Request, webhook_id: str, caller: CallerDep) -> Response:
+    # Some clients send a body with this GET (`<tsRequest />`); it is ignored.
+    webhook = await webhooks.get(store_of(request), caller, webhook_id)
+    return respond(request, webhook_element(webhook))
+
+
 @router.post("", status_code=201, operation_id="createWebhook", openapi_extra=_path_params())
 async def create_webhook(request: Request, caller: CallerDep) -> Response:
     spec = _spec(await read_body(request))
@@ -157,13 +165,6 @@ async def create_webhook(request: Request, caller: CallerDep) -> Response:
 async def list_webhooks(request: Request, caller: CallerDep) -> Response:
     found = await webhooks.listing(store_of(request), caller)
     return respond(request, webhooks_element(found))
-
-
-@router.get("/{webhook_id}", operation_id="getWebhook", openapi_extra=_path_params())
-async def get_webhook(request: Request, webhook_id: str, caller: CallerDep) -> Response:
-    # Some clients send a body with this GET (`<tsRequest />`); it is ignored.
-    webhook = await webhooks.get(store_of(request), caller, webhook_id)
-    return respond(request, webhook_element(webhook))
 
 
 @router.put("/{webhook_id}", operation_id="updateWebhook", openapi_extra=_path_params())
