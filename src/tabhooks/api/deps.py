@@ -75,11 +75,8 @@ def auth_token(request: Request) -> str | None:
 
 async def current_principal(request: Request) -> Principal:
     """The signed-in caller, whatever site the path names (sign-out, switchSite, sites)."""
-    principal = await auth.authenticate(
-        request.app.state.store, auth_token(request), request.app.state.principals
-    )
-    request.state.principal = principal
-    return principal
+    state = request.app.state
+    return await auth.authenticate(state.store, auth_token(request), state.principals)
 
 
 def forget_principals(request: Request) -> None:
