@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 
 class SiteRole(StrEnum):
@@ -172,6 +172,21 @@ class Webhook:
             get("created_at"),
             get("updated_at"),
         )
+
+
+#: A webhook as Get and List Webhooks send it, as a tuple of, in this order: ``id``, ``name``,
+#: ``event``, ``url``, ``method``, ``is_enabled``, ``status_change_reason``, ``owner_id``,
+#: ``owner_name``, ``created_at``, ``updated_at``; both timestamps already text as Tableau
+#: writes them (``YYYY-MM-DDTHH:MM:SSZ``, UTC).
+#:
+#: A tuple type rather than a record, unlike :class:`Webhook`: List Webhooks reads thousands
+#: per request, and the store hands over its SQLAlchemy rows as they are (a ``Row`` is a
+#: tuple to the type checker and unpacks like one). A frozen dataclass per row, then a named
+#: tuple per row, and timestamps parsed to datetimes and formatted back were each a visible
+#: share of a list (docs/performance.md, "REST API"). Readers unpack it in one statement.
+WebhookOut: TypeAlias = tuple[
+    str, str, str, str, str, bool, str, str | None, str | None, str, str
+]  # fmt: skip
 
 
 class ContentKind(StrEnum):

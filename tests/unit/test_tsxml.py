@@ -164,3 +164,20 @@ def test_timestamp_exact_format() -> None:
     assert tsxml.timestamp(moment) == "2026-11-23T16:05:09Z"
     assert tsxml.timestamp(None) is None
     assert tsxml.timestamp(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "plain", "https://h.example.com/?a=1&b=2", 'say "hi"', "<tag>", "a\tb\nc\rd", "ünï ☃"],
+)
+def test_escape_attr_skips_only_values_needing_nothing(value: str) -> None:
+    expected = (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#09;")
+    )
+    assert tsxml.escape_attr(value) == expected

@@ -7,8 +7,9 @@ default; ``tabhooks worker`` runs it alone).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
 
@@ -45,6 +46,26 @@ from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.store import Store, migrate
 from tabhooks.web import install as install_web
 
+#: Allocations of tracked objects between two young-generation collections (CPython: 700).
+GC_GEN0_THRESHOLD = 10_000
+
+
+@contextmanager
+def _young_gc_threshold(threshold: int) -> Iterator[None]:
+    """Collect the young generation less often while serving; restored at shutdown.
+
+    A List Webhooks of 1,000 holds about 2,000 tracked objects (its rows) until the response
+    is written, so at CPython's default three young collections ran inside every list, each
+    walking those live rows: 4 to 7 % of the list for nothing, as they are all freed right after.
+    Cycles are still collected, only in larger batches.
+    """
+    saved = gc.get_threshold()
+    gc.set_threshold(threshold, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
 
 def create_app(settings: Settings, store: Store) -> FastAPI:
     """Build the ASGI app over ``store``; start-up migrates, bootstraps and starts delivery."""
@@ -57,6 +78,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         await migrate(store)
         app.state.bootstrap = await bootstrap(store, settings)
         async with AsyncExitStack() as stack:
+            stack.enter_context(_young_gc_threshold(GC_GEN0_THRESHOLD))
             stack.push_async_callback(store.dispose)
             sender = await stack.enter_async_context(sender_for(settings, policy))
             app.state.sender = sender
@@ -87,6 +109,14 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.enricher = None  # set by the lifespan; relay enrichment notes its absence
     app.state.inbox_hub = hub
     install_error_handlers(app)
+    if settings.roles != "relay":
+        # Webhooks, the routes clients call hottest, go first (before even FastAPI's docs
+        # routes) and straight into the app's own table: Starlette tries routes in order,
+        # and an included router costs a second match per request (once to select it, once
+        # to dispatch), 13 µs of a 170 µs Get Webhook. Their router adds no dependencies or
+        # tags (its prefix is in each route's path already), and no two routes' paths
+        # overlap (tests/unit/api/test_app.py), so no answer changes.
+        app.router.routes[0:0] = webhooks.router.routes
     app.include_router(relays.inbound_router)
     app.include_router(operations.metrics_router)
     if settings.roles == "relay":
@@ -95,7 +125,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         app.add_middleware(BodyLimitMiddleware, max_request_bytes=settings.max_request_bytes,
                            max_upload_bytes=settings.max_upload_bytes)  # fmt: skip
         return app
-    for module in (server_info, auth, sites, users, webhooks, projects, views, uploads, jobs):
+    for module in (server_info, auth, sites, users, projects, views, uploads, jobs):
         app.include_router(module.router)
     for router in content.routers:
         app.include_router(router)

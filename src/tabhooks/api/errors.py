@@ -115,15 +115,27 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = (
-            self.max_upload_bytes
-            if headers.get("content-type", "").lower().startswith("multipart/")
-            else self.max_request_bytes
-        )
-        declared = headers.get("content-length")
+        # Only the three headers it needs, found in one pass: this runs on every request, and
+        # decoding every header into a dict first was a visible share of a Get Webhook.
+        content_type = declared = chunked = accept = None
+        for key, value in scope["headers"]:
+            name = key.lower()
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = value
+            elif name == b"accept":
+                accept = value
+        if declared is None and chunked is None:  # no body (RFC 9112 §6.3): nothing to cap
+            await self.app(scope, receive, send)
+            return
+        multipart = content_type is not None and content_type.lower().startswith(b"multipart/")
+        limit = self.max_upload_bytes if multipart else self.max_request_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(scope, receive, send, headers.get("accept"), limit)
+            shown = accept.decode("latin-1") if accept is not None else None
+            await self._refuse(scope, receive, send, shown, limit)
             return
         seen = 0
 

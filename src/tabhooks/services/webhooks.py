@@ -13,6 +13,7 @@ Rules beyond the schema, and why:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tabhooks import events
@@ -24,7 +25,7 @@ from tabhooks.errors import (
     WebhookNotFound,
     WebhookTestNotFound,
 )
-from tabhooks.models import Webhook
+from tabhooks.models import Webhook, WebhookOut
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import webhooks as webhooks_store
@@ -118,16 +119,16 @@ async def create(
         )
 
 
-async def listing(store: Store, principal: Principal) -> list[Webhook]:
+async def listing(store: Store, principal: Principal) -> Sequence[WebhookOut]:
     principal.require_site_admin()
     async with store.read() as conn:
         return await webhooks_store.list_for_site(conn, principal.site.id)
 
 
-async def get(store: Store, principal: Principal, webhook_id: str) -> Webhook:
+async def get(store: Store, principal: Principal, webhook_id: str) -> WebhookOut:
     principal.require_site_admin()
     async with store.read() as conn:
-        webhook = await webhooks_store.get(conn, principal.site.id, webhook_id)
+        webhook = await webhooks_store.get_out(conn, principal.site.id, webhook_id)
     if webhook is None:
         raise WebhookNotFound(f"No webhook with id '{webhook_id}' exists on this site.")
     return webhook
