@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tabhooks.store.checkpoint import WalCheckpointer
+
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 _SQLITE_READ_BUSY_TIMEOUT_MS = 200
 #: Mirror tabhooks.store.outbox's NEW_WORK_FLAG, HANDOFF_TARGET and HANDOFF_BATCH (kept
@@ -53,8 +55,10 @@ class Store:
         engine: AsyncEngine,
         read_engine: Engine | None = None,
         write_engine: Engine | None = None,
+        checkpointer: WalCheckpointer | None = None,
     ) -> None:
         self.engine = engine
+        self._checkpointer = checkpointer
         #: SQLite only: plain pysqlite engines whose statements run on the loop thread.
         self._read_engine = read_engine
         self._write_engine = write_engine
@@ -131,6 +135,8 @@ class Store:
             outcome[_NEW_WORK_FLAG] = info.pop(_NEW_WORK_FLAG, False)
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         await self.engine.dispose()
         for sync_engine in (self._read_engine, self._write_engine):
             if sync_engine is not None:
@@ -187,7 +193,11 @@ def open_store(url: str, **engine_kw: Any) -> Store:
             sync_url, pool_size=1, max_overflow=1, connect_args={"check_same_thread": False}
         )
         _tune_sqlite(writer)
-        return Store(engine, reader, writer)
+        checkpointer = None
+        if database and database != ":memory:":
+            checkpointer = WalCheckpointer(str(Path(database).expanduser()))
+            checkpointer.start()
+        return Store(engine, reader, writer, checkpointer)
     engine = create_async_engine(
         target, pool_size=10, max_overflow=10, pool_pre_ping=True, **engine_kw
     )
@@ -212,6 +222,8 @@ def _tune_sqlite(sync_engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # Checkpoints run in their own thread (tabhooks.store.checkpoint), not in a commit.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
