@@ -59,6 +59,7 @@ class Store:
     ) -> None:
         self.engine = engine
         self._checkpointer = checkpointer
+        self._write_conn: Connection | None = None
         #: SQLite only: plain pysqlite engines whose statements run on the loop thread.
         self._read_engine = read_engine
         self._write_engine = write_engine
@@ -107,16 +108,30 @@ class Store:
             # write lock up front, so a transaction never fails half-way upgrading a read lock.
             assert self._write_engine is not None
             async with self._write_lock:
-                with self._write_engine.connect() as sync_conn:
-                    sync_conn = sync_conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-                    with sync_conn.begin(), self._after_commit(sync_conn.info, outcome):
-                        yield LoopConnection(sync_conn)  # type: ignore[misc]
+                sync_conn = self._writer()
+                with sync_conn.begin(), self._after_commit(sync_conn.info, outcome):
+                    yield LoopConnection(sync_conn)  # type: ignore[misc]
         # Only reached after a successful commit.
         handoff = outcome.get(_HANDOFF_BATCH)
         if handoff is not None:
             handoff.deliver()
         if outcome.get(_NEW_WORK_FLAG):
             self.new_work.set()
+
+    def _writer(self) -> Connection:
+        """SQLite's one write connection, kept open between transactions (see :meth:`write`).
+
+        Checking a connection out of the pool and back in for every transaction cost more
+        than the statements of a typical one; only one write transaction runs at a time, so
+        one connection serves them all. A connection SQLAlchemy invalidated (an I/O error,
+        say) is replaced.
+        """
+        conn = self._write_conn
+        if conn is None or conn.closed or conn.invalidated:
+            assert self._write_engine is not None
+            conn = self._write_engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            self._write_conn = conn
+        return conn
 
     @contextmanager
     def _after_commit(self, info: dict[Any, Any], outcome: dict[str, Any]) -> Iterator[None]:
@@ -137,6 +152,9 @@ class Store:
     async def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
         await self.engine.dispose()
         for sync_engine in (self._read_engine, self._write_engine):
             if sync_engine is not None:
