@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tabhooks.store import migrate, open_store
 from tabhooks.store.driver import DriverStatement, insert_into
@@ -107,5 +108,22 @@ async def test_a_missing_parameter_is_an_error_not_a_null(tmp_path: Path) -> Non
         with pytest.raises(KeyError, match="created_at"):
             async with store.write() as conn:
                 await insert_into(events, ("id", "created_at")).execute(conn, {"id": "e"})
+    finally:
+        await store.dispose()
+
+
+async def test_driver_errors_are_sqlalchemys(tmp_path: Path) -> None:
+    """Callers catch SQLAlchemy's exceptions whichever way the statement ran."""
+    store = open_store(f"sqlite:///{tmp_path / 'driver.db'}")
+    try:
+        await migrate(store)
+        statement = DriverStatement(text("INSERT INTO filler (id) VALUES (:id)"))
+        with pytest.raises(IntegrityError):
+            async with store.write() as conn:
+                await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY)"))
+                await statement.execute_many(conn, [{"id": 1}, {"id": 1}])
+        with pytest.raises(OperationalError, match="no such table"):
+            async with store.write() as conn:
+                await statement.execute(conn, {"id": 2})
     finally:
         await store.dispose()

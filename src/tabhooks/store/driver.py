@@ -15,11 +15,13 @@ connections) it simply executes the Core statement.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
@@ -60,7 +62,11 @@ class DriverStatement:
         if cursor is None:
             result = await conn.execute(self.statement, dict(parameters))
             return [tuple(row) for row in result] if result.returns_rows else []
-        cursor.execute(self.sql, self._bound(parameters))
+        bound = self._bound(parameters)
+        try:
+            cursor.execute(self.sql, bound)
+        except sqlite3.Error as exc:
+            raise _translated(self.sql, bound, exc) from exc
         return cursor.fetchall() if cursor.description else []
 
     async def execute_many(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -71,7 +77,11 @@ class DriverStatement:
         if cursor is None:
             await conn.execute(self.statement, [dict(row) for row in rows])
             return
-        cursor.executemany(self.sql, [self._bound(row) for row in rows])
+        bound = [self._bound(row) for row in rows]
+        try:
+            cursor.executemany(self.sql, bound)
+        except sqlite3.Error as exc:
+            raise _translated(self.sql, bound, exc) from exc
 
     def _bound(self, parameters: Mapping[str, Any]) -> list[Any]:
         if self._defaults:
@@ -89,6 +99,11 @@ def insert_into(table: Table, columns: Sequence[str]) -> DriverStatement:
     return DriverStatement(
         insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
     )
+
+
+def _translated(sql: str, parameters: Any, error: sqlite3.Error) -> StatementError:
+    """The SQLAlchemy exception ``execute`` would raise (``IntegrityError`` for a duplicate)."""
+    return DBAPIError.instance(sql, parameters, error, sqlite3.Error)
 
 
 def _driver_cursor(conn: AsyncConnection) -> Any:

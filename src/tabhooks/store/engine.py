@@ -251,4 +251,10 @@ def _tune_sqlite(sync_engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         statement = conn.get_execution_options().get("sqlite_begin", "BEGIN")
         if statement is not None:  # None: autocommit reads (see Store.read)
-            conn.exec_driver_sql(statement)
+            # Straight to the driver: BEGIN needs none of SQLAlchemy's statement machinery,
+            # which cost more than the BEGIN itself on every write transaction.
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute(statement)
+            finally:
+                cursor.close()

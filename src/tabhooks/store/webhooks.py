@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, String, bindparam, delete, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +16,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from tabhooks.errors import WebhookNameConflict
 from tabhooks.models import Webhook, WebhookOut
+from tabhooks.store.driver import insert_into
 from tabhooks.store.tables import users, utcnow, webhooks
 
 
@@ -60,7 +61,7 @@ async def create(
     try:
         # A failed INSERT ends the whole write transaction, which the caller rolls back.
         # The unique (site_id, name) index is the check: no SELECT first.
-        await conn.execute(_INSERT, row)
+        await _INSERT.execute(conn, row)
     except IntegrityError as exc:
         raise _conflict(name) from exc
     return Webhook(owner_name=owner_name, **row)
@@ -68,7 +69,12 @@ async def create(
 
 #: Built once, values bound per call: ``insert().values(row)`` built a statement and then
 #: walked its literal values for the cache key on every create, a fifth of Create Webhook.
-_INSERT = insert(webhooks)
+#: On SQLite it runs straight on the driver (see :mod:`tabhooks.store.driver`).
+_INSERT = insert_into(
+    webhooks,
+    ("id", "site_id", "name", "event", "url", "method", "is_enabled", "status_change_reason",
+     "owner_id", "consecutive_failures", "created_at", "updated_at"),
+)  # fmt: skip
 
 
 class _UTCTextType(String):
