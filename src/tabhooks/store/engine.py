@@ -204,7 +204,12 @@ def open_store(url: str, **engine_kw: Any) -> Store:
         _tune_sqlite(engine.sync_engine)
         sync_url = target.set(drivername="sqlite+pysqlite")
         reader = create_engine(
-            sync_url, pool_size=4, max_overflow=16, connect_args={"check_same_thread": False}
+            sync_url,
+            pool_size=4,
+            max_overflow=16,
+            connect_args={"check_same_thread": False},
+            # Reads run in autocommit (no BEGIN): there is no transaction to roll back.
+            pool_reset_on_return=None,
         )
         _tune_sqlite_reader(reader)
         writer = create_engine(
