@@ -10,25 +10,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from tabhooks.config import Settings
 from tabhooks.delivery.dispatcher import Dispatcher, DispatcherOptions
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.retry import RetryPolicy
 from tabhooks.delivery.sender import Sender
-from tabhooks.services.bootstrap import bootstrap
 from tabhooks.services.emit import emit
-from tabhooks.store import Store, migrate, open_store
-from tabhooks.store import sites as sites_store
-from tabhooks.store import users as users_store
+from tabhooks.store import Store
 from tabhooks.store import webhooks as webhooks_store
 from tabhooks.store.tables import deliveries
+from tests.integration.conftest import Seeded
 
 LOCAL_POLICY = DestinationPolicy(allow_http=True, allow_private=True)
 EVENT = "WorkbookCreated"
@@ -119,16 +115,8 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    store = open_store(f"sqlite:///{tmp_path / 'dispatch.db'}")
-    await migrate(store)
-    await bootstrap(store, Settings(admin_password="pw"))
-    async with store.read() as conn:
-        site = await sites_store.get_by_content_url(conn, "")
-        admin = await users_store.find_identity(conn, "admin")
-    assert site is not None and admin is not None
-    yield Rig(store, site.id, str(admin["id"]))
-    await store.dispose()
+def rig(seeded: Seeded) -> Rig:
+    return Rig(seeded.store, seeded.site_id, seeded.admin_id)
 
 
 def _options(**overrides: Any) -> DispatcherOptions:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from tabhooks.config import Settings
 from tabhooks.errors import WebhookNameConflict
 from tabhooks.models import WebhookOut
-from tabhooks.services.bootstrap import bootstrap
-from tabhooks.store import migrate, open_store
-from tabhooks.store import sites as sites_store
-from tabhooks.store import users as users_store
 from tabhooks.store import webhooks as webhooks_store
 from tabhooks.store.tables import webhooks
 from tabhooks.tsxml import timestamp
-from tests.conftest import database_url_for
+from tests.integration.conftest import Seeded
 
 #: Out of insertion order, with fractions the wire format drops and one tie broken by name.
 CREATED = {
@@ -29,96 +23,75 @@ CREATED = {
 }
 
 
-async def test_list_and_get_out_format_timestamps_as_tableau_and_join_owner(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    store = open_store(database_url_for(backend, request, tmp_path))
-    try:
-        await migrate(store)
-        await bootstrap(store, Settings(admin_password="pw"))
+async def test_list_and_get_out_format_timestamps_as_tableau_and_join_owner(seeded: Seeded) -> None:
+    store, site_id, admin_id = seeded.store, seeded.site_id, seeded.admin_id
+    async with store.write() as conn:
+        made = {}
+        for name, created in CREATED.items():
+            hook = await webhooks_store.create(
+                conn,
+                site_id=site_id,
+                name=name,
+                event="WorkbookCreated",
+                url=f"https://hooks.example.com/{name}",
+                is_enabled=name != "c-early",
+                status_change_reason="" if name != "c-early" else "off",
+                owner_id=admin_id if name != "a-tie-2" else None,
+            )
+            await conn.execute(
+                update(webhooks)
+                .where(webhooks.c.id == hook.id)
+                .values(created_at=created, updated_at=created.replace(year=2027))
+            )
+            made[name] = hook.id
+
+    async with store.read() as conn:
+        listed = await webhooks_store.list_for_site(conn, site_id)
+        got = await webhooks_store.get_out(conn, site_id, made["b-late"])
+        missing = await webhooks_store.get_out(conn, site_id, "no-such-id")
+        other_site = await webhooks_store.get_out(conn, "no-such-site", made["b-late"])
+
+    names = [w[1] for w in listed]
+    assert names == ["c-early", "a-tie", "a-tie-2", "b-late"]
+    for out in listed:
+        assert len(out) == len(WebhookOut.__args__)  # type: ignore[attr-defined]
+        created = CREATED[out[1]]
+        assert out[9] == timestamp(created)
+        assert out[10] == timestamp(created.replace(year=2027))
+    early, tie, tie_2, late = (tuple(w) for w in listed)
+    assert early[9] == "2025-12-31T00:00:01Z"
+    assert early[5:7] == (False, "off")
+    assert tie[5] is True
+    assert tie[8] == "admin"
+    assert tie_2[7:9] == (None, None)
+    assert got is not None and tuple(got) == late
+    assert late[9] == "2026-03-04T23:59:59Z"
+    assert late[:5] == (
+        made["b-late"],
+        "b-late",
+        "WorkbookCreated",
+        "https://hooks.example.com/b-late",
+        "POST",
+    )
+    assert missing is None and other_site is None
+
+
+async def test_create_with_a_taken_name_is_a_conflict(seeded: Seeded) -> None:
+    store, site_id = seeded.store, seeded.site_id
+    values = {
+        "site_id": site_id,
+        "name": "taken",
+        "event": "WorkbookCreated",
+        "url": "https://hooks.example.com/",
+        "is_enabled": True,
+        "status_change_reason": "",
+        "owner_id": None,
+    }
+    async with store.write() as conn:
+        first = await webhooks_store.create(conn, **values)  # type: ignore[arg-type]
+    with pytest.raises(WebhookNameConflict):
         async with store.write() as conn:
-            site = await sites_store.get_by_content_url(conn, "")
-            assert site is not None
-            admin = await users_store.find_identity(conn, "admin")
-            assert admin is not None
-            made = {}
-            for name, created in CREATED.items():
-                hook = await webhooks_store.create(
-                    conn,
-                    site_id=site.id,
-                    name=name,
-                    event="WorkbookCreated",
-                    url=f"https://hooks.example.com/{name}",
-                    is_enabled=name != "c-early",
-                    status_change_reason="" if name != "c-early" else "off",
-                    owner_id=str(admin["id"]) if name != "a-tie-2" else None,
-                )
-                await conn.execute(
-                    update(webhooks)
-                    .where(webhooks.c.id == hook.id)
-                    .values(created_at=created, updated_at=created.replace(year=2027))
-                )
-                made[name] = hook.id
-
-        async with store.read() as conn:
-            listed = await webhooks_store.list_for_site(conn, site.id)
-            got = await webhooks_store.get_out(conn, site.id, made["b-late"])
-            missing = await webhooks_store.get_out(conn, site.id, "no-such-id")
-            other_site = await webhooks_store.get_out(conn, "no-such-site", made["b-late"])
-
-        names = [w[1] for w in listed]
-        assert names == ["c-early", "a-tie", "a-tie-2", "b-late"]
-        for out in listed:
-            assert len(out) == len(WebhookOut.__args__)  # type: ignore[attr-defined]
-            created = CREATED[out[1]]
-            assert out[9] == timestamp(created)
-            assert out[10] == timestamp(created.replace(year=2027))
-        early, tie, tie_2, late = (tuple(w) for w in listed)
-        assert early[9] == "2025-12-31T00:00:01Z"
-        assert early[5:7] == (False, "off")
-        assert tie[5] is True
-        assert tie[8] == "admin"
-        assert tie_2[7:9] == (None, None)
-        assert got is not None and tuple(got) == late
-        assert late[9] == "2026-03-04T23:59:59Z"
-        assert late[:5] == (
-            made["b-late"],
-            "b-late",
-            "WorkbookCreated",
-            "https://hooks.example.com/b-late",
-            "POST",
-        )
-        assert missing is None and other_site is None
-    finally:
-        await store.dispose()
-
-
-async def test_create_with_a_taken_name_is_a_conflict(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    store = open_store(database_url_for(backend, request, tmp_path))
-    try:
-        await migrate(store)
-        await bootstrap(store, Settings(admin_password="pw"))
-        async with store.read() as conn:
-            site = await sites_store.get_by_content_url(conn, "")
-            assert site is not None
-        values = {
-            "site_id": site.id,
-            "name": "taken",
-            "event": "WorkbookCreated",
-            "url": "https://hooks.example.com/",
-            "is_enabled": True,
-            "status_change_reason": "",
-            "owner_id": None,
-        }
-        async with store.write() as conn:
-            first = await webhooks_store.create(conn, **values)  # type: ignore[arg-type]
-        with pytest.raises(WebhookNameConflict):
-            async with store.write() as conn:
-                await webhooks_store.create(conn, **values)  # type: ignore[arg-type]
-        async with store.read() as conn:
-            listed = await webhooks_store.list_for_site(conn, site.id)
-        assert [w[0] for w in listed] == [first.id]
-    finally:
-        await store.dispose()
+            await webhooks_store.create(conn, **values)  # type: ignore[arg-type]
+    async with store.read() as conn:
+        listed = await webhooks_store.list_for_site(conn, site_id)
+    assert [w[0] for w in listed] == [first.id]

@@ -1,0 +1,42 @@
+"""A migrated, bootstrapped store on each backend, for tests that drive the store directly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tabhooks.config import Settings
+from tabhooks.services.bootstrap import bootstrap
+from tabhooks.store import Store, migrate, open_store
+from tabhooks.store import sites as sites_store
+from tabhooks.store import users as users_store
+from tests.conftest import database_url_for
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """The store, its default site and the bootstrap administrator (``admin`` / ``pw``)."""
+
+    store: Store
+    site_id: str
+    admin_id: str
+
+
+@pytest.fixture
+async def seeded(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Seeded]:
+    store = open_store(database_url_for(backend, request, tmp_path))
+    try:
+        await migrate(store)
+        await bootstrap(store, Settings(admin_password="pw"))
+        async with store.read() as conn:
+            site = await sites_store.get_by_content_url(conn, "")
+            admin = await users_store.find_identity(conn, "admin")
+        assert site is not None and admin is not None
+        yield Seeded(store, site.id, str(admin["id"]))
+    finally:
+        await store.dispose()
