@@ -247,6 +247,21 @@ def test_renaming_or_moving_a_project_onto_a_siblings_name_conflicts(tsc: TSC.Se
     assert tsc.projects.update(renamed).name == second.name + " renamed"
 
 
+def test_renaming_a_workbook_onto_a_neighbours_name_conflicts(
+    tsc: TSC.Server, default_project: str, tmp_path: Path
+) -> None:
+    path = str(_write(tmp_path, "n.twb", TWB))
+    first, second = (
+        tsc.workbooks.publish(TSC.WorkbookItem(default_project, name=_unique(n)), path, "CreateNew")
+        for n in ("North", "South")
+    )
+    second.name = first.name
+    with pytest.raises(TSC.ServerResponseError) as refused:
+        tsc.workbooks.update(second)
+    assert refused.value.code == "409000"
+    assert "already exists" in refused.value.detail
+
+
 def test_site_wide_views_listing(admin: Rest, watch: Watch, default_project: str) -> None:
     sheet = _unique("Unique Sheet")
     before = admin.total("views")

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import (
     BadRequest,
+    Conflict,
     ConnectionNotFound,
     DatasourceNotFound,
     FlowNotFound,
@@ -134,9 +135,7 @@ async def update(
             conn, site_id, kind, str(target_project), str(target_name)
         )
         if clash is not None and clash.id != content_id:
-            raise BadRequest(
-                f"A {kind.value} named '{target_name}' already exists in that project."
-            )
+            raise Conflict(f"A {kind.value} named '{target_name}' already exists in that project.")
         await contents_store.change(conn, content_id, **values)
         updated = await require(conn, site_id, kind, content_id)
         if kind in UPDATED_EVENT:
