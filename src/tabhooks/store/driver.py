@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
+_MISSING = object()
 
 
 class DriverStatement:
@@ -62,7 +63,7 @@ class DriverStatement:
         if cursor is None:
             result = await conn.execute(self.statement, dict(parameters))
             return [tuple(row) for row in result] if result.returns_rows else []
-        bound = self._bound(parameters)
+        bound = self._bound(parameters, self._memos())
         try:
             cursor.execute(self.sql, bound)
         except sqlite3.Error as exc:
@@ -77,20 +78,35 @@ class DriverStatement:
         if cursor is None:
             await conn.execute(self.statement, [dict(row) for row in rows])
             return
-        bound = [self._bound(row) for row in rows]
+        # Rows of one batch share their timestamps (one ``now`` per transaction), so each
+        # distinct value object is converted once per column, not once per row.
+        memos = self._memos()
+        bound = [self._bound(row, memos) for row in rows]
         try:
             cursor.executemany(self.sql, bound)
         except sqlite3.Error as exc:
             raise _translated(self.sql, bound, exc) from exc
 
-    def _bound(self, parameters: Mapping[str, Any]) -> list[Any]:
+    def _memos(self) -> list[dict[int, Any]]:
+        return [{} for _ in self._converted]
+
+    def _bound(self, parameters: Mapping[str, Any], memos: list[dict[int, Any]]) -> list[Any]:
+        """The row's values in placeholder order, typed ones converted.
+
+        ``memos`` (one per typed column) is keyed by object identity, which is sound only
+        while every value is alive: the caller keeps the rows for the whole call.
+        """
         if self._defaults:
             parameters = {**self._defaults, **parameters}
         values = [parameters[name] for name in self.names]
-        for index, process in self._converted:
+        for (index, process), memo in zip(self._converted, memos, strict=True):
             value = values[index]
             if value is not None:
-                values[index] = process(value)
+                key = id(value)
+                done = memo.get(key, _MISSING)
+                if done is _MISSING:
+                    done = memo[key] = process(value)
+                values[index] = done
         return values
 
 
