@@ -29,8 +29,7 @@ _NEWEST = version_tuple(REST_API_VERSION)
 
 
 async def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+    return store_of(request)
 
 
 async def get_settings(request: Request) -> Settings:
@@ -118,7 +117,7 @@ class SiteCaller:
 
 
 def store_of(request: Request) -> Store:
-    """The store, for handlers that take no :data:`StoreDep` (see :class:`SiteCaller`)."""
+    """The app's store, for handlers and pages that take no :data:`StoreDep`."""
     store: Store = request.app.state.store
     return store
 

@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from tabhooks.api.deps import store_of
 from tabhooks.api.wire import base_url
 from tabhooks.delivery.retry import ErrorClass
 from tabhooks.delivery.sender import Sender
@@ -33,7 +34,7 @@ from tabhooks.inbox.hub import InboxHub
 from tabhooks.store.tables import utcnow_precise
 from tabhooks.web import session
 from tabhooks.web.session import MaybeViewerDep, Viewer, ViewerDep
-from tabhooks.web.templating import pages_of, store_of
+from tabhooks.web.templating import pages_of
 
 router = APIRouter(prefix="/ui/bins", include_in_schema=False)
 

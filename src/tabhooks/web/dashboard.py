@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tabhooks.api.deps import store_of
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.sender import Sender
 from tabhooks.errors import Conflict, SigninFailed
@@ -25,7 +26,7 @@ from tabhooks.store import stats as stats_store
 from tabhooks.store.tables import utcnow_precise
 from tabhooks.web import charts, session
 from tabhooks.web.session import MaybeViewerDep, ViewerDep
-from tabhooks.web.templating import pages_of, store_of
+from tabhooks.web.templating import pages_of
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tabhooks.api.deps import store_of
 from tabhooks.errors import BadRequest, ResourceNotFound
 from tabhooks.services import deliveries, relays
 from tabhooks.services.principal import Principal
@@ -22,7 +23,7 @@ from tabhooks.store import Store
 from tabhooks.store.deliveries import Status
 from tabhooks.web.dashboard import NOTICES
 from tabhooks.web.session import Viewer, ViewerDep
-from tabhooks.web.templating import pages_of, store_of
+from tabhooks.web.templating import pages_of
 
 router = APIRouter(prefix="/ui/deliveries", include_in_schema=False)
 

@@ -18,8 +18,6 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from tabhooks.store import Store
-
 STATIC_DIR = Path(__file__).with_name("static")
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 STATIC_PREFIX = "/ui/static"
@@ -114,9 +112,3 @@ def pages_of(request: Request) -> Pages:
     """The page renderer the app was built with (``app.state.pages``)."""
     pages: Pages = request.app.state.pages
     return pages
-
-
-def store_of(request: Request) -> Store:
-    """The store the app was built with (``app.state.store``)."""
-    store: Store = request.app.state.store
-    return store
