@@ -21,6 +21,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.store.driver import DriverStatement, insert_into
+from tabhooks.store.secrets import signs_at
 from tabhooks.store.tables import (
     attempts,
     deliveries,
@@ -221,7 +222,7 @@ async def _live_secrets(
         select(webhook_secrets.c.webhook_id, webhook_secrets.c.secret)
         .where(
             webhook_secrets.c.webhook_id.in_(webhook_ids),
-            or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > now),
+            signs_at(now),
         )
         .order_by(webhook_secrets.c.created_at.desc())
     )

@@ -20,13 +20,14 @@ import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy import and_, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks import events as catalog
 from tabhooks.ids import new_id
 from tabhooks.store.deliveries import Claimed, Status
 from tabhooks.store.driver import DriverStatement, insert_into
+from tabhooks.store.secrets import signs_at
 from tabhooks.store.tables import deliveries, events, utcnow_precise, webhook_secrets, webhooks
 
 #: Set on a connection's ``info`` when it wrote deliveries; Store.write wakes the dispatcher.
@@ -79,13 +80,7 @@ _SUBSCRIBERS = DriverStatement(
     select(webhooks.c.id, webhooks.c.url, webhooks.c.consecutive_failures, webhook_secrets.c.secret)
     .outerjoin(
         webhook_secrets,
-        and_(
-            webhook_secrets.c.webhook_id == webhooks.c.id,
-            or_(
-                webhook_secrets.c.expires_at.is_(None),
-                webhook_secrets.c.expires_at > bindparam("now"),
-            ),
-        ),
+        and_(webhook_secrets.c.webhook_id == webhooks.c.id, signs_at(bindparam("now"))),
     )
     .where(
         webhooks.c.site_id == bindparam("site_id"),

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.ids import new_id
 from tabhooks.store.tables import utcnow_precise, webhook_secrets
+
+
+def signs_at(moment: Any) -> ColumnElement[bool]:
+    """Whether a secret still signs at ``moment`` (a datetime or a bound parameter): the
+    current one has no expiry, a rotated-out one signs until its expiry."""
+    return or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > moment)
 
 
 async def live(conn: AsyncConnection, webhook_id: str) -> list[dict[str, object]]:
@@ -18,7 +25,7 @@ async def live(conn: AsyncConnection, webhook_id: str) -> list[dict[str, object]
         select(webhook_secrets)
         .where(
             webhook_secrets.c.webhook_id == webhook_id,
-            or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > now),
+            signs_at(now),
         )
         .order_by(webhook_secrets.c.created_at.desc())
     )
@@ -46,12 +53,6 @@ async def revoke_all(conn: AsyncConnection, webhook_id: str) -> None:
     """Stop signing this webhook's deliveries at once."""
     await conn.execute(
         update(webhook_secrets)
-        .where(
-            webhook_secrets.c.webhook_id == webhook_id,
-            or_(
-                webhook_secrets.c.expires_at.is_(None),
-                webhook_secrets.c.expires_at > utcnow_precise(),
-            ),
-        )
+        .where(webhook_secrets.c.webhook_id == webhook_id, signs_at(utcnow_precise()))
         .values(expires_at=utcnow_precise())
     )
