@@ -21,11 +21,13 @@ from tabhooks.store.checkpoint import WalCheckpointer
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 _SQLITE_READ_BUSY_TIMEOUT_MS = 200
-#: Mirror tabhooks.store.outbox's NEW_WORK_FLAG, HANDOFF_TARGET and HANDOFF_BATCH (kept
-#: here to avoid an import cycle).
-_NEW_WORK_FLAG = "tabhooks_new_work"
-_HANDOFF_TARGET = "tabhooks_handoff_target"
-_HANDOFF_BATCH = "tabhooks_handoff_batch"
+# Keys a write transaction's connection carries in ``info`` (see tabhooks.store.outbox):
+#: set when the transaction wrote deliveries; the dispatcher is woken after commit.
+NEW_WORK_FLAG = "tabhooks_new_work"
+#: present while a dispatcher runs in this process: emitted deliveries are offered to it.
+HANDOFF_TARGET = "tabhooks_handoff_target"
+#: set once the transaction handed deliveries over; their ``deliver()`` runs after commit.
+HANDOFF_BATCH = "tabhooks_handoff_batch"
 
 
 def async_url(url: str) -> str:
@@ -112,10 +114,10 @@ class Store:
                 with sync_conn.begin(), self._after_commit(sync_conn.info, outcome):
                     yield LoopConnection(sync_conn)  # type: ignore[misc]
         # Only reached after a successful commit.
-        handoff = outcome.get(_HANDOFF_BATCH)
+        handoff = outcome.get(HANDOFF_BATCH)
         if handoff is not None:
             handoff.deliver()
-        if outcome.get(_NEW_WORK_FLAG):
+        if outcome.get(NEW_WORK_FLAG):
             self.new_work.set()
 
     def _writer(self) -> Connection:
@@ -141,13 +143,13 @@ class Store:
         are always taken off again, whether the transaction commits or not.
         """
         if self.local_dispatcher is not None:
-            info[_HANDOFF_TARGET] = self.local_dispatcher
+            info[HANDOFF_TARGET] = self.local_dispatcher
         try:
             yield
         finally:
-            info.pop(_HANDOFF_TARGET, None)
-            outcome[_HANDOFF_BATCH] = info.pop(_HANDOFF_BATCH, None)
-            outcome[_NEW_WORK_FLAG] = info.pop(_NEW_WORK_FLAG, False)
+            info.pop(HANDOFF_TARGET, None)
+            outcome[HANDOFF_BATCH] = info.pop(HANDOFF_BATCH, None)
+            outcome[NEW_WORK_FLAG] = info.pop(NEW_WORK_FLAG, False)
 
     async def dispose(self) -> None:
         if self._checkpointer is not None:

@@ -27,16 +27,10 @@ from tabhooks import events as catalog
 from tabhooks.ids import new_id
 from tabhooks.store.deliveries import Claimed, Status
 from tabhooks.store.driver import DriverStatement, insert_into
+from tabhooks.store.engine import HANDOFF_BATCH, HANDOFF_TARGET, NEW_WORK_FLAG
 from tabhooks.store.secrets import signs_at
 from tabhooks.store.tables import deliveries, events, utcnow_precise, webhook_secrets, webhooks
 
-#: Set on a connection's ``info`` when it wrote deliveries; Store.write wakes the dispatcher.
-NEW_WORK_FLAG = "tabhooks_new_work"
-#: On a write connection's ``info`` while a dispatcher runs in this process (set by Store.write).
-HANDOFF_TARGET = "tabhooks_handoff_target"
-#: On a write connection's ``info`` once a transaction handed deliveries over; Store.write
-#: calls its ``deliver()`` after the commit.
-HANDOFF_BATCH = "tabhooks_handoff_batch"
 #: The PostgreSQL channel dispatchers LISTEN on.
 NOTIFY_CHANNEL = "tabhooks_deliveries"
 DELIVERY_ID_PREFIX = "msg_"
