@@ -184,10 +184,6 @@ class Dispatcher:
         lease_until = utcnow_precise() + timedelta(seconds=self.options.lease_s)
         return _Handoff(self, lease_until, time.monotonic())
 
-    def _has_room(self, origin: str, extra_on_line: int, extra_overall: int) -> bool:
-        """Whether one more delivery for ``origin`` may be held (besides ``extra_*`` offered)."""
-        return self._refusal(origin, extra_on_line, extra_overall) is None
-
     def _refusal(self, origin: str, extra_on_line: int, extra_overall: int) -> str | None:
         """Why one more delivery for ``origin`` may not be held: ``"line"``, ``"full"``, or None."""
         if self._stopping.is_set():
@@ -238,7 +234,9 @@ class Dispatcher:
 
     async def _claim_once(self, limit: int) -> int:
         self.store.new_work.clear()
-        full = [w for line in self._lines.values() if self._is_full(line) for w in line.webhooks]
+        # Destinations whose line is full: their webhooks' rows stay in the store.
+        full = [line for line in self._lines.values() if len(line.waiting) >= self.options.line_limit]
+        skipped = [webhook for line in full for webhook in line.webhooks]
         leased_at = time.monotonic()
         async with self.store.write() as conn:
             batch = await queue.claim_due(
@@ -246,11 +244,11 @@ class Dispatcher:
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_s=self.options.lease_s,
-                exclude_webhooks=full,
+                exclude_webhooks=skipped,
             )
         for claimed in batch:
             origin = self.origin_of(claimed.url)
-            if self._has_room(origin, 0, 0):
+            if self._refusal(origin, 0, 0) is None:
                 self._hold(claimed, origin, leased_at)
             else:
                 self._hand_back(claimed.id, origin)
@@ -329,9 +327,6 @@ class Dispatcher:
         ):
             self._claimer_wants_room = False
             self.store.new_work.set()
-
-    def _is_full(self, line: _Line, extra: int = 0) -> bool:
-        return len(line.waiting) + extra >= self.options.line_limit
 
     def _forget_if_idle(self, origin: str, line: _Line) -> None:
         if not line.waiting and not line.in_flight and not line.spilled:
