@@ -235,7 +235,8 @@ class Dispatcher:
     async def _claim_once(self, limit: int) -> int:
         self.store.new_work.clear()
         # Destinations whose line is full: their webhooks' rows stay in the store.
-        full = [line for line in self._lines.values() if len(line.waiting) >= self.options.line_limit]
+        cap = self.options.line_limit
+        full = [line for line in self._lines.values() if len(line.waiting) >= cap]
         skipped = [webhook for line in full for webhook in line.webhooks]
         leased_at = time.monotonic()
         async with self.store.write() as conn:
