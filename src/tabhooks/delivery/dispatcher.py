@@ -330,9 +330,12 @@ class Dispatcher:
             self.store.new_work.set()
 
     def _forget_if_idle(self, origin: str, line: _Line) -> None:
-        if not line.waiting and not line.in_flight and not line.spilled:
-            self._lines.pop(origin, None)
-            self._blocked.pop(origin, None)
+        if line.waiting or line.in_flight:
+            return
+        self._lines.pop(origin, None)
+        self._blocked.pop(origin, None)
+        if line.spilled:
+            self.store.new_work.set()  # its work waits in the store: claim it now
 
     # ------------------------------------------------------------------ sending
 
