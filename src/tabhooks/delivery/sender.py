@@ -107,21 +107,13 @@ class Sender:
         if self._session is not None:
             return
         self._resolver = GuardedResolver(self.policy, self._inner_resolver)
-        connector = aiohttp.TCPConnector(
-            resolver=self._resolver,
-            limit=self.connection_limit,
-            limit_per_host=self.per_host_limit,
-            ssl=True,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
+        self._session = guarded_session(
+            self._resolver,
             timeout=aiohttp.ClientTimeout(
                 total=self.total_timeout_s, sock_connect=self.connect_timeout_s
             ),
-            # Deliveries to different receivers must not share cookies.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # Proxies from the environment would bypass the connect-time guard.
-            trust_env=False,
+            limit=self.connection_limit,
+            limit_per_host=self.per_host_limit,
             # Keep bodies as sent; decompressing would let a small gzip bomb grow unbounded.
             auto_decompress=False,
         )
@@ -228,6 +220,34 @@ class Sender:
             retry_after=response.headers.get("Retry-After"),
             detail=detail,
         )
+
+
+def guarded_session(
+    resolver: GuardedResolver,
+    *,
+    timeout: aiohttp.ClientTimeout,
+    limit: int,
+    limit_per_host: int = 0,
+    auto_decompress: bool = True,
+) -> aiohttp.ClientSession:
+    """A client session that reaches only what ``resolver``'s policy allows.
+
+    Shared by everything the server sends out (deliveries, relay enrichment), so the settings
+    that keep the guard effective live in one place: every connection resolves through the
+    guard, TLS certificates are verified, no proxy is taken from the environment (a proxy
+    would connect on our behalf, past the guard), and no cookies are kept (one receiver must
+    not see another's).
+    """
+    connector = aiohttp.TCPConnector(
+        resolver=resolver, limit=limit, limit_per_host=limit_per_host, ssl=True
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        auto_decompress=auto_decompress,
+    )
 
 
 def classify_error(exc: BaseException) -> tuple[ErrorClass, str]:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import aiohttp
 
 from tabhooks.delivery.guard import DestinationPolicy, GuardedResolver
+from tabhooks.delivery.sender import guarded_session
 from tabhooks.relay.messages import Inbound, Kind, resource_kind
 
 #: The whole lookup — sign-in, resource, owner — must fit in this (``relay_enrich_timeout_s``).
@@ -107,15 +108,15 @@ class Enricher:
         self.policy = policy
         self.budget_s = budget_s
         self._sessions: dict[tuple[str, str, str, str, str], _Session] = {}
+        self._resolver: GuardedResolver | None = None
         self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Enricher:
-        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy), limit=32)
-        self._http = aiohttp.ClientSession(
-            connector=connector,
+        self._resolver = GuardedResolver(self.policy)
+        self._http = guarded_session(
+            self._resolver,
             timeout=aiohttp.ClientTimeout(total=self.budget_s, sock_connect=CONNECT_TIMEOUT_S),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,  # an environment proxy would bypass the connect-time guard
+            limit=32,
         )
         return self
 
@@ -128,6 +129,9 @@ class Enricher:
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
 
     async def enrich(self, source: Source, inbound: Inbound) -> dict[str, Any]:
         """What templates get as ``enrichment``; ``{"error": ...}`` instead of raising."""
