@@ -9,10 +9,10 @@ Tableau's own docs print (``webhook-source-event-label-LabelDeleted``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from json.encoder import encode_basestring
 
 from tabhooks.errors import UnknownEvent
 from tabhooks.tsxml import timestamp
@@ -149,16 +149,19 @@ class Occurrence:
 
 
 def payload(occurrence: Occurrence) -> bytes:
-    """The exact bytes Tableau posts: the same for every retry of every delivery."""
-    return json.dumps(
-        {
-            "resource": str(occurrence.resource),
-            "event_type": occurrence.event.name,
-            "resource_name": occurrence.resource_name,
-            "site_luid": occurrence.site_luid,
-            "resource_luid": occurrence.resource_luid,
-            "created_at": timestamp(occurrence.created_at),
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+    """The exact bytes Tableau posts: the same for every retry of every delivery.
+
+    That is ``json.dumps`` of the six fields in this order with ``separators=(",", ":")`` and
+    ``ensure_ascii=False``; it is written out with the quoting function ``json.dumps`` itself
+    uses for those options, because one payload is built per event emitted and the generic
+    encoder took twice as long (a test compares the two).
+    """
+    q = encode_basestring
+    return (
+        f'{{"resource":{q(str(occurrence.resource))},'
+        f'"event_type":{q(occurrence.event.name)},'
+        f'"resource_name":{q(occurrence.resource_name)},'
+        f'"site_luid":{q(occurrence.site_luid)},'
+        f'"resource_luid":{q(occurrence.resource_luid)},'
+        f'"created_at":{q(str(timestamp(occurrence.created_at)))}}}'
     ).encode()

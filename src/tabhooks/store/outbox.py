@@ -16,7 +16,6 @@ and ``NOTIFY`` on PostgreSQL, which PostgreSQL itself delays until commit).
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,7 +23,7 @@ from sqlalchemy import and_, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks import events as catalog
-from tabhooks.ids import new_id
+from tabhooks.ids import new_id, new_uuid7
 from tabhooks.store.deliveries import Claimed, Status
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.engine import HANDOFF_BATCH, HANDOFF_TARGET, NEW_WORK_FLAG
@@ -93,7 +92,7 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
         so the history shows what happened).
     """
     now = utcnow_precise()
-    event_id = str(uuid.uuid4())
+    event_id = new_uuid7()
     payload = catalog.payload(occurrence)
     await _INSERT_EVENT.execute(
         conn,

@@ -10,7 +10,6 @@ where people look when a message did not arrive.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import Conflict
-from tabhooks.ids import new_id
+from tabhooks.ids import new_id, new_uuid7
 from tabhooks.store import outbox
 from tabhooks.store.tables import (
     attempts,
@@ -182,7 +181,7 @@ async def enqueue(
 ) -> list[Queued]:
     """Store what arrived and one delivery per target, in the caller's transaction."""
     now = utcnow_precise()
-    event_id = str(uuid.uuid4())
+    event_id = new_uuid7()
     await conn.execute(
         insert(events).values(
             id=event_id,

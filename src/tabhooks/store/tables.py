@@ -6,6 +6,7 @@ them. Times are stored as naive UTC and handed back timezone-aware.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,11 +51,35 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, the text SQLAlchemy's ``DateTime`` would store, written in one C call.
+
+        Deliveries bind several timestamps per row, and the generic path (this decorator's
+        conversion, then ``DateTime``'s ``%``-formatting of each field) was a tenth of the cost
+        of emitting an event. The text is the same, byte for byte: ``isoformat`` with a space
+        and six fractional digits is ``DateTime``'s SQLite storage format.
+        """
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_text
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.replace(tzinfo=UTC)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    """``value`` as SQLite stores it: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"a timestamp must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # Aware values end in "+00:00", which the slice drops; naive ones are UTC already.
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _id(name: str = "id", **kw: Any) -> Column[str]:
