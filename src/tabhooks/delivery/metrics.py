@@ -3,16 +3,33 @@
 Counters live in the process that sends (each dispatcher); queue depth and the age of the
 oldest queued delivery are read from the store when ``/metrics`` is scraped, so they are right
 however many dispatchers there are.
+
+The per-attempt figures are kept as plain integers and turned into Prometheus metric families
+only when scraped (:class:`_DeliveryCollector`). They are counted once or twice per delivery on
+the event loop, where a ``prometheus_client`` child metric (a lock and a label lookup per
+increment, a lock per histogram bucket) cost about as much as building the attempt's record.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from bisect import bisect_left
+from collections import Counter as Tally
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from tabhooks.delivery.retry import AttemptOutcome
 from tabhooks.store.deliveries import QueueStats, Status
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
+_FINISHED_LABELS = {
+    Status.SUCCEEDED: "succeeded",
+    Status.FAILED: "failed",
+    Status.PENDING: "retry_scheduled",
+}
 
 
 class DeliveryMetrics:
@@ -20,24 +37,15 @@ class DeliveryMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.attempts = Counter(
-            "tabhooks_delivery_attempts",
-            "Delivery attempts by outcome: 2xx, 3xx, 4xx, 5xx or the error class.",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.deliveries = Counter(
-            "tabhooks_deliveries",
-            "Delivery state changes after an attempt: succeeded, retry_scheduled, failed.",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "tabhooks_delivery_attempt_seconds",
-            "Duration of one delivery attempt, connect to response.",
-            buckets=_LATENCY_BUCKETS_S,
-            registry=self.registry,
-        )
+        #: Attempts by outcome: ``2xx`` … ``5xx`` or the error class.
+        self.attempts: Tally[str] = Tally()
+        #: Delivery state changes after an attempt: succeeded, retry_scheduled, failed, ...
+        self.deliveries: Tally[str] = Tally()
+        #: Attempts per latency bucket (not cumulative; the last counts those above every
+        #: bound) and their total duration.
+        self.latency_counts = [0] * (len(_LATENCY_BUCKETS_S) + 1)
+        self.latency_sum_s = 0.0
+        self.registry.register(_DeliveryCollector(self))
         self.queue_depth = Gauge(
             "tabhooks_delivery_queue_depth",
             "Deliveries pending or in flight.",
@@ -51,22 +59,55 @@ class DeliveryMetrics:
 
     def observe_attempt(self, outcome: AttemptOutcome) -> None:
         status = outcome.status
-        label = f"{status // 100}xx" if status is not None else str(outcome.error)
-        self.attempts.labels(label).inc()
-        self.latency.observe(outcome.duration_ms / 1000)
+        self.attempts[f"{status // 100}xx" if status is not None else str(outcome.error)] += 1
+        seconds = outcome.duration_ms / 1000
+        self.latency_counts[bisect_left(_LATENCY_BUCKETS_S, seconds)] += 1
+        self.latency_sum_s += seconds
 
     def observe_finished(self, status: Status) -> None:
-        label = {
-            Status.SUCCEEDED: "succeeded",
-            Status.FAILED: "failed",
-            Status.PENDING: "retry_scheduled",
-        }.get(status, str(status))
-        self.deliveries.labels(label).inc()
+        self.deliveries[_FINISHED_LABELS.get(status, str(status))] += 1
 
     def observe_skipped(self) -> None:
-        self.deliveries.labels("skipped_disabled").inc()
+        self.deliveries["skipped_disabled"] += 1
 
     def render(self, stats: QueueStats) -> bytes:
         self.queue_depth.set(stats.depth)
         self.oldest_age.set(stats.oldest_due_age_s)
         return generate_latest(self.registry)
+
+
+class _DeliveryCollector(Collector):
+    """The counters of one :class:`DeliveryMetrics`, as metric families, at scrape time."""
+
+    def __init__(self, metrics: DeliveryMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = self.metrics
+        attempts = CounterMetricFamily(
+            "tabhooks_delivery_attempts",
+            "Delivery attempts by outcome: 2xx, 3xx, 4xx, 5xx or the error class.",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(metrics.attempts.items()):
+            attempts.add_metric([outcome], count)
+        yield attempts
+        deliveries = CounterMetricFamily(
+            "tabhooks_deliveries",
+            "Delivery state changes after an attempt: succeeded, retry_scheduled, failed.",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(metrics.deliveries.items()):
+            deliveries.add_metric([outcome], count)
+        yield deliveries
+        cumulative, buckets = 0, []
+        bounds = [*map(floatToGoString, _LATENCY_BUCKETS_S), "+Inf"]
+        for bound, count in zip(bounds, metrics.latency_counts, strict=True):
+            cumulative += count
+            buckets.append((bound, float(cumulative)))
+        yield HistogramMetricFamily(
+            "tabhooks_delivery_attempt_seconds",
+            "Duration of one delivery attempt, connect to response.",
+            buckets=buckets,
+            sum_value=metrics.latency_sum_s,
+        )
