@@ -300,16 +300,21 @@ class Dispatcher:
             if self._in_flight >= self.options.concurrency:
                 self._blocked[origin] = None
                 return
-            claimed, _ = line.waiting.popleft()
-            self._held -= 1
+            claimed = self._take_next(line)
             line.in_flight += 1
             self._in_flight += 1
             task = asyncio.create_task(self._deliver(claimed, origin, line))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _take_next(self, line: _Line) -> Claimed:
+        """The line's next delivery, for a slot that is about to send it."""
+        claimed, _ = line.waiting.popleft()
+        self._held -= 1
         if line.spilled and len(line.waiting) <= self.options.line_limit // 2:
             line.spilled = False
             self.store.new_work.set()  # its webhooks are no longer skipped by claims
+        return claimed
 
     def _slot_freed(self, origin: str, line: _Line) -> None:
         line.in_flight -= 1
@@ -323,6 +328,9 @@ class Dispatcher:
             if (other := self._lines.get(blocked)) is not None:
                 self._start_ready(blocked, other)
         self._forget_if_idle(origin, line)
+        self._wake_claimer_if_room()
+
+    def _wake_claimer_if_room(self) -> None:
         if self._claimer_wants_room and (
             self.options.hold_cap - self._held - self._in_flight >= self.options.batch_size
         ):
@@ -340,11 +348,22 @@ class Dispatcher:
     # ------------------------------------------------------------------ sending
 
     async def _deliver(self, claimed: Claimed, origin: str, line: _Line) -> None:
+        """Send ``claimed``, then the line's next deliveries while this slot may keep going.
+
+        A slot goes on with its own line (one task for a run of deliveries, not one each)
+        unless another destination waits for a slot, which it then gets.
+        """
         try:
-            self._finished.append(await self._attempt(claimed))
-            self._finished_ready.set()
-        except Exception:
-            log.exception("action=deliver_failed delivery=%s", claimed.id)
+            while True:
+                try:
+                    self._finished.append(await self._attempt(claimed))
+                    self._finished_ready.set()
+                except Exception:
+                    log.exception("action=deliver_failed delivery=%s", claimed.id)
+                if not line.waiting or self._blocked or self._stopping.is_set():
+                    return
+                claimed = self._take_next(line)
+                self._wake_claimer_if_room()
         finally:
             self._slot_freed(origin, line)
 

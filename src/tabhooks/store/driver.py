@@ -49,6 +49,11 @@ class DriverStatement:
         # Values the statement carries itself (``.values(leased_by=None)``); a named
         # ``bindparam`` without one must be given on every call.
         self._converted = [(i, p) for i, p in enumerate(self._processors) if p is not None]
+        # Columns converted by the same function share a memo: a row's ``created_at`` and
+        # ``updated_at`` are usually one ``now`` object, converted once.
+        shared: dict[Callable[[Any], Any], int] = {}
+        self._memo_of = [shared.setdefault(p, len(shared)) for _, p in self._converted]
+        self._memo_count = len(shared)
         self._defaults: dict[str, Any] = {
             name: bind.value
             for name, bind in zip(self.names, binds, strict=True)
@@ -88,13 +93,16 @@ class DriverStatement:
             raise _translated(self.sql, bound, exc) from exc
 
     def _memos(self) -> list[dict[int, Any]]:
-        return [{} for _ in self._converted]
+        """One memo per typed column; columns sharing a conversion share the dict."""
+        memos: list[dict[int, Any]] = [{} for _ in range(self._memo_count)]
+        return [memos[i] for i in self._memo_of]
 
     def _bound(self, parameters: Mapping[str, Any], memos: list[dict[int, Any]]) -> list[Any]:
         """The row's values in placeholder order, typed ones converted.
 
-        ``memos`` (one per typed column) is keyed by object identity, which is sound only
-        while every value is alive: the caller keeps the rows for the whole call.
+        ``memos`` (one per typed column, see :meth:`_memos`) is keyed by object identity,
+        which is sound only while every value is alive: the caller keeps the rows for the
+        whole call.
         """
         if self._defaults:
             parameters = {**self._defaults, **parameters}
