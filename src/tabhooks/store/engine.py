@@ -176,6 +176,9 @@ class LoopConnection:
         self.dialect = conn.dialect
         self.info = conn.info
         self._cursor: Any = None
+        #: What the outbox remembers for the rest of this transaction (see
+        #: :func:`tabhooks.store.outbox.emit`); a new transaction starts empty.
+        self.transaction_memo: dict[Any, Any] = {}
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self._conn.execute(statement, parameters)
@@ -185,6 +188,12 @@ class LoopConnection:
         if self._cursor is None:
             self._cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         return self._cursor
+
+    def total_changes(self) -> int:
+        """Rows this connection has inserted, updated or deleted since it opened (SQLite's
+        ``sqlite3_total_changes``): equal before and after a stretch of statements exactly
+        when none of them wrote anything."""
+        return int(self._conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]
 
     async def run_sync(self, fn: Any, *args: Any) -> Any:
         return fn(self._conn, *args)

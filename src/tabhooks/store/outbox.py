@@ -94,6 +94,7 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     now = utcnow_precise()
     event_id = new_uuid7()
     payload = catalog.payload(occurrence)
+    subscribers = await _subscribers(conn, occurrence, now)
     await _INSERT_EVENT.execute(
         conn,
         {
@@ -107,13 +108,10 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
             "created_at": occurrence.created_at,
         },
     )
-    subscribers = await _SUBSCRIBERS.execute(
-        conn, {"site_id": occurrence.site_luid, "event": occurrence.event.name, "now": now}
-    )
     handoff = _handoff(conn)
     rows: list[dict[str, Any]] = []
     kept_pending = False
-    for webhook_id, url, failures, secrets in _grouped(subscribers):
+    for webhook_id, url, failures, secrets in subscribers:
         delivery_id = new_id(DELIVERY_ID_PREFIX)
         claimed = handoff is not None and handoff.offer(
             Claimed(
@@ -152,6 +150,7 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
             }
         )
     await _INSERT_DELIVERIES.execute_many(conn, rows)
+    _wrote_only_outbox_rows(conn)
     # Rows left pending need a claim. In this process that is worth a wake-up only when the
     # dispatcher could take them now; other PostgreSQL workers may have room in any case.
     if kept_pending and (
@@ -159,6 +158,44 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     ):
         await signal_new_work(conn)
     return len(rows)
+
+
+_Subscriber = tuple[str, str, int, tuple[str, ...]]
+_SUBSCRIBERS_MEMO = "outbox.subscribers"
+_CLEAN_AT = "outbox.clean_at"
+
+
+async def _subscribers(
+    conn: AsyncConnection, occurrence: catalog.Occurrence, now: datetime
+) -> list[_Subscriber]:
+    """The site's enabled webhooks for the event, with their live secrets.
+
+    A transaction that emits many events (a bulk change, a batch of job results) asks the
+    same question again and again; on SQLite the answer is remembered for the rest of the
+    transaction for as long as nothing but the outbox has written since it was read (checked
+    with SQLite's count of changed rows, so any write by any statement forgets it). Other
+    connections cannot write meanwhile: the transaction holds the database's write lock.
+    """
+    parameters = {"site_id": occurrence.site_luid, "event": occurrence.event.name, "now": now}
+    memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
+    if memo is None:
+        return _grouped(await _SUBSCRIBERS.execute(conn, parameters))
+    known: dict[tuple[str, str], list[_Subscriber]] = memo.setdefault(_SUBSCRIBERS_MEMO, {})
+    if memo.get(_CLEAN_AT) != conn.total_changes():  # type: ignore[attr-defined]
+        known.clear()
+    key = (occurrence.site_luid, occurrence.event.name)
+    found = known.get(key)
+    if found is None:
+        found = known[key] = _grouped(await _SUBSCRIBERS.execute(conn, parameters))
+        memo[_CLEAN_AT] = conn.total_changes()  # type: ignore[attr-defined]
+    return found
+
+
+def _wrote_only_outbox_rows(conn: AsyncConnection) -> None:
+    """The outbox's own inserts leave remembered subscribers valid (see :func:`_subscribers`)."""
+    memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
+    if memo is not None and _CLEAN_AT in memo:
+        memo[_CLEAN_AT] = conn.total_changes()  # type: ignore[attr-defined]
 
 
 def _handoff(conn: AsyncConnection) -> Handoff | None:
@@ -172,7 +209,7 @@ def _handoff(conn: AsyncConnection) -> Handoff | None:
     return batch
 
 
-def _grouped(rows: Any) -> list[tuple[str, str, int, tuple[str, ...]]]:
+def _grouped(rows: Any) -> list[_Subscriber]:
     """One entry per webhook from the subscriber rows (one row per live secret)."""
     grouped: dict[str, tuple[str, str, int, list[str]]] = {}
     for webhook_id, url, failures, secret in rows:

@@ -8,6 +8,7 @@ leaves for later.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,14 +17,16 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from tabhooks.delivery import signing
 from tabhooks.delivery.dispatcher import Dispatcher, DispatcherOptions
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.retry import RetryPolicy
 from tabhooks.delivery.sender import Sender
 from tabhooks.services.emit import emit
 from tabhooks.store import Store
+from tabhooks.store import secrets as secrets_store
 from tabhooks.store import webhooks as webhooks_store
-from tabhooks.store.tables import deliveries
+from tabhooks.store.tables import deliveries, utcnow_precise
 from tests.integration.conftest import Seeded
 
 LOCAL_POLICY = DestinationPolicy(allow_http=True, allow_private=True)
@@ -39,6 +42,8 @@ class Endpoint:
     in_flight: int = 0
     most_in_flight: int = 0
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Every request's headers and body, in arrival order.
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -51,7 +56,7 @@ async def endpoints() -> AsyncIterator[Callable[[bool], Any]]:
             state.gate.set()
 
         async def hook(request: web.Request) -> web.Response:
-            await request.read()
+            state.requests.append((dict(request.headers), await request.read()))
             state.arrived += 1
             state.in_flight += 1
             state.most_in_flight = max(state.most_in_flight, state.in_flight)
@@ -211,3 +216,51 @@ async def test_a_dead_destination_holds_only_its_slots_and_its_line(
         return dead.arrived == 20
 
     await _until(all_dead_arrived)
+
+
+async def test_one_transaction_sees_every_webhook_change_made_between_its_events(
+    rig: Rig, dispatching: Callable[..., Any], endpoints: Callable[[bool], Any]
+) -> None:
+    """Subscribers are remembered within a transaction only until something else writes."""
+    first_end: Endpoint = await endpoints(True)
+    second_end: Endpoint = await endpoints(True)
+    first = await rig.webhook("first", first_end.url)
+    await dispatching()
+
+    async with rig.store.write() as conn:
+
+        async def fire(n: int) -> int:
+            return await emit(
+                conn, EVENT, site_id=rig.site_id, resource_luid=f"e{n}", resource_name="W"
+            )
+
+        assert await fire(1) == 1
+        second = await webhooks_store.create(
+            conn,
+            site_id=rig.site_id,
+            name="second",
+            event=EVENT,
+            url=second_end.url,
+            is_enabled=True,
+            status_change_reason="",
+            owner_id=rig.owner_id,
+        )
+        assert await fire(2) == 2
+        await secrets_store.rotate(
+            conn, first, secret=signing.generate_secret(), old_expires_at=utcnow_precise()
+        )
+        assert await fire(3) == 2
+        await webhooks_store.change(conn, rig.site_id, second.id, is_enabled=False)
+        assert await fire(4) == 1
+
+    async def all_arrived() -> bool:
+        return (first_end.arrived, second_end.arrived) == (4, 2)
+
+    await _until(all_arrived)
+
+    def marker(body: bytes) -> str:
+        return str(json.loads(body)["resource_luid"])
+
+    signed = {marker(body): "webhook-signature" in headers for headers, body in first_end.requests}
+    assert signed == {"e1": False, "e2": False, "e3": True, "e4": True}
+    assert sorted(marker(body) for _, body in second_end.requests) == ["e2", "e3"]
