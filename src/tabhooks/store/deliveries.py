@@ -50,9 +50,15 @@ class Status(StrEnum):
 _QUEUED = (Status.PENDING.value, Status.DELIVERING.value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claimed:
-    """A delivery a dispatcher now holds, with everything needed to send it."""
+    """A delivery a dispatcher now holds, with everything needed to send it.
+
+    This and the other per-delivery records here (:class:`AttemptRecord`, :class:`Finish`)
+    are treated as immutable but not declared frozen: a frozen dataclass sets every field
+    through ``object.__setattr__``, which tripled the cost of making one, and several are made
+    per delivery.
+    """
 
     id: str
     #: ``None`` for a relay delivery (see :mod:`tabhooks.relay`).
@@ -71,7 +77,7 @@ class Claimed:
     failures: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptRecord:
     """One attempt as the dispatcher saw it."""
 
@@ -87,7 +93,7 @@ class AttemptRecord:
     response_body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finish:
     """What to do with a delivery after an attempt (or after deciding not to send)."""
 
