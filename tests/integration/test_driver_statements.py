@@ -54,6 +54,7 @@ async def test_driver_rows_equal_core_rows(
         ]
         by_core = [_delivery(event_id, m, leased_by="wrk_1") for m in moments]
         by_driver = [_delivery(event_id, m, leased_by="wrk_1") for m in moments]
+        by_values = [_delivery(event_id, m, leased_by="wrk_1") for m in moments]
         async with store.write() as conn:
             await conn.execute(
                 insert(sites),
@@ -69,6 +70,10 @@ async def test_driver_rows_equal_core_rows(
             )  # fmt: skip
             await conn.execute(insert(deliveries), by_core)
             await insert_into(deliveries, COLUMNS).execute_many(conn, by_driver)
+            # Rows given positionally, in the statement's column order, store the same.
+            await insert_into(deliveries, COLUMNS).execute_many_values(
+                conn, [tuple(row[c] for c in COLUMNS) for row in by_values]
+            )
             # Values the statement carries itself (leased_by=None) apply when not given.
             release = DriverStatement(
                 update(deliveries)
@@ -88,15 +93,21 @@ async def test_driver_rows_equal_core_rows(
                 select(deliveries.c.id).where(deliveries.c.next_attempt_at <= bindparam("now"))
             )
             found = await due.execute(conn, {"now": moments[1]})
-        for core, driver in zip(by_core, by_driver, strict=True):
+        for core, driver, values in zip(by_core, by_driver, by_values, strict=True):
             expected = {k: v for k, v in stored[str(core["id"])].items() if k != "id"}
             assert {k: v for k, v in stored[str(driver["id"])].items() if k != "id"} == expected
+            if core is by_core[0]:  # the second pair was then released, the values row not
+                assert {k: v for k, v in stored[str(values["id"])].items() if k != "id"} == (
+                    expected
+                )
         assert stored[str(by_driver[0]["id"])]["next_attempt_at"] == moments[0]
         assert stored[str(by_driver[1]["id"])]["leased_by"] is None
         assert sorted(row[0] for row in found) == sorted(
-            str(r["id"]) for r in by_core + by_driver if r["next_attempt_at"] <= moments[1]
+            str(r["id"])
+            for r in by_core + by_driver + by_values
+            if r["next_attempt_at"] <= moments[1]
         )
-        assert len(found) == 2  # 13:04:05.123456 UTC is later than 13:04:05
+        assert len(found) == 3  # 13:04:05.123456 UTC is later than 13:04:05
     finally:
         await store.dispose()
 
@@ -110,6 +121,27 @@ async def test_a_missing_parameter_is_an_error_not_a_null(tmp_path: Path) -> Non
                 await insert_into(events, ("id", "created_at")).execute(conn, {"id": "e"})
     finally:
         await store.dispose()
+
+
+async def test_positional_rows_must_give_every_parameter(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'driver.db'}")
+    try:
+        await migrate(store)
+        with pytest.raises(ValueError, match="2 parameters expected, 1 given"):
+            async with store.write() as conn:
+                await insert_into(events, ("id", "created_at")).execute_values(conn, ("e",))
+    finally:
+        await store.dispose()
+
+
+def test_insert_into_takes_rows_in_its_column_order() -> None:
+    """SQLAlchemy writes an INSERT's columns in table order and adds those with defaults;
+    positional rows would silently shift if ``insert_into`` accepted anything else."""
+    assert insert_into(deliveries, COLUMNS).names == COLUMNS
+    with pytest.raises(ValueError, match="not in column order"):
+        insert_into(deliveries, ("status", "id", "created_at", "updated_at", "event_id"))
+    with pytest.raises(ValueError, match="not in column order"):
+        insert_into(deliveries, ("id", "event_id", "site_id", "status", "created_at"))
 
 
 async def test_driver_errors_are_sqlalchemys(tmp_path: Path) -> None:

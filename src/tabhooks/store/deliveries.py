@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.store.driver import DriverStatement, insert_into
@@ -251,8 +251,8 @@ _FINISH = DriverStatement(
         status=bindparam("b_status"),
         attempts=deliveries.c.attempts + bindparam("b_tried"),
         next_attempt_at=bindparam("b_next"),
-        lease_expires_at=None,
-        leased_by=None,
+        lease_expires_at=null(),
+        leased_by=null(),
         last_status=bindparam("b_last_status"),
         last_error=bindparam("b_last_error"),
         updated_at=bindparam("b_now"),
@@ -267,26 +267,16 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
     if not results:
         return
     now = utcnow_precise()
-    records = [r.attempt for r in results if r.attempt is not None]
-    if records:
-        await _INSERT_ATTEMPTS.execute_many(
-            conn,
-            [
-                {
-                    "id": a.id,
-                    "delivery_id": a.delivery_id,
-                    "number": a.number,
-                    "started_at": a.started_at,
-                    "duration_ms": a.duration_ms,
-                    "status_code": a.status_code,
-                    "error": a.error,
-                    "detail": a.detail,
-                    "response_headers": json.dumps(a.response_headers),
-                    "response_body": a.response_body,
-                }
-                for a in records
-            ],
-        )
+    # In _INSERT_ATTEMPTS' column order.
+    await _INSERT_ATTEMPTS.execute_many_values(
+        conn,
+        [
+            (a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.status_code, a.error,
+             a.detail, json.dumps(a.response_headers), a.response_body)
+            for r in results
+            if (a := r.attempt) is not None
+        ],
+    )  # fmt: skip
     await _FINISH.execute_many(
         conn,
         [

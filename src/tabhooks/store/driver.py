@@ -64,49 +64,81 @@ class DriverStatement:
         self, conn: AsyncConnection, parameters: Mapping[str, Any]
     ) -> Sequence[tuple[Any, ...]]:
         """Run once; returns the rows a ``SELECT`` produced (an empty list otherwise)."""
+        if _driver_cursor(conn) is None:
+            return await self._execute_core(conn, dict(parameters))
+        return await self.execute_values(conn, self._values_of(parameters))
+
+    async def execute_many(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per row of parameters, in one call to the driver."""
+        if _driver_cursor(conn) is None:
+            if rows:
+                await conn.execute(self.statement, [dict(row) for row in rows])
+            return
+        await self.execute_many_values(conn, [self._values_of(row) for row in rows])
+
+    async def execute_values(
+        self, conn: AsyncConnection, values: Sequence[Any]
+    ) -> Sequence[tuple[Any, ...]]:
+        """:meth:`execute` with every parameter given in placeholder order (:attr:`names`).
+
+        The hot paths build rows this way: no mapping per row, no lookup per parameter.
+        """
         cursor = _driver_cursor(conn)
         if cursor is None:
-            result = await conn.execute(self.statement, dict(parameters))
-            return [tuple(row) for row in result] if result.returns_rows else []
-        bound = self._bound(parameters, self._memos())
+            return await self._execute_core(conn, dict(zip(self.names, values, strict=True)))
+        bound = self._converted_row(list(values), self._memos())
         try:
             cursor.execute(self.sql, bound)
         except sqlite3.Error as exc:
             raise _translated(self.sql, bound, exc) from exc
         return cursor.fetchall() if cursor.description else []
 
-    async def execute_many(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run once per row of parameters, in one call to the driver."""
+    async def execute_many_values(
+        self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """:meth:`execute_many` with each row's parameters in placeholder order."""
         if not rows:
             return
         cursor = _driver_cursor(conn)
         if cursor is None:
-            await conn.execute(self.statement, [dict(row) for row in rows])
+            names = self.names
+            await conn.execute(self.statement, [dict(zip(names, row, strict=True)) for row in rows])
             return
         # Rows of one batch share their timestamps (one ``now`` per transaction), so each
         # distinct value object is converted once per column, not once per row.
         memos = self._memos()
-        bound = [self._bound(row, memos) for row in rows]
+        bound = [self._converted_row(list(row), memos) for row in rows]
         try:
             cursor.executemany(self.sql, bound)
         except sqlite3.Error as exc:
             raise _translated(self.sql, bound, exc) from exc
+
+    async def _execute_core(
+        self, conn: AsyncConnection, parameters: dict[str, Any]
+    ) -> Sequence[tuple[Any, ...]]:
+        result = await conn.execute(self.statement, parameters)
+        return [tuple(row) for row in result] if result.returns_rows else []
 
     def _memos(self) -> list[dict[int, Any]]:
         """One memo per typed column; columns sharing a conversion share the dict."""
         memos: list[dict[int, Any]] = [{} for _ in range(self._memo_count)]
         return [memos[i] for i in self._memo_of]
 
-    def _bound(self, parameters: Mapping[str, Any], memos: list[dict[int, Any]]) -> list[Any]:
-        """The row's values in placeholder order, typed ones converted.
+    def _values_of(self, parameters: Mapping[str, Any]) -> list[Any]:
+        """The parameters in placeholder order, the statement's own values filled in."""
+        if self._defaults:
+            parameters = {**self._defaults, **parameters}
+        return [parameters[name] for name in self.names]
+
+    def _converted_row(self, values: list[Any], memos: list[dict[int, Any]]) -> list[Any]:
+        """``values`` with the typed ones converted by their column's bind processor.
 
         ``memos`` (one per typed column, see :meth:`_memos`) is keyed by object identity,
         which is sound only while every value is alive: the caller keeps the rows for the
         whole call.
         """
-        if self._defaults:
-            parameters = {**self._defaults, **parameters}
-        values = [parameters[name] for name in self.names]
+        if len(values) != len(self.names):
+            raise ValueError(f"{len(self.names)} parameters expected, {len(values)} given")
         for (index, process), memo in zip(self._converted, memos, strict=True):
             value = values[index]
             if value is not None:
@@ -119,10 +151,19 @@ class DriverStatement:
 
 
 def insert_into(table: Table, columns: Sequence[str]) -> DriverStatement:
-    """``INSERT INTO table (columns...)`` with one typed parameter per column, named after it."""
-    return DriverStatement(
+    """``INSERT INTO table (columns...)`` with one typed parameter per column, named after it.
+
+    Its placeholders are in the order of ``columns``, so ``execute_values`` takes rows in that
+    order. SQLAlchemy writes an ``INSERT``'s columns in table order and adds any column with a
+    default, so ``columns`` must be in table order and name those too; anything else is an
+    error here rather than shifted values later.
+    """
+    statement = DriverStatement(
         insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
     )
+    if statement.names != tuple(columns):
+        raise ValueError(f"placeholders {statement.names} are not in column order {columns}")
+    return statement
 
 
 def _translated(sql: str, parameters: Any, error: sqlite3.Error) -> StatementError:

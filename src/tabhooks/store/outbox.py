@@ -67,6 +67,8 @@ _INSERT_DELIVERIES = insert_into(
     ("id", "event_id", "webhook_id", "site_id", "status", "attempts", "schedule_base",
      "next_attempt_at", "lease_expires_at", "leased_by", "created_at", "updated_at"),
 )  # fmt: skip
+_DELIVERING = Status.DELIVERING.value
+_PENDING = Status.PENDING.value
 #: Every enabled subscriber with its live signing secrets (newest first): one statement gives
 #: the hand-off everything a claim would have read.
 _SUBSCRIBERS = DriverStatement(
@@ -95,29 +97,23 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     event_id = new_uuid7()
     payload = catalog.payload(occurrence)
     subscribers = await _subscribers(conn, occurrence, now)
-    await _INSERT_EVENT.execute(
+    site_id = occurrence.site_luid
+    await _INSERT_EVENT.execute_values(
         conn,
-        {
-            "id": event_id,
-            "site_id": occurrence.site_luid,
-            "event": occurrence.event.name,
-            "resource": str(occurrence.resource),
-            "resource_name": occurrence.resource_name,
-            "resource_luid": occurrence.resource_luid,
-            "payload": payload.decode(),
-            "created_at": occurrence.created_at,
-        },
-    )
+        (event_id, site_id, occurrence.event.name, str(occurrence.resource),
+         occurrence.resource_name, occurrence.resource_luid, payload.decode(),
+         occurrence.created_at),
+    )  # fmt: skip
     handoff = _handoff(conn)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     kept_pending = False
     for webhook_id, url, failures, secrets in subscribers:
         delivery_id = new_id(DELIVERY_ID_PREFIX)
-        claimed = handoff is not None and handoff.offer(
+        if handoff is not None and handoff.offer(
             Claimed(
                 id=delivery_id,
                 webhook_id=webhook_id,
-                site_id=occurrence.site_luid,
+                site_id=site_id,
                 url=url,
                 webhook_enabled=True,
                 payload=payload,
@@ -126,30 +122,18 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
                 secrets=secrets,
                 failures=failures,
             )
-        )
-        if claimed:
-            assert handoff is not None
-            status, due, leased_by = Status.DELIVERING.value, handoff.lease_until, handoff.worker_id
+        ):
+            status, due, leased_by = _DELIVERING, handoff.lease_until, handoff.worker_id
+            lease_expires_at: datetime | None = due
         else:
-            status, due, leased_by = Status.PENDING.value, now, None
+            status, due, leased_by, lease_expires_at = _PENDING, now, None, None
             kept_pending = True
+        # In _INSERT_DELIVERIES' column order.
         rows.append(
-            {
-                "id": delivery_id,
-                "event_id": event_id,
-                "webhook_id": webhook_id,
-                "site_id": occurrence.site_luid,
-                "status": status,
-                "attempts": 0,
-                "schedule_base": 0,
-                "next_attempt_at": due,
-                "lease_expires_at": due if leased_by else None,
-                "leased_by": leased_by,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    await _INSERT_DELIVERIES.execute_many(conn, rows)
+            (delivery_id, event_id, webhook_id, site_id, status, 0, 0, due, lease_expires_at,
+             leased_by, now, now)
+        )  # fmt: skip
+    await _INSERT_DELIVERIES.execute_many_values(conn, rows)
     _wrote_only_outbox_rows(conn)
     # Rows left pending need a claim. In this process that is worth a wake-up only when the
     # dispatcher could take them now; other PostgreSQL workers may have room in any case.
