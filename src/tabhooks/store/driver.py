@@ -35,10 +35,14 @@ class DriverStatement:
     Args:
         statement: The statement; every parameter must be a named ``bindparam`` (for an
             ``INSERT``, ``insert(table).values({name: bindparam(name, type_=...)})``).
+        sees_deferred_rows: See :attr:`sees_deferred_rows`.
     """
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, sees_deferred_rows: bool = True) -> None:
         self.statement = statement
+        #: False for a statement that reads no table rows are deferred to (see
+        #: :meth:`defer_values`): running it then does not write the deferred rows first.
+        self.sees_deferred_rows = sees_deferred_rows
         compiled = statement.compile(dialect=_SQLITE)  # type: ignore[attr-defined]
         self.sql: str = str(compiled)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
@@ -64,13 +68,13 @@ class DriverStatement:
         self, conn: AsyncConnection, parameters: Mapping[str, Any]
     ) -> Sequence[tuple[Any, ...]]:
         """Run once; returns the rows a ``SELECT`` produced (an empty list otherwise)."""
-        if _driver_cursor(conn) is None:
+        if _driver_cursor(conn, flush=False) is None:
             return await self._execute_core(conn, dict(parameters))
         return await self.execute_values(conn, self._values_of(parameters))
 
     async def execute_many(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row of parameters, in one call to the driver."""
-        if _driver_cursor(conn) is None:
+        if _driver_cursor(conn, flush=False) is None:
             if rows:
                 await conn.execute(self.statement, [dict(row) for row in rows])
             return
@@ -83,7 +87,7 @@ class DriverStatement:
 
         The hot paths build rows this way: no mapping per row, no lookup per parameter.
         """
-        cursor = _driver_cursor(conn)
+        cursor = _driver_cursor(conn, self.sees_deferred_rows)
         if cursor is None:
             return await self._execute_core(conn, dict(zip(self.names, values, strict=True)))
         bound = self._converted_row(list(values), self._memos())
@@ -99,11 +103,30 @@ class DriverStatement:
         """:meth:`execute_many` with each row's parameters in placeholder order."""
         if not rows:
             return
-        cursor = _driver_cursor(conn)
+        cursor = _driver_cursor(conn, self.sees_deferred_rows)
         if cursor is None:
             names = self.names
             await conn.execute(self.statement, [dict(zip(names, row, strict=True)) for row in rows])
             return
+        self.run_values(cursor, rows)
+
+    async def defer_values(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+        """:meth:`execute_many_values`, but on SQLite as late as the transaction allows.
+
+        The rows are kept with the connection and written, in the order they were deferred,
+        just before the next statement that may read them and before commit — so no
+        statement can tell the difference, and a transaction that defers rows many times
+        writes each table's rows in one driver call. Errors (a broken foreign key, say) then
+        surface from that later statement or from the commit. Elsewhere it runs at once.
+        """
+        defer = getattr(conn, "defer", None)
+        if defer is None:
+            await self.execute_many_values(conn, rows)
+        else:
+            defer(self, rows)
+
+    def run_values(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
+        """Convert and write ``rows`` with the driver's ``executemany`` on ``cursor``."""
         # Rows of one batch share their timestamps (one ``now`` per transaction), so each
         # distinct value object is converted once per column, not once per row.
         memos = self._memos()
@@ -171,7 +194,11 @@ def _translated(sql: str, parameters: Any, error: sqlite3.Error) -> StatementErr
     return DBAPIError.instance(sql, parameters, error, sqlite3.Error)
 
 
-def _driver_cursor(conn: AsyncConnection) -> Any:
-    """The pysqlite cursor of one of the store's SQLite loop connections, else ``None``."""
+def _driver_cursor(conn: AsyncConnection, flush: bool = True) -> Any:
+    """The pysqlite cursor of one of the store's SQLite loop connections, else ``None``.
+
+    With ``flush``, rows deferred on the connection are written first (see
+    :meth:`DriverStatement.defer_values`).
+    """
     cursor_of = getattr(conn, "driver_cursor", None)
-    return cursor_of() if cursor_of is not None else None
+    return cursor_of(flush) if cursor_of is not None else None

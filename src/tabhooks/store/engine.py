@@ -8,7 +8,7 @@ readers run alongside. PostgreSQL needs none of that and is used as is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,9 @@ class Store:
             async with self._write_lock:
                 sync_conn = self._writer()
                 with sync_conn.begin(), self._after_commit(sync_conn.info, outcome):
-                    yield LoopConnection(sync_conn)  # type: ignore[misc]
+                    loop_conn = LoopConnection(sync_conn)
+                    yield loop_conn  # type: ignore[misc]
+                    loop_conn.flush()  # deferred rows commit with the rest
         # Only reached after a successful commit.
         handoff = outcome.get(HANDOFF_BATCH)
         if handoff is not None:
@@ -179,15 +181,35 @@ class LoopConnection:
         #: What the outbox remembers for the rest of this transaction (see
         #: :func:`tabhooks.store.outbox.emit`); a new transaction starts empty.
         self.transaction_memo: dict[Any, Any] = {}
+        #: Rows deferred by ``DriverStatement.defer_values``, per statement, in deferral order.
+        self._deferred: dict[Any, list[Sequence[Any]]] = {}
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        self.flush()
         return self._conn.execute(statement, parameters)
 
-    def driver_cursor(self) -> Any:
-        """A pysqlite cursor in this connection's transaction, for :mod:`tabhooks.store.driver`."""
+    def driver_cursor(self, flush: bool = True) -> Any:
+        """A pysqlite cursor in this connection's transaction, for :mod:`tabhooks.store.driver`;
+        deferred rows are written first unless ``flush`` is False."""
+        if flush and self._deferred:
+            self.flush()
         if self._cursor is None:
             self._cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         return self._cursor
+
+    def defer(self, statement: Any, rows: Sequence[Sequence[Any]]) -> None:
+        """Keep ``rows`` for ``statement`` until :meth:`flush` (see ``defer_values``)."""
+        self._deferred.setdefault(statement, []).extend(rows)
+
+    def flush(self) -> None:
+        """Write the deferred rows, statement by statement in the order first deferred.
+
+        Called before any other statement runs on this connection and before commit.
+        """
+        while self._deferred:
+            statement = next(iter(self._deferred))
+            rows = self._deferred.pop(statement)
+            statement.run_values(self.driver_cursor(flush=False), rows)
 
     def total_changes(self) -> int:
         """Rows this connection has inserted, updated or deleted since it opened (SQLite's
@@ -196,12 +218,19 @@ class LoopConnection:
         return int(self._conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]
 
     async def run_sync(self, fn: Any, *args: Any) -> Any:
+        self.flush()
         return fn(self._conn, *args)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
+        self.flush()
         with self._conn.begin_nested():
-            yield
+            try:
+                yield
+            except BaseException:
+                self._deferred.clear()  # deferred inside the savepoint: rolled back with it
+                raise
+            self.flush()  # written inside the savepoint, which they belong to
 
 
 def open_store(url: str, **engine_kw: Any) -> Store:

@@ -82,7 +82,8 @@ _SUBSCRIBERS = DriverStatement(
         webhooks.c.event == bindparam("event"),
         webhooks.c.is_enabled.is_(True),
     )
-    .order_by(webhooks.c.id, webhook_secrets.c.created_at.desc())
+    .order_by(webhooks.c.id, webhook_secrets.c.created_at.desc()),
+    sees_deferred_rows=False,  # it reads webhooks and secrets, never events or deliveries
 )
 
 
@@ -98,11 +99,11 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     payload = catalog.payload(occurrence)
     subscribers = await _subscribers(conn, occurrence, now)
     site_id = occurrence.site_luid
-    await _INSERT_EVENT.execute_values(
+    await _INSERT_EVENT.defer_values(
         conn,
-        (event_id, site_id, occurrence.event.name, str(occurrence.resource),
+        [(event_id, site_id, occurrence.event.name, str(occurrence.resource),
          occurrence.resource_name, occurrence.resource_luid, payload.decode(),
-         occurrence.created_at),
+         occurrence.created_at)],
     )  # fmt: skip
     handoff = _handoff(conn)
     rows: list[tuple[Any, ...]] = []
@@ -133,7 +134,8 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
             (delivery_id, event_id, webhook_id, site_id, status, 0, 0, due, lease_expires_at,
              leased_by, now, now)
         )  # fmt: skip
-    await _INSERT_DELIVERIES.execute_many_values(conn, rows)
+    # Deferred: a transaction emitting many events writes each table's rows in one call.
+    await _INSERT_DELIVERIES.defer_values(conn, rows)
     _wrote_only_outbox_rows(conn)
     # Rows left pending need a claim. In this process that is worth a wake-up only when the
     # dispatcher could take them now; other PostgreSQL workers may have room in any case.
