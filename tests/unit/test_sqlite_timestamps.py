@@ -55,3 +55,15 @@ def test_postgresql_still_gets_naive_utc_datetimes() -> None:
     moment = datetime(2026, 11, 29, 7, 4, 5, tzinfo=timezone(timedelta(hours=-8)))
     bound = process(moment) if process else moment
     assert bound == datetime(2026, 11, 29, 15, 4, 5)
+
+
+def test_equal_instants_share_text_and_naive_values_are_not_confused_with_aware() -> None:
+    """Conversions are cached by value; the cache must not change any result."""
+    process = UTCDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert process is not None
+    utc = datetime(2026, 7, 1, 12, 0, 0, 5, tzinfo=UTC)
+    same_instant = utc.astimezone(timezone(timedelta(hours=-3)))
+    naive_local_fields = same_instant.replace(tzinfo=None)  # 09:00 naive means 09:00 UTC
+    assert process(utc) == process(same_instant) == "2026-07-01 12:00:00.000005"
+    assert process(naive_local_fields) == "2026-07-01 09:00:00.000005"
+    assert process(utc) == "2026-07-01 12:00:00.000005"  # still right after the others

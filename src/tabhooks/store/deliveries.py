@@ -260,6 +260,11 @@ _FINISH = DriverStatement(
     )
 )
 _DONE = (Status.SUCCEEDED, Status.FAILED)
+#: _FINISH's placeholders in order (SET clause, then WHERE): its rows are given positionally.
+_FINISH_ORDER = ("b_status", "b_tried", "b_next", "b_last_status", "b_last_error", "b_now",
+                 "b_completed", "b_id", "b_worker")  # fmt: skip
+if _FINISH.names != _FINISH_ORDER:  # SQLAlchemy renders them in another order: fix the rows
+    raise RuntimeError(f"_FINISH placeholders are {_FINISH.names}, not {_FINISH_ORDER}")
 
 
 async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Finish]) -> None:
@@ -277,23 +282,15 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
             if (a := r.attempt) is not None
         ],
     )  # fmt: skip
-    await _FINISH.execute_many(
+    # In _FINISH_ORDER.
+    await _FINISH.execute_many_values(
         conn,
         [
-            {
-                "b_id": r.delivery_id,
-                "b_worker": worker_id,
-                "b_status": r.status.value,
-                "b_tried": 1 if r.attempt is not None else 0,
-                "b_next": r.next_attempt_at,
-                "b_last_status": r.last_status,
-                "b_last_error": r.last_error,
-                "b_now": now,
-                "b_completed": now if r.status in _DONE else None,
-            }
+            (r.status.value, 1 if r.attempt is not None else 0, r.next_attempt_at, r.last_status,
+             r.last_error, now, now if r.status in _DONE else None, r.delivery_id, worker_id)
             for r in results
         ],
-    )
+    )  # fmt: skip
 
 
 async def release(
