@@ -198,16 +198,20 @@ class Sender:
         self, response: aiohttp.ClientResponse, started: float
     ) -> AttemptOutcome:
         """Keep the start of the body; the verdict is the status, so read errors are notes."""
-        body = bytearray()
+        cap = self.max_response_bytes
+        content = response.content
+        body = b""
         truncated = False
         detail = None
         try:
-            while len(body) < self.max_response_bytes:
-                chunk = await response.content.read(self.max_response_bytes - len(body))
+            # Usually the whole (small or empty) body is already buffered: one read.
+            body = await content.read(cap)
+            while len(body) < cap and body and not content.at_eof():
+                chunk = await content.read(cap - len(body))
                 if not chunk:
                     break
                 body += chunk
-            truncated = len(body) >= self.max_response_bytes and not response.content.at_eof()
+            truncated = len(body) >= cap and not content.at_eof()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error, text = classify_error(exc)
             detail = f"response body incomplete ({error}): {text}"
@@ -215,7 +219,7 @@ class Sender:
             status=response.status,
             duration_ms=_elapsed_ms(started),
             response_headers=_lowercase_headers(response.headers),
-            response_body=bytes(body),
+            response_body=body,
             response_truncated=truncated,
             retry_after=response.headers.get("Retry-After"),
             detail=detail,

@@ -65,8 +65,21 @@ async def receiver() -> AsyncIterator[Receiver]:
         await record(request)
         return web.Response(body=b"x" * BIG_BODY_BYTES)
 
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        """The body in three pieces, the first two sent before the rest exists."""
+        await record(request)
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for piece in (b"first,", b"second,", b"third"):
+            await response.write(piece)
+            await asyncio.sleep(0.02)
+        await response.write_eof()
+        return response
+
     app = web.Application()
     app.router.add_post("/ok", ok)
+    app.router.add_post("/trickle", trickle)
     app.router.add_post("/status/{code}", status)
     app.router.add_post("/redirect", redirect)
     app.router.add_route("*", "/target", ok)
@@ -176,6 +189,13 @@ async def test_send_large_response_truncated_at_cap(sender: Sender, receiver: Re
     assert outcome.status == 200
     assert outcome.response_body == b"x" * sender.max_response_bytes
     assert outcome.response_truncated
+
+
+async def test_send_reads_a_body_that_arrives_in_pieces(sender: Sender, receiver: Receiver) -> None:
+    outcome = await sender.send(f"{receiver.base_url}/trickle", BODY, {})
+    assert outcome.status == 200
+    assert outcome.response_body == b"first,second,third"
+    assert not outcome.response_truncated
 
 
 async def test_send_connection_reuse_after_truncated_body(
