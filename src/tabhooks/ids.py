@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_BITS = 80
@@ -24,16 +25,29 @@ _LENGTH = 26
 
 #: Every pair of digits, so a 128-bit value is written ten bits at a time.
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
-_SHIFTS = range(_LENGTH * 5 - 10, -1, -10)
+#: Where each pair of digits starts, in the time part and in the random part.
+_TIME_SHIFTS = range(40, -1, -10)
+_SHIFTS = range(_RANDOM_BITS - 10, -1, -10)
+#: The last millisecond seen and its ten digits.
+_TIME_DIGITS: list[Any] = [-1, ""]
 #: The version (7) and variant (0b10) bits of a UUIDv7, in place.
 _UUID7_MARKS = 0x7 << 76 | 0b10 << 62
 
 
 def new_id(prefix: str = "") -> str:
-    """A fresh id such as ``msg_01JD3W0V9D1C3AX4YQ2M8K7Z5R``."""
-    value = (time.time_ns() // 1_000_000) << _RANDOM_BITS | random.getrandbits(_RANDOM_BITS)
+    """A fresh id such as ``msg_01JD3W0V9D1C3AX4YQ2M8K7Z5R``.
+
+    The first ten digits are the millisecond (two zero bits and 48 bits of time), the last
+    sixteen the random bits; the time's digits are reused within a millisecond.
+    """
+    ms = time.time_ns() // 1_000_000
+    cached_ms, time_digits = _TIME_DIGITS
+    if ms != cached_ms:
+        time_digits = "".join([_PAIRS[(ms >> shift) & 0x3FF] for shift in _TIME_SHIFTS])
+        _TIME_DIGITS[:] = (ms, time_digits)
+    bits = random.getrandbits(_RANDOM_BITS)
     pairs = _PAIRS
-    return prefix + "".join([pairs[(value >> shift) & 0x3FF] for shift in _SHIFTS])
+    return prefix + time_digits + "".join([pairs[(bits >> shift) & 0x3FF] for shift in _SHIFTS])
 
 
 def new_uuid7() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 
@@ -52,3 +53,14 @@ def test_new_uuid7s_are_unique_and_sort_by_time_as_text() -> None:
     second = [new_uuid7() for _ in range(2_000)]
     assert len(set(first + second)) == 4_000
     assert max(first) < min(second)
+
+
+def test_new_id_is_the_128_bit_value_in_26_digits() -> None:
+    """Time digits are cached per millisecond; the id must still be the whole value encoded."""
+    for _ in range(500):
+        state = random.getstate()
+        made = new_id()
+        random.setstate(state)
+        bits = random.getrandbits(80)
+        assert _crockford_value(made) & ((1 << 80) - 1) == bits
+        assert _crockford_value(made) >> 128 == 0  # the two leading bits stay zero

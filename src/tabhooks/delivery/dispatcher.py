@@ -138,6 +138,7 @@ class Dispatcher:
         self._claimer_wants_room = False
         # A held delivery must still have time for a whole attempt inside its lease.
         self._hold_limit_s = max(0.0, options.lease_s - options.attempt_timeout_s - 5)
+        self._hold_cap = options.hold_cap  # read per delivery offered
         self._finished: list[Finish] = []
         self._finished_ready = asyncio.Event()
         self._released: list[str] = []
@@ -188,7 +189,7 @@ class Dispatcher:
         """Why one more delivery for ``origin`` may not be held: ``"line"``, ``"full"``, or None."""
         if self._stopping.is_set():
             return "full"
-        if self._held + self._in_flight + extra_overall >= self.options.hold_cap:
+        if self._held + self._in_flight + extra_overall >= self._hold_cap:
             return "full"
         line = self._lines.get(origin)
         waiting, in_flight = (len(line.waiting), line.in_flight) if line else (0, 0)
@@ -212,7 +213,7 @@ class Dispatcher:
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             self._release_overdue()
-            room = self.options.hold_cap - self._held - self._in_flight
+            room = self._hold_cap - self._held - self._in_flight
             asked = min(self.options.batch_size, room)
             if asked < max(1, self.options.batch_size // 4):
                 # Nearly full: claim again once sending has made real room.
@@ -332,7 +333,7 @@ class Dispatcher:
 
     def _wake_claimer_if_room(self) -> None:
         if self._claimer_wants_room and (
-            self.options.hold_cap - self._held - self._in_flight >= self.options.batch_size
+            self._hold_cap - self._held - self._in_flight >= self.options.batch_size
         ):
             self._claimer_wants_room = False
             self.store.new_work.set()
@@ -380,7 +381,8 @@ class Dispatcher:
             )
         else:
             headers = {signing.ID_HEADER: claimed.id, signing.TIMESTAMP_HEADER: str(timestamp)}
-        headers.update(claimed.headers)
+        if claimed.headers:
+            headers.update(claimed.headers)
         outcome = await self.sender.send(
             claimed.url, claimed.payload, headers, method=claimed.method
         )

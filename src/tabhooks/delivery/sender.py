@@ -101,6 +101,13 @@ class Sender:
         # URLs already checked against the (fixed) policy, as parsed: a webhook's URL is
         # checked once, not on every attempt. Addresses are still checked at every connect.
         self._checked: dict[str, URL] = {}
+        self._default_headers = CIMultiDict(
+            {
+                "Content-Type": "application/json",
+                "User-Agent": user_agent,
+                "Accept-Encoding": "identity",
+            }
+        )
 
     async def start(self) -> None:
         """Create the session; must run inside the event loop that will send."""
@@ -176,13 +183,7 @@ class Sender:
                 self._checked.clear()
             self._checked[url] = target
         # Case-insensitive, so a caller's "content-type" replaces ours instead of doubling it.
-        request_headers = CIMultiDict(
-            {
-                "Content-Type": "application/json",
-                "User-Agent": self.user_agent,
-                "Accept-Encoding": "identity",
-            }
-        )
+        request_headers = self._default_headers.copy()
         if headers:
             request_headers.update(headers)
         try:

@@ -94,7 +94,7 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
         How many deliveries were queued (0 when no webhook listens; the event is kept anyway,
         so the history shows what happened).
     """
-    now = utcnow_precise()
+    now = _transaction_now(conn)
     event_id = new_uuid7()
     payload = catalog.payload(occurrence)
     subscribers = await _subscribers(conn, occurrence, now)
@@ -149,6 +149,7 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
 _Subscriber = tuple[str, str, int, tuple[str, ...]]
 _SUBSCRIBERS_MEMO = "outbox.subscribers"
 _CLEAN_AT = "outbox.clean_at"
+_NOW = "outbox.now"
 
 
 async def _subscribers(
@@ -175,6 +176,19 @@ async def _subscribers(
         found = known[key] = _grouped(await _SUBSCRIBERS.execute(conn, parameters))
         memo[_CLEAN_AT] = conn.total_changes()  # type: ignore[attr-defined]
     return found
+
+
+def _transaction_now(conn: AsyncConnection) -> datetime:
+    """When this transaction first emitted: every delivery it queues carries that time, as
+    PostgreSQL's ``now()`` is the transaction's start (on SQLite it is remembered with the
+    transaction; elsewhere it is read per event)."""
+    memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
+    if memo is None:
+        return utcnow_precise()
+    now: datetime | None = memo.get(_NOW)
+    if now is None:
+        now = memo[_NOW] = utcnow_precise()
+    return now
 
 
 def _wrote_only_outbox_rows(conn: AsyncConnection) -> None:

@@ -6,6 +6,7 @@ them. Times are stored as naive UTC and handed back timezone-aware.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -532,7 +533,7 @@ inbox_requests = Table(
 
 def utcnow() -> datetime:
     """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
-    return datetime.now(UTC).replace(microsecond=0)
+    return datetime.fromtimestamp(int(time.time()), UTC)  # half the cost of now().replace()
 
 
 def utcnow_precise() -> datetime:
