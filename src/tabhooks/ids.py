@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_BITS = 80
@@ -28,8 +27,14 @@ _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 #: Where each pair of digits starts, in the time part and in the random part.
 _TIME_SHIFTS = range(40, -1, -10)
 _SHIFTS = range(_RANDOM_BITS - 10, -1, -10)
-#: The last millisecond seen and its ten digits.
-_TIME_DIGITS: list[Any] = [-1, ""]
+#: The last millisecond seen and its ten digits (replaced whole, so a reader never sees a
+#: millisecond with another's digits).
+_last_millisecond: tuple[int, str] = (-1, "")
+
+
+def _remember(ms: int, digits: str) -> None:
+    global _last_millisecond
+    _last_millisecond = (ms, digits)
 #: The version (7) and variant (0b10) bits of a UUIDv7, in place.
 _UUID7_MARKS = 0x7 << 76 | 0b10 << 62
 
@@ -41,10 +46,10 @@ def new_id(prefix: str = "") -> str:
     sixteen the random bits; the time's digits are reused within a millisecond.
     """
     ms = time.time_ns() // 1_000_000
-    cached_ms, time_digits = _TIME_DIGITS
+    cached_ms, time_digits = _last_millisecond
     if ms != cached_ms:
         time_digits = "".join([_PAIRS[(ms >> shift) & 0x3FF] for shift in _TIME_SHIFTS])
-        _TIME_DIGITS[:] = (ms, time_digits)
+        _remember(ms, time_digits)
     bits = random.getrandbits(_RANDOM_BITS)
     pairs = _PAIRS
     return prefix + time_digits + "".join([pairs[(bits >> shift) & 0x3FF] for shift in _SHIFTS])
