@@ -163,5 +163,18 @@ def payload(occurrence: Occurrence) -> bytes:
         f'"resource_name":{q(occurrence.resource_name)},'
         f'"site_luid":{q(occurrence.site_luid)},'
         f'"resource_luid":{q(occurrence.resource_luid)},'
-        f'"created_at":{q(str(timestamp(occurrence.created_at)))}}}'
+        f'"created_at":{q(_created_text(occurrence.created_at))}}}'
     ).encode()
+
+
+#: The last event time formatted, and its text: events emitted together share their second.
+_last_created: tuple[datetime | None, str] = (None, "")
+
+
+def _created_text(moment: datetime) -> str:
+    global _last_created
+    last, text = _last_created
+    if moment != last:
+        text = str(timestamp(moment))
+        _last_created = (moment, text)
+    return text

@@ -35,6 +35,8 @@ _last_millisecond: tuple[int, str] = (-1, "")
 def _remember(ms: int, digits: str) -> None:
     global _last_millisecond
     _last_millisecond = (ms, digits)
+
+
 #: The version (7) and variant (0b10) bits of a UUIDv7, in place.
 _UUID7_MARKS = 0x7 << 76 | 0b10 << 62
 

@@ -66,3 +66,22 @@ def test_payload_of_a_utc_time_has_no_fraction() -> None:
         created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
     )
     assert json.loads(events.payload(occurrence))["created_at"] == "2026-01-02T03:04:05Z"
+
+
+def test_consecutive_events_with_different_times_each_get_their_own() -> None:
+    """The last formatted time is reused; a different time must never get it."""
+    event = events.BY_NAME["WorkbookCreated"]
+
+    def created(moment: datetime) -> str:
+        occurrence = events.Occurrence(
+            event=event, resource=event.resource, resource_name="n", resource_luid="l",
+            site_luid="s", created_at=moment,
+        )  # fmt: skip
+        return str(json.loads(events.payload(occurrence))["created_at"])
+
+    first = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    second = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
+    assert created(first) == "2026-01-02T03:04:05Z"
+    assert created(second) == "2026-01-02T03:04:06Z"
+    assert created(first) == "2026-01-02T03:04:05Z"
+    assert created(first.astimezone(timezone(timedelta(hours=1)))) == "2026-01-02T03:04:05Z"
