@@ -84,22 +84,16 @@ class _DeliveryCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         metrics = self.metrics
-        attempts = CounterMetricFamily(
+        yield _by_outcome(
             "tabhooks_delivery_attempts",
             "Delivery attempts by outcome: 2xx, 3xx, 4xx, 5xx or the error class.",
-            labels=["outcome"],
+            metrics.attempts,
         )
-        for outcome, count in sorted(metrics.attempts.items()):
-            attempts.add_metric([outcome], count)
-        yield attempts
-        deliveries = CounterMetricFamily(
+        yield _by_outcome(
             "tabhooks_deliveries",
             "Delivery state changes after an attempt: succeeded, retry_scheduled, failed.",
-            labels=["outcome"],
+            metrics.deliveries,
         )
-        for outcome, count in sorted(metrics.deliveries.items()):
-            deliveries.add_metric([outcome], count)
-        yield deliveries
         cumulative, buckets = 0, []
         bounds = [*map(floatToGoString, _LATENCY_BUCKETS_S), "+Inf"]
         for bound, count in zip(bounds, metrics.latency_counts, strict=True):
@@ -111,3 +105,10 @@ class _DeliveryCollector(Collector):
             buckets=buckets,
             sum_value=metrics.latency_sum_s,
         )
+
+
+def _by_outcome(name: str, documentation: str, counts: Tally[str]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=["outcome"])
+    for outcome, count in sorted(counts.items()):
+        family.add_metric([outcome], count)
+    return family
