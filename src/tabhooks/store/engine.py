@@ -178,6 +178,7 @@ class LoopConnection:
         self.dialect = conn.dialect
         self.info = conn.info
         self._cursor: Any = None
+        self._driver_connection: Any = None
         #: What the outbox remembers for the rest of this transaction (see
         #: :func:`tabhooks.store.outbox.emit`); a new transaction starts empty.
         self.transaction_memo: dict[Any, Any] = {}
@@ -194,7 +195,7 @@ class LoopConnection:
         if flush and self._deferred:
             self.flush()
         if self._cursor is None:
-            self._cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            self._cursor = self._driver().cursor()
         return self._cursor
 
     def defer(self, statement: Any, rows: Sequence[Sequence[Any]]) -> None:
@@ -215,7 +216,14 @@ class LoopConnection:
         """Rows this connection has inserted, updated or deleted since it opened (SQLite's
         ``sqlite3_total_changes``): equal before and after a stretch of statements exactly
         when none of them wrote anything."""
-        return int(self._conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]
+        return int(self._driver().total_changes)
+
+    def _driver(self) -> Any:
+        """The pysqlite connection under this transaction (looked up once: SQLAlchemy checks
+        the connection's state on every access, and the outbox asks twice per event)."""
+        if self._driver_connection is None:
+            self._driver_connection = self._conn.connection.driver_connection
+        return self._driver_connection
 
     async def run_sync(self, fn: Any, *args: Any) -> Any:
         self.flush()
