@@ -136,7 +136,6 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
         )  # fmt: skip
     # Deferred: a transaction emitting many events writes each table's rows in one call.
     await _INSERT_DELIVERIES.defer_values(conn, rows)
-    _wrote_only_outbox_rows(conn)
     # Rows left pending need a claim. In this process that is worth a wake-up only when the
     # dispatcher could take them now; other PostgreSQL workers may have room in any case.
     if kept_pending and (
@@ -159,23 +158,31 @@ async def _subscribers(
 
     A transaction that emits many events (a bulk change, a batch of job results) asks the
     same question again and again; on SQLite the answer is remembered for the rest of the
-    transaction for as long as nothing but the outbox has written since it was read (checked
-    with SQLite's count of changed rows, so any write by any statement forgets it). Other
-    connections cannot write meanwhile: the transaction holds the database's write lock.
+    transaction for as long as nothing has written since it was read (checked with SQLite's
+    count of changed rows, so any write by any statement forgets it; the outbox's own rows
+    are deferred and write nothing until another statement runs). Other connections cannot
+    write meanwhile: the transaction holds the database's write lock.
     """
-    parameters = {"site_id": occurrence.site_luid, "event": occurrence.event.name, "now": now}
+    key = (occurrence.site_luid, occurrence.event.name)
     memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
     if memo is None:
-        return _grouped(await _SUBSCRIBERS.execute(conn, parameters))
+        return await _read_subscribers(conn, key, now)
     known: dict[tuple[str, str], list[_Subscriber]] = memo.setdefault(_SUBSCRIBERS_MEMO, {})
     if memo.get(_CLEAN_AT) != conn.total_changes():  # type: ignore[attr-defined]
         known.clear()
-    key = (occurrence.site_luid, occurrence.event.name)
     found = known.get(key)
     if found is None:
-        found = known[key] = _grouped(await _SUBSCRIBERS.execute(conn, parameters))
+        found = known[key] = await _read_subscribers(conn, key, now)
         memo[_CLEAN_AT] = conn.total_changes()  # type: ignore[attr-defined]
     return found
+
+
+async def _read_subscribers(
+    conn: AsyncConnection, key: tuple[str, str], now: datetime
+) -> list[_Subscriber]:
+    site_id, event = key
+    rows = await _SUBSCRIBERS.execute(conn, {"site_id": site_id, "event": event, "now": now})
+    return _grouped(rows)
 
 
 def _transaction_now(conn: AsyncConnection) -> datetime:
@@ -189,13 +196,6 @@ def _transaction_now(conn: AsyncConnection) -> datetime:
     if now is None:
         now = memo[_NOW] = utcnow_precise()
     return now
-
-
-def _wrote_only_outbox_rows(conn: AsyncConnection) -> None:
-    """The outbox's own inserts leave remembered subscribers valid (see :func:`_subscribers`)."""
-    memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
-    if memo is not None and _CLEAN_AT in memo:
-        memo[_CLEAN_AT] = conn.total_changes()  # type: ignore[attr-defined]
 
 
 def _handoff(conn: AsyncConnection) -> Handoff | None:
