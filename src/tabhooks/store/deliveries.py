@@ -258,14 +258,12 @@ _FINISH = DriverStatement(
         last_error=bindparam("b_last_error"),
         updated_at=bindparam("b_now"),
         completed_at=bindparam("b_completed"),
-    )
-)
+    ),
+    # Rows are given positionally, SET clause then WHERE.
+    order=("b_status", "b_tried", "b_next", "b_last_status", "b_last_error", "b_now",
+           "b_completed", "b_id", "b_worker"),
+)  # fmt: skip
 _DONE = (Status.SUCCEEDED, Status.FAILED)
-#: _FINISH's placeholders in order (SET clause, then WHERE): its rows are given positionally.
-_FINISH_ORDER = ("b_status", "b_tried", "b_next", "b_last_status", "b_last_error", "b_now",
-                 "b_completed", "b_id", "b_worker")  # fmt: skip
-if _FINISH.names != _FINISH_ORDER:  # SQLAlchemy renders them in another order: fix the rows
-    raise RuntimeError(f"_FINISH placeholders are {_FINISH.names}, not {_FINISH_ORDER}")
 
 
 async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Finish]) -> None:
@@ -283,7 +281,7 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
             if (a := r.attempt) is not None
         ],
     )  # fmt: skip
-    # In _FINISH_ORDER.
+    # In _FINISH's placeholder order.
     await _FINISH.execute_many_values(
         conn,
         [

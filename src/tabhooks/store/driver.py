@@ -35,10 +35,19 @@ class DriverStatement:
     Args:
         statement: The statement; every parameter must be a named ``bindparam`` (for an
             ``INSERT``, ``insert(table).values({name: bindparam(name, type_=...)})``).
+        order: The placeholder order callers of :meth:`execute_values` build their rows
+            in; SQLAlchemy decides the order when it compiles, so a different one is an error
+            here rather than shifted values later.
         sees_deferred_rows: See :attr:`sees_deferred_rows`.
     """
 
-    def __init__(self, statement: Executable, *, sees_deferred_rows: bool = True) -> None:
+    def __init__(
+        self,
+        statement: Executable,
+        *,
+        order: Sequence[str] | None = None,
+        sees_deferred_rows: bool = True,
+    ) -> None:
         self.statement = statement
         #: False for a statement that reads no table rows are deferred to (see
         #: :meth:`defer_values`): running it then does not write the deferred rows first.
@@ -46,6 +55,8 @@ class DriverStatement:
         compiled = statement.compile(dialect=_SQLITE)  # type: ignore[attr-defined]
         self.sql: str = str(compiled)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        if order is not None and self.names != tuple(order):
+            raise ValueError(f"placeholders {self.names} are not in column order {tuple(order)}")
         binds = [compiled.binds[name] for name in self.names]
         self._processors: list[Callable[[Any], Any] | None] = [
             bind.type.dialect_impl(_SQLITE).bind_processor(_SQLITE) for bind in binds
@@ -178,15 +189,12 @@ def insert_into(table: Table, columns: Sequence[str]) -> DriverStatement:
 
     Its placeholders are in the order of ``columns``, so ``execute_values`` takes rows in that
     order. SQLAlchemy writes an ``INSERT``'s columns in table order and adds any column with a
-    default, so ``columns`` must be in table order and name those too; anything else is an
-    error here rather than shifted values later.
+    default, so ``columns`` must be in table order and name those too (checked).
     """
-    statement = DriverStatement(
-        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+    return DriverStatement(
+        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns}),
+        order=columns,
     )
-    if statement.names != tuple(columns):
-        raise ValueError(f"placeholders {statement.names} are not in column order {columns}")
-    return statement
 
 
 def _translated(sql: str, parameters: Any, error: sqlite3.Error) -> StatementError:
