@@ -9,6 +9,7 @@ Tableau's own docs print (``webhook-source-event-label-LabelDeleted``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -167,14 +168,7 @@ def payload(occurrence: Occurrence) -> bytes:
     ).encode()
 
 
-#: The last event time formatted, and its text: events emitted together share their second.
-_last_created: tuple[datetime | None, str] = (None, "")
-
-
+@functools.lru_cache(maxsize=64)
 def _created_text(moment: datetime) -> str:
-    global _last_created
-    last, text = _last_created
-    if moment != last:
-        text = str(timestamp(moment))
-        _last_created = (moment, text)
-    return text
+    """:func:`timestamp`, cached: events emitted together share their second."""
+    return str(timestamp(moment))

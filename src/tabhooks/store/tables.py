@@ -6,6 +6,7 @@ them. Times are stored as naive UTC and handed back timezone-aware.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -71,34 +72,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         return moment.replace(tzinfo=UTC)
 
 
-#: Recently converted timestamps. Many rows written together carry equal ones (events emitted
-#: in the same second, a transaction's ``now``), and a lookup costs a tenth of a conversion.
-_SQLITE_TEXTS: dict[datetime, str] = {}
-_SQLITE_TEXTS_MAX = 512
-
-
+@functools.lru_cache(maxsize=512)
 def _sqlite_text(value: datetime | None) -> str | None:
     """``value`` as SQLite stores it: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``.
 
-    Equal datetimes give equal text (an aware value's text depends only on the instant, and a
-    naive one never equals an aware one), so the cache may be keyed by value.
+    Cached: many rows written together carry equal timestamps (events emitted in the same
+    second, a transaction's ``now``), and a hit costs a twentieth of a conversion. Equal
+    datetimes give equal text (an aware value's text depends only on the instant, and a naive
+    one never equals an aware one), so keying by value is sound.
     """
     if value is None:
         return None
-    text = _SQLITE_TEXTS.get(value)
-    if text is not None:
-        return text
     if not isinstance(value, datetime):
         raise TypeError(f"a timestamp must be a datetime, not {type(value).__name__}")
-    moment = value
-    if moment.tzinfo is not None and moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
     # Aware values end in "+00:00", which the slice drops; naive ones are UTC already.
-    text = moment.isoformat(" ", "microseconds")[:26]
-    if len(_SQLITE_TEXTS) >= _SQLITE_TEXTS_MAX:
-        _SQLITE_TEXTS.clear()
-    _SQLITE_TEXTS[value] = text
-    return text
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _id(name: str = "id", **kw: Any) -> Column[str]:
