@@ -20,7 +20,6 @@ import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_BITS = 80
-_LENGTH = 26
 
 #: Every pair of digits, so a 128-bit value is written ten bits at a time.
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
@@ -30,12 +29,6 @@ _SHIFTS = range(_RANDOM_BITS - 10, -1, -10)
 #: The last millisecond seen and its ten digits (replaced whole, so a reader never sees a
 #: millisecond with another's digits).
 _last_millisecond: tuple[int, str] = (-1, "")
-
-
-def _remember(ms: int, digits: str) -> None:
-    global _last_millisecond
-    _last_millisecond = (ms, digits)
-
 
 #: The version (7) and variant (0b10) bits of a UUIDv7, in place.
 _UUID7_MARKS = 0x7 << 76 | 0b10 << 62
@@ -47,11 +40,12 @@ def new_id(prefix: str = "") -> str:
     The first ten digits are the millisecond (two zero bits and 48 bits of time), the last
     sixteen the random bits; the time's digits are reused within a millisecond.
     """
+    global _last_millisecond
     ms = time.time_ns() // 1_000_000
     cached_ms, time_digits = _last_millisecond
     if ms != cached_ms:
         time_digits = "".join([_PAIRS[(ms >> shift) & 0x3FF] for shift in _TIME_SHIFTS])
-        _remember(ms, time_digits)
+        _last_millisecond = (ms, time_digits)
     bits = random.getrandbits(_RANDOM_BITS)
     pairs = _PAIRS
     return prefix + time_digits + "".join([pairs[(bits >> shift) & 0x3FF] for shift in _SHIFTS])
