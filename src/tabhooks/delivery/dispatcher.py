@@ -96,11 +96,6 @@ class DispatcherOptions:
             attempt_timeout_s=settings.delivery_timeout_s,
         )
 
-    @property
-    def hold_cap(self) -> int:
-        """Most deliveries held (waiting or in flight) by one dispatcher."""
-        return max(4 * self.concurrency, self.line_limit)
-
 
 @dataclass(slots=True)
 class _Line:
@@ -138,7 +133,8 @@ class Dispatcher:
         self._claimer_wants_room = False
         # A held delivery must still have time for a whole attempt inside its lease.
         self._hold_limit_s = max(0.0, options.lease_s - options.attempt_timeout_s - 5)
-        self._hold_cap = options.hold_cap  # read per delivery offered
+        #: Most deliveries held (waiting or in flight) at once.
+        self._hold_cap = max(4 * options.concurrency, options.line_limit)
         self._finished: list[Finish] = []
         self._finished_ready = asyncio.Event()
         self._released: list[str] = []
