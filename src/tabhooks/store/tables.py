@@ -129,6 +129,8 @@ site_users = Table(
     Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("site_role", String(40), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Per site, as Tableau keeps it: a site's admins never learn when a user signed in elsewhere.
+    Column("last_login", UTCDateTime()),
     Index(None, "user_id"),
 )
 
@@ -155,6 +157,13 @@ sessions = Table(
     Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+    # The personal access token signed in with (None for a password): revoking it ends these.
+    Column(
+        "pat_id",
+        String(36),
+        ForeignKey("personal_access_tokens.id", ondelete="CASCADE"),
+        index=True,
+    ),
     Index(None, "expires_at"),
 )
 
@@ -423,6 +432,8 @@ jobs = Table(
     Column("started_at", UTCDateTime()),
     Column("completed_at", UTCDateTime()),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Who queued it: they (or an administrator) may cancel it.
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
     Index(None, "status", "created_at"),
     Index(None, "site_id", "created_at"),
     Index(None, "content_id", "status"),
