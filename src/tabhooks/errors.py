@@ -35,7 +35,8 @@ Tree::
         ├── UploadNotFound           404 404032
         ├── LabelNotFound            404 404057
         ├── ResourceNotFound         404 404003
-        │   └── UnsupportedVersion   404 404003 (unknown resource, as Tableau answers)
+        │   ├── UnsupportedVersion   404 404003 (unknown resource, as Tableau answers)
+        │   └── PatNotFound          404 404003 (no personal access token of that name)
         ├── MethodNotAllowed         405 405000
         ├── Conflict                 409 409000
         │   ├── SiteConflict         409 409001
@@ -228,6 +229,12 @@ class LabelNotFound(TableauError):
 
 class UnsupportedVersion(ResourceNotFound):
     """The REST API version in the URI is not supported."""
+
+
+class PatNotFound(ResourceNotFound):
+    """The user has no personal access token of that name."""
+
+    summary = "Personal access token not found"
 
 
 class MethodNotAllowed(TableauError):
