@@ -15,13 +15,14 @@ console = Console()
 
 async def _create_pat(user: str, name: str) -> str:
     # Imported here so the client commands (webhooks, inbox, ...) start without the server.
+    from tabhooks.cli.local_store import open_existing
     from tabhooks.config import Settings
     from tabhooks.services import users
     from tabhooks.services.bootstrap import bootstrap
-    from tabhooks.store import migrate, open_store
+    from tabhooks.store import migrate
 
     settings = Settings()
-    store = open_store(settings.database_url)
+    store = open_existing(settings.database_url)
     try:
         await migrate(store)
         await bootstrap(store, settings)
