@@ -1,18 +1,27 @@
-"""Where webhooks may be sent: the https rule and the SSRF guard.
+"""Where the server may connect: the https rule, the SSRF guard, and the one guarded client.
 
-A webhook URL is chosen by a user of the API, but the request is sent from inside our
-network, so an unguarded sender is a proxy into it (cloud metadata at 169.254.169.254, admin
-consoles on 10.x, the database on localhost). The guard runs twice:
+A webhook URL, a relay target, a replay URL and a relay route's enrichment server are all
+chosen by users of the API, but the requests are sent from inside our network, so an unguarded
+client is a proxy into it (cloud metadata at 169.254.169.254, admin consoles on 10.x, the
+database on localhost). Everything the server sends out goes through :func:`guarded_session`,
+and the guard runs at three points:
 
-* :func:`check_url` when a webhook is created or updated (and again before every send): the
-  URL must be absolute https without credentials, and a host written as an IP literal must be
-  public. No DNS is done here, since an answer given now proves nothing about the answer the
-  sender gets later.
-* :class:`GuardedResolver` inside aiohttp's connector, at connect time: every address a name
-  resolves to must be public. Checking the addresses the socket is actually opened to is what
-  defeats DNS rebinding (a name that resolves to a public address at create time and to
-  127.0.0.1 at send time). aiohttp never asks the resolver about IP literals, which is why
-  :func:`check_url` covers those.
+* :func:`check_url` when a destination is saved (and again before every send): the URL must
+  be absolute https without credentials, and a host written as an IP literal must be public.
+  No DNS is done here, since an answer given now proves nothing about the answer the sender
+  gets later.
+* :class:`GuardedConnector`, the connector of every outgoing session, each time it opens a
+  connection: the request's URL is checked again (scheme, loopback names, IP literals), and
+  every address the host resolves to — or the literal itself — must be allowed. Checking the
+  addresses the socket is actually opened to is what defeats DNS rebinding (a name that
+  resolves to a public address at create time and to 127.0.0.1 at send time), and checking
+  them in the connector rather than only in the resolver is what covers IP literals, which
+  aiohttp never hands to a resolver. Pooled connections are reused only for the same scheme,
+  host and port, so every hop that reaches a new host is checked.
+* :func:`redirect_target` for the one client that follows redirects (relay enrichment, a
+  REST API behind a load balancer): the ``Location`` is checked like a destination before it
+  is followed, and https never leads to http. Nothing else follows redirects: every request is
+  sent with ``allow_redirects=False``, and a delivery's 3xx is its answer, as on Tableau.
 
 The address table is our own (not :attr:`ipaddress.IPv4Address.is_global`), because the
 standard library's idea of "private" changed between Python patch releases and a security
@@ -24,15 +33,21 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from tabhooks.errors import TabhooksError
+
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.tracing import Trace
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -173,14 +188,15 @@ def check_url(url: str, policy: DestinationPolicy = STRICT_POLICY) -> None:
     parse_destination(url, policy)
 
 
-def parse_destination(url: str, policy: DestinationPolicy = STRICT_POLICY) -> URL:
+def parse_destination(url: str | URL, policy: DestinationPolicy = STRICT_POLICY) -> URL:
     """Check ``url`` like :func:`check_url` and return it parsed.
 
     The sender sends the very :class:`yarl.URL` object that was checked, so the guard and
     aiohttp can never disagree about which host a string names.
 
     Args:
-        url: The destination as the user wrote it.
+        url: The destination as the user wrote it, or an already parsed URL (the connector
+            checks the URL of the request it is about to connect for).
         policy: What this deployment accepts.
 
     Returns:
@@ -189,10 +205,13 @@ def parse_destination(url: str, policy: DestinationPolicy = STRICT_POLICY) -> UR
     Raises:
         BlockedDestination: With a reason a user can act on.
     """
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError) as exc:  # yarl refuses bad ports, backslashes, bad IDNA
-        raise BlockedDestination(f"invalid URL: {exc}") from exc
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        try:
+            parsed = URL(url)
+        except (ValueError, TypeError) as exc:  # yarl refuses bad ports, backslashes, bad IDNA
+            raise BlockedDestination(f"invalid URL: {exc}") from exc
     if not parsed.scheme:
         raise BlockedDestination("URL must be absolute (scheme://host/...)")
     if parsed.scheme != "https" and not (policy.allow_http and parsed.scheme == "http"):
@@ -347,3 +366,149 @@ class GuardedResolver(AbstractResolver):
         """Close the inner resolver if this object created it."""
         if self._inner is not None and self._owns_inner:
             await self._inner.close()
+
+
+#: Statuses whose ``Location`` a client may follow (RFC 9110 §15.4).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def redirect_target(current: URL, location: str, policy: DestinationPolicy) -> URL:
+    """Check the ``Location`` of a redirect answered to ``current`` before following it.
+
+    The target is judged like any destination (scheme, credentials, IP literal, loopback
+    name); its addresses are judged again by :class:`GuardedConnector` when it is connected
+    to. A redirect from https to anything else is refused even where http is allowed, because
+    the request it repeats may carry a session token that must not travel in clear text.
+
+    Args:
+        current: The URL that answered with the redirect.
+        location: The ``Location`` header as received (relative references are resolved).
+        policy: What this deployment accepts.
+
+    Returns:
+        The URL to request next.
+
+    Raises:
+        BlockedDestination: The redirect must not be followed; the reason names the target.
+    """
+    try:
+        target = current.join(URL(location))
+    except (ValueError, TypeError) as exc:
+        raise BlockedDestination(f"redirect to an invalid URL: {exc}") from exc
+    if current.scheme == "https" and target.scheme != "https":
+        raise BlockedDestination(f"redirect from https to {target.scheme}: {target}")
+    try:
+        return parse_destination(target, policy)
+    except BlockedDestination as exc:
+        raise BlockedDestination(f"redirect refused: {exc}") from exc
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """aiohttp's TCP connector, checking every connection it opens against ``policy``.
+
+    Two of aiohttp's hooks are extended, both called only when a new connection is opened (a
+    pooled one is reused only for the scheme, host and port it was checked for), so the guard
+    costs nothing per request on a kept-alive connection:
+
+    * ``_create_connection`` checks the request's URL (:func:`parse_destination`): whatever
+      URL a request carries — the first one or a redirect's — is judged before any socket.
+    * ``_resolve_host`` checks every address the host resolves to, and the literal itself
+      when the host is an IP address, which aiohttp never passes to a resolver.
+
+    These are aiohttp internals; ``tests/unit/delivery/test_guard.py`` connects through the
+    connector to a real loopback listener so that a change in aiohttp that bypasses them
+    fails the suite instead of silently opening the guard.
+
+    Args:
+        policy: What this deployment accepts.
+        inner_resolver: The DNS resolver to wrap (aiohttp's default when omitted); tests
+            inject one to make any name resolve to any address.
+        limit: Connections open at once, all hosts together.
+        limit_per_host: Connections open at once to one host (0: no limit).
+    """
+
+    def __init__(
+        self,
+        policy: DestinationPolicy,
+        *,
+        inner_resolver: AbstractResolver | None = None,
+        limit: int = 100,
+        limit_per_host: int = 0,
+    ) -> None:
+        self.policy = policy
+        self._guarded_resolver = GuardedResolver(policy, inner_resolver)
+        super().__init__(
+            resolver=self._guarded_resolver,
+            limit=limit,
+            limit_per_host=limit_per_host,
+            ssl=True,
+        )
+
+    async def _create_connection(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature
+    ) -> ResponseHandler:
+        parse_destination(req.url, self.policy)
+        return await super()._create_connection(req, traces, timeout)
+
+    async def _resolve_host(
+        self, host: str, port: int, traces: Sequence[Trace] | None = None
+    ) -> list[ResolveResult]:
+        results = await super()._resolve_host(host, port, traces=traces)
+        for result in results:
+            reason = is_blocked_address(result["host"], self.policy)
+            if reason is None:
+                continue
+            if result["host"] == host:
+                raise BlockedDestination(f"destination {host} is not allowed: {reason}")
+            raise BlockedDestination(
+                f"destination {host} resolves to {result['host']}, which is not allowed: {reason}"
+            )
+        return results
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        """Close the pooled connections, then the guard's resolver (and its inner one)."""
+        await super().close(abort_ssl=abort_ssl)
+        await self._guarded_resolver.close()
+
+
+def guarded_session(
+    policy: DestinationPolicy,
+    *,
+    timeout: aiohttp.ClientTimeout,
+    limit: int,
+    limit_per_host: int = 0,
+    auto_decompress: bool = True,
+    inner_resolver: AbstractResolver | None = None,
+) -> aiohttp.ClientSession:
+    """A client session that reaches only what ``policy`` allows; the only way out.
+
+    Everything the server sends (deliveries, Test Webhook, inbox replay, relay targets, relay
+    enrichment) uses a session from here, so the settings that keep the guard effective live
+    in one place: every connection is opened by a :class:`GuardedConnector`, TLS certificates
+    are verified, no proxy is taken from the environment (a proxy would connect on our
+    behalf, past the guard), and no cookies are kept (one receiver must not see another's).
+    Callers pass ``allow_redirects=False`` on every request; the enricher follows redirects
+    itself, each one checked by :func:`redirect_target`.
+
+    Args:
+        policy: What this deployment accepts.
+        timeout: The session's timeouts.
+        limit: Connections open at once.
+        limit_per_host: Connections open at once to one host (0: no limit).
+        auto_decompress: Decompress bodies (the sender keeps them as sent, so a small gzip
+            bomb cannot grow unbounded).
+        inner_resolver: See :class:`GuardedConnector`.
+    """
+    connector = GuardedConnector(
+        policy, inner_resolver=inner_resolver, limit=limit, limit_per_host=limit_per_host
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        auto_decompress=auto_decompress,
+    )

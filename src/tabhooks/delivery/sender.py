@@ -2,8 +2,10 @@
 
 Both callers go through :class:`Sender` so a test delivery is subject to exactly the same
 guard, timeouts, headers and limits as a real one; a test that passes means a delivery would
-get through. One :class:`aiohttp.ClientSession` is built at start-up and reused, because
-connection reuse is most of delivery throughput.
+get through. Inbox replay and relay targets (which are deliveries) use it too. One
+:func:`~tabhooks.delivery.guard.guarded_session` is built at start-up and reused, because
+connection reuse is most of delivery throughput. Redirects are never followed: Tableau does
+not follow them either, and a receiver that redirects has not accepted the event.
 
 Every network failure is converted here into an :class:`AttemptOutcome` with an
 :class:`ErrorClass`; nothing above this module sees aiohttp's exceptions, and ``send`` never
@@ -28,7 +30,7 @@ import tabhooks
 from tabhooks.delivery.guard import (
     BlockedDestination,
     DestinationPolicy,
-    GuardedResolver,
+    guarded_session,
     parse_destination,
 )
 from tabhooks.delivery.retry import AttemptOutcome, ErrorClass
@@ -64,8 +66,8 @@ class Sender:
     Use it as an async context manager, or call :meth:`start` and :meth:`close`.
 
     Args:
-        policy: Which destinations may be reached; checked on the URL before sending and on
-            every resolved address at connect time.
+        policy: Which destinations may be reached; checked on the URL before sending, and on
+            the URL and every address (IP literals included) at connect time.
         connect_timeout_s: See :data:`CONNECT_TIMEOUT_S`.
         total_timeout_s: See :data:`TOTAL_TIMEOUT_S`.
         max_response_bytes: See :data:`RESPONSE_BODY_MAX_BYTES`.
@@ -96,7 +98,6 @@ class Sender:
         self.connection_limit = connection_limit
         self.user_agent = user_agent
         self._inner_resolver = inner_resolver
-        self._resolver: GuardedResolver | None = None
         self._session: aiohttp.ClientSession | None = None
         # URLs already checked against the (fixed) policy, as parsed: a webhook's URL is
         # checked once, not on every attempt. Addresses are still checked at every connect.
@@ -113,9 +114,8 @@ class Sender:
         """Create the session; must run inside the event loop that will send."""
         if self._session is not None:
             return
-        self._resolver = GuardedResolver(self.policy, self._inner_resolver)
         self._session = guarded_session(
-            self._resolver,
+            self.policy,
             timeout=aiohttp.ClientTimeout(
                 total=self.total_timeout_s, sock_connect=self.connect_timeout_s
             ),
@@ -123,6 +123,7 @@ class Sender:
             limit_per_host=self.per_host_limit,
             # Keep bodies as sent; decompressing would let a small gzip bomb grow unbounded.
             auto_decompress=False,
+            inner_resolver=self._inner_resolver,
         )
 
     async def close(self) -> None:
@@ -130,9 +131,6 @@ class Sender:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._resolver is not None:
-            await self._resolver.close()
-            self._resolver = None
 
     async def __aenter__(self) -> Sender:
         await self.start()
@@ -225,34 +223,6 @@ class Sender:
             retry_after=response.headers.get("Retry-After"),
             detail=detail,
         )
-
-
-def guarded_session(
-    resolver: GuardedResolver,
-    *,
-    timeout: aiohttp.ClientTimeout,
-    limit: int,
-    limit_per_host: int = 0,
-    auto_decompress: bool = True,
-) -> aiohttp.ClientSession:
-    """A client session that reaches only what ``resolver``'s policy allows.
-
-    Shared by everything the server sends out (deliveries, relay enrichment), so the settings
-    that keep the guard effective live in one place: every connection resolves through the
-    guard, TLS certificates are verified, no proxy is taken from the environment (a proxy
-    would connect on our behalf, past the guard), and no cookies are kept (one receiver must
-    not see another's).
-    """
-    connector = aiohttp.TCPConnector(
-        resolver=resolver, limit=limit, limit_per_host=limit_per_host, ssl=True
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=False,
-        auto_decompress=auto_decompress,
-    )
 
 
 def classify_error(exc: BaseException) -> tuple[ErrorClass, str]:

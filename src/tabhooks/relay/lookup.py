@@ -10,8 +10,12 @@ tabhooks server answers the same calls, which is how the tests stand one in for 
 Enrichment is a nicety, so it must never cost a message: every failure (unreachable, 401, 404,
 malformed answer, a lookup slower than its budget) comes back as ``{"error": why}`` for the
 template to show or ignore, and nothing here raises to the caller. Requests go through the SSRF
-guard like deliveries (:class:`~tabhooks.delivery.guard.GuardedResolver`), because the server
-URL of a route is as much user input as a target URL.
+guard like deliveries (:func:`~tabhooks.delivery.guard.guarded_session`), because the server
+URL of a route is as much user input as a target URL. This is the one client that follows
+redirects (a REST API behind a load balancer may answer with one), and it follows them itself,
+one checked hop at a time (:func:`~tabhooks.delivery.guard.redirect_target`): never to a
+blocked address, never from https to http, and never carrying a session token or a sign-in
+body to another origin.
 """
 
 from __future__ import annotations
@@ -26,8 +30,15 @@ from typing import Any, Literal
 
 import aiohttp
 
-from tabhooks.delivery.guard import DestinationPolicy, GuardedResolver
-from tabhooks.delivery.sender import guarded_session
+from tabhooks.delivery.guard import (
+    REDIRECT_STATUSES,
+    DestinationPolicy,
+    guarded_session,
+    parse_destination,
+    redirect_target,
+)
+from tabhooks.delivery.retry import ErrorClass
+from tabhooks.delivery.sender import classify_error
 from tabhooks.relay.messages import Inbound, Kind, resource_kind
 
 #: The whole lookup — sign-in, resource, owner — must fit in this (``relay_enrich_timeout_s``).
@@ -38,6 +49,10 @@ CONNECT_TIMEOUT_S = 2.0
 RESPONSE_MAX_BYTES = 1024 * 1024
 #: Version asked first to learn the server's ``restApiVersion`` (TSC does the same).
 DISCOVERY_API_VERSION = "2.4"
+#: Redirects followed per request; each one is checked before it is followed.
+MAX_REDIRECTS = 5
+#: Headers that identify the caller; never sent on to another origin by a redirect.
+_CREDENTIAL_HEADERS = ("X-Tableau-Auth", "Authorization", "Cookie")
 #: Sessions are assumed to last this long when the server does not say (Tableau's default is
 #: 240 minutes; a 401 renews earlier anyway).
 SESSION_ASSUMED_MIN = 120
@@ -108,13 +123,11 @@ class Enricher:
         self.policy = policy
         self.budget_s = budget_s
         self._sessions: dict[tuple[str, str, str, str, str], _Session] = {}
-        self._resolver: GuardedResolver | None = None
         self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Enricher:
-        self._resolver = GuardedResolver(self.policy)
         self._http = guarded_session(
-            self._resolver,
+            self.policy,
             timeout=aiohttp.ClientTimeout(total=self.budget_s, sock_connect=CONNECT_TIMEOUT_S),
             limit=32,
         )
@@ -129,9 +142,6 @@ class Enricher:
         if self._http is not None:
             await self._http.close()
             self._http = None
-        if self._resolver is not None:
-            await self._resolver.close()
-            self._resolver = None
 
     async def enrich(self, source: Source, inbound: Inbound) -> dict[str, Any]:
         """What templates get as ``enrichment``; ``{"error": ...}`` instead of raising."""
@@ -148,9 +158,10 @@ class Enricher:
                 "error": f"{source.label} did not answer within {self.budget_s:g} s",
                 "source": source.label,
             }
-        except (aiohttp.ClientError, OSError) as exc:  # OSError covers the guard's refusal
-            reason = str(exc) or type(exc).__name__
-            return {"error": f"{source.label} is unreachable: {reason}", "source": source.label}
+        except (aiohttp.ClientError, OSError, ValueError) as exc:  # OSError: the guard's refusal
+            error, reason = classify_error(exc)
+            verdict = "was not contacted" if error is ErrorClass.BLOCKED else "is unreachable"
+            return {"error": f"{source.label} {verdict}: {reason}", "source": source.label}
         return {**found, "source": source.label}
 
     # ------------------------------------------------------------------ looking up
@@ -221,7 +232,7 @@ class Enricher:
                 continue
             if status == 404:
                 raise LookupFailed(f"{element} {luid} was not found on {source.label} (404)")
-            if status >= 400:
+            if status >= 300:  # a 3xx here had no Location to follow
                 raise LookupFailed(f"{source.label} answered {status} to GET {collection}/{luid}")
             return _object(body.get(element))
         raise LookupFailed(f"{source.label} refused the session (401) after signing in again")
@@ -286,15 +297,48 @@ class Enricher:
         token: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """One JSON request; the status and the JSON object answered (``{}`` if none)."""
+        """One JSON request; the status and the JSON object answered (``{}`` if none).
+
+        Redirects are followed here, one checked hop at a time, never by aiohttp: each
+        ``Location`` is judged by :func:`redirect_target` before anything is sent to it, and
+        :class:`~tabhooks.delivery.guard.GuardedConnector` judges the address it connects to.
+        A redirect to another origin drops the session token and turns a sign-in into a
+        failure rather than sending the credentials on.
+
+        Raises:
+            tabhooks.delivery.guard.BlockedDestination: The URL, or a redirect's target, is not
+                allowed.
+            LookupFailed: Too many redirects, or one that would send credentials elsewhere.
+        """
         if self._http is None:
             raise LookupFailed("enrichment is not running in this process")
+        target = parse_destination(url, self.policy)
         headers = {"Accept": "application/json"}
         if token:
             headers["X-Tableau-Auth"] = token
-        async with self._http.request(method, url, json=payload, headers=headers) as response:
-            raw = await response.content.read(RESPONSE_MAX_BYTES)
-            status = response.status
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._http.request(
+                method, target, json=payload, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                location = response.headers.get("Location")
+                if status not in REDIRECT_STATUSES or not location:
+                    raw = await response.content.read(RESPONSE_MAX_BYTES)
+                    break
+            following = redirect_target(target, location, self.policy)
+            if following.origin() != target.origin():
+                for name in _CREDENTIAL_HEADERS:
+                    headers.pop(name, None)
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                method, payload = "GET", None
+            elif payload is not None and following.origin() != target.origin():
+                raise LookupFailed(
+                    f"{target.origin()} redirected a request carrying credentials to another "
+                    f"origin ({following.origin()}); it was not followed"
+                )
+            target = following
+        else:
+            raise LookupFailed(f"{url} redirected more than {MAX_REDIRECTS} times")
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:

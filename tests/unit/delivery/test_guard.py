@@ -18,6 +18,7 @@ from tabhooks.delivery.guard import (
     check_url,
     is_blocked_address,
     parse_destination,
+    redirect_target,
 )
 from tabhooks.errors import TabhooksError
 
@@ -315,3 +316,51 @@ async def test_guarded_resolver_default_inner_blocks_localhost() -> None:
             await resolver.resolve("localhost", 443, socket.AF_UNSPEC)
     finally:
         await resolver.close()
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/api/3.28/serverinfo", "https://tableau.example/api/3.28/serverinfo"),
+        ("other?x=1", "https://tableau.example/api/other?x=1"),
+        ("https://eu.tableau.example/api", "https://eu.tableau.example/api"),
+        ("//cdn.example/x", "https://cdn.example/x"),
+    ],
+)
+def test_redirect_target_allowed_location_resolved_against_current(
+    location: str, expected: str
+) -> None:
+    current = parse_destination("https://tableau.example/api/serverinfo")
+    assert str(redirect_target(current, location, STRICT_POLICY)) == expected
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://127.0.0.1:8080/", "from https to http"),
+        ("https://127.0.0.1/", "loopback"),
+        ("https://[::1]/", "loopback"),
+        ("https://[::ffff:127.0.0.1]/", "loopback address embedded"),
+        ("https://169.254.169.254/latest/meta-data/", "link-local"),
+        ("https://10.0.0.1/", "private"),
+        ("https://0.0.0.0/", "unspecified"),
+        ("https://2130706433/", "canonical"),
+        ("https://0177.0.0.1/", "canonical"),
+        ("https://localhost/", "loopback name"),
+        ("https://user:pw@tableau.example/", "user name or password"),
+        ("ftp://tableau.example/", "from https to ftp"),
+        ("http://tableau.example/", "from https to http"),
+    ],
+)
+def test_redirect_target_blocked_location_refused(location: str, reason: str) -> None:
+    current = parse_destination("https://tableau.example/api")
+    with pytest.raises(BlockedDestination, match=reason):
+        redirect_target(current, location, DestinationPolicy(allow_http=True))
+
+
+def test_redirect_target_http_to_https_upgrade_allowed() -> None:
+    policy = DestinationPolicy(allow_http=True)
+    current = parse_destination("http://tableau.example/api", policy)
+    assert str(redirect_target(current, "https://tableau.example/api", policy)).startswith(
+        "https://"
+    )

@@ -1,0 +1,160 @@
+"""The one guarded client session against real loopback listeners: the connector checks the
+address of every connection it opens — IP literals included, which aiohttp never hands to a
+resolver — and the URL of every hop, even one aiohttp follows on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from tabhooks.delivery.guard import DestinationPolicy, guarded_session
+from tabhooks.delivery.retry import ErrorClass
+from tabhooks.delivery.sender import classify_error
+
+#: http allowed, 127.0.0.2 allowed, every other internal address blocked.
+POLICY = DestinationPolicy(allow_http=True, allowed_cidrs=(ipaddress.ip_network("127.0.0.2/32"),))
+
+
+@dataclass
+class Listener:
+    """A raw HTTP listener counting the connections it accepts; answers ``reply``."""
+
+    host: str
+    reply: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    connections: int = 0
+    port: int = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(self.reply)
+        await writer.drain()
+        writer.close()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+
+@pytest.fixture
+async def listeners() -> AsyncIterator[dict[str, Listener]]:
+    found = {name: Listener(host) for name, host in (("v4", "127.0.0.1"), ("v6", "::1"))}
+    found["allowed"] = Listener("127.0.0.2")
+    servers = []
+    for listener in found.values():
+        server = await asyncio.start_server(listener._serve, listener.host, 0)
+        listener.port = server.sockets[0].getsockname()[1]
+        servers.append(server)
+    yield found
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+class FakeResolver(AbstractResolver):
+    """Every name resolves to ``address``: DNS pointing inward, without touching DNS."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        return [
+            ResolveResult(hostname=host, host=self.address, port=port, family=family, proto=0,
+                          flags=socket.AI_NUMERICHOST)
+        ]  # fmt: skip
+
+    async def close(self) -> None:
+        pass
+
+
+async def _get(url: str, *, resolver: AbstractResolver | None = None) -> int:
+    """GET ``url`` the way aiohttp does by default (redirects followed) through the guard."""
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with (
+        guarded_session(POLICY, timeout=timeout, limit=4, inner_resolver=resolver) as session,
+        session.get(url) as response,
+    ):
+        return response.status
+
+
+def _assert_blocked(exc: BaseException, reason: str) -> None:
+    error, detail = classify_error(exc)
+    assert error is ErrorClass.BLOCKED, detail
+    assert reason in detail
+
+
+@pytest.mark.parametrize(
+    ("which", "host", "reason"),
+    [
+        ("v4", "127.0.0.1", "loopback address"),
+        ("v4", "[::ffff:127.0.0.1]", "loopback address embedded"),
+        ("v4", "0.0.0.0", "unspecified"),
+        ("v6", "[::1]", "loopback address"),
+    ],
+)
+async def test_ip_literal_of_a_blocked_listener_is_never_connected(
+    listeners: dict[str, Listener], which: str, host: str, reason: str
+) -> None:
+    target = listeners[which]
+    with pytest.raises((aiohttp.ClientError, OSError)) as raised:
+        await _get(f"http://{host}:{target.port}/")
+    _assert_blocked(raised.value, reason)
+    assert target.connections == 0
+
+
+async def test_name_resolving_to_a_blocked_address_is_never_connected(
+    listeners: dict[str, Listener],
+) -> None:
+    target = listeners["v4"]
+    with pytest.raises((aiohttp.ClientError, OSError)) as raised:
+        await _get(f"http://inward.example:{target.port}/", resolver=FakeResolver("127.0.0.1"))
+    _assert_blocked(raised.value, "inward.example resolves to 127.0.0.1")
+    assert target.connections == 0
+
+
+async def test_allowed_address_is_reached_by_literal_and_by_name(
+    listeners: dict[str, Listener],
+) -> None:
+    allowed = listeners["allowed"]
+    assert await _get(allowed.url) == 200
+    assert (
+        await _get(f"http://ok.example:{allowed.port}/", resolver=FakeResolver("127.0.0.2")) == 200
+    )
+    assert allowed.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("which", "location", "reason"),
+    [
+        ("v4", "http://127.0.0.1:{port}/", "loopback address"),
+        ("v4", "http://[::ffff:127.0.0.1]:{port}/", "loopback address embedded"),
+        ("v4", "http://0.0.0.0:{port}/", "unspecified"),
+        ("v4", "http://localhost:{port}/", "loopback name"),
+        ("v6", "http://[::1]:{port}/", "loopback address"),
+    ],
+)
+async def test_redirect_followed_by_aiohttp_is_still_checked_on_its_hop(
+    listeners: dict[str, Listener], which: str, location: str, reason: str
+) -> None:
+    # No caller lets aiohttp follow redirects, but if one ever did, the connector still
+    # judges the hop's URL and address before opening anything.
+    target = listeners[which]
+    allowed = listeners["allowed"]
+    where = location.format(port=target.port)
+    allowed.reply = f"HTTP/1.1 302 Found\r\nLocation: {where}\r\nContent-Length: 0\r\n\r\n".encode()
+    with pytest.raises((aiohttp.ClientError, OSError)) as raised:
+        await _get(allowed.url)
+    _assert_blocked(raised.value, reason)
+    assert allowed.connections == 1
+    assert target.connections == 0
