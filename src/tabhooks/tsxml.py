@@ -22,6 +22,7 @@ from enum import StrEnum
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
+from tabhooks import jsontext
 from tabhooks.errors import BadRequest
 
 NAMESPACE = "http://tableau.com/api"
@@ -302,16 +303,29 @@ def _decode(body: bytes) -> str:
         raise BadRequest(f"The request body is not valid UTF-8 (byte {exc.start}).") from exc
 
 
+#: Deepest element nesting a tsRequest may have (Tableau's nest about 5 deep).
+XML_MAX_DEPTH = 32
+#: Most elements a tsRequest may have: a 1 MiB body of ``<a/>`` would otherwise be 250,000.
+XML_MAX_ELEMENTS = 50_000
+
+
 def _parse_xml(text: str) -> Element:
+    builder = _TreeBuilder()
+    parser = safe_et.DefusedXMLParser(
+        target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
     try:
-        root = safe_et.fromstring(text, forbid_dtd=True, forbid_entities=True)
+        parser.feed(text)
+        parser.close()
     except DefusedXmlException as exc:
         raise BadRequest(
             "The XML request body declares a DTD or entities, which are not allowed."
         ) from exc
     except ET.ParseError as exc:
         raise BadRequest(f"The XML request body is malformed: {exc}.") from exc
-    tree = _from_xml(root)
+    tree = builder.root
+    if tree is None:  # pragma: no cover - expat reports a document without a root element
+        raise BadRequest("The XML request body has no root element.")
     if tree.tag != "tsRequest":
         raise BadRequest(f"The XML request body must have root <tsRequest>, not <{tree.tag}>.")
     return tree
@@ -321,23 +335,60 @@ def _local_name(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _from_xml(node: ET.Element) -> Element:
-    text = (node.text or "").strip() or None
-    return Element(
-        _local_name(node.tag),
-        {_local_name(k): v for k, v in node.attrib.items()},
-        [_from_xml(child) for child in node],
-        text,
-    )
+class _TreeBuilder:
+    """An expat target building :class:`Element` directly, with depth and size caps.
+
+    No ElementTree is built first, and the caps are checked as each element opens, so a body
+    nested 2,000 deep or holding 250,000 elements is refused before it costs anything (and
+    nothing here recurses). An element's text is the character data before its first child,
+    stripped, as ``ElementTree``'s ``.text`` would give.
+    """
+
+    __slots__ = ("_count", "_stack", "_text", "root")
+
+    def __init__(self) -> None:
+        self.root: Element | None = None
+        self._stack: list[Element] = []
+        self._text: list[str] | None = None
+        self._count = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self._count += 1
+        if self._count > XML_MAX_ELEMENTS:
+            raise BadRequest(f"The XML request body has more than {XML_MAX_ELEMENTS} elements.")
+        if len(self._stack) >= XML_MAX_DEPTH:
+            raise BadRequest(
+                f"The XML request body is nested too deeply (at most {XML_MAX_DEPTH} levels)."
+            )
+        self._close_text()
+        node = Element(_local_name(tag), {_local_name(k): v for k, v in attrib.items()})
+        if self._stack:
+            self._stack[-1].children.append(node)
+        else:
+            self.root = node
+        self._stack.append(node)
+        self._text = []
+
+    def data(self, text: str) -> None:
+        if self._text is not None:
+            self._text.append(text)
+
+    def end(self, tag: str) -> None:
+        self._close_text()
+        self._stack.pop()
+
+    def close(self) -> None:
+        return None
+
+    def _close_text(self) -> None:
+        """Settle the open element's text: only what came before its first child counts."""
+        if self._text is not None and self._stack:
+            self._stack[-1].text = "".join(self._text).strip() or None
+        self._text = None
 
 
 def _parse_json(text: str) -> Element:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"The JSON request body is malformed: {exc}.") from exc
-    except RecursionError as exc:
-        raise BadRequest("The JSON request body is nested too deeply.") from exc
+    data = jsontext.loads(text)
     if not isinstance(data, dict):
         raise BadRequest("The JSON request body must be an object.")
     if set(data) == {"tsRequest"} and isinstance(data["tsRequest"], dict):

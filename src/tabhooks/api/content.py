@@ -14,7 +14,15 @@ from tabhooks.api.content_xml import connection_element, content_element
 from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
 from tabhooks.api.jobs import job_element
 from tabhooks.api.multipart import Part, read_parts
-from tabhooks.api.wire import base_url, filters_of, no_content, page_of, read_body, respond
+from tabhooks.api.wire import (
+    attachment,
+    base_url,
+    filters_of,
+    no_content,
+    page_of,
+    read_body,
+    respond,
+)
 from tabhooks.errors import BadRequest, InvalidParameter
 from tabhooks.models import ContentKind
 from tabhooks.services import contents, publish
@@ -181,11 +189,10 @@ def make_router(spec: KindSpec) -> APIRouter:
     @router.get("/{content_id}/content", operation_id=f"download{spec.element.title()}")
     async def download_content(content_id: str, store: StoreDep, caller: SiteCallerDep) -> Response:
         content, data = await contents.download(store, caller, spec.kind, content_id)
-        filename = content.file_name.replace('"', "")
         return Response(
             data,
             media_type="application/octet-stream",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            headers={"Content-Disposition": attachment(content.file_name)},
         )
 
     @router.get("/{content_id}/connections", operation_id=f"query{spec.element.title()}Connections")

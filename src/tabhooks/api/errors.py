@@ -2,12 +2,16 @@
 
 Whatever a client sends, it gets ``<error code summary detail>`` with the matching status:
 routing misses become 404003, wrong methods 405000, parameter validation 400000, oversized
-bodies 413, and anything unexpected is logged with its traceback and answered 500000.
+bodies 413, and anything unexpected is answered 500000 and logged as one line (a 500 is
+still a bug: the line says where it was raised). Starlette's own last-resort handler logs
+the traceback and re-raises it to the server, which logs it again; a RecursionError made
+that thousands of lines per request, so :class:`LastResortMiddleware` answers first.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -16,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tabhooks import tsxml
+from tabhooks import jsontext, tsxml
 from tabhooks.errors import (
     BadRequest,
     InternalError,
@@ -88,22 +92,169 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("action=request_failed method=%s path=%s", request.method, request.url.path)
+    _log_failure(request.method, request.url.path, exc)
     return error_response(InternalError(), _accept(request))
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as Tableau's envelope, including the ones that escape handlers.
+
+    Besides the exception handlers this adds two pure ASGI middlewares, innermost first:
+    :class:`JsonBodyGuard` (hostile JSON bodies on ``/tabhooks/`` are refused before FastAPI
+    decodes them) and :class:`LastResortMiddleware` (anything unexpected becomes a one-line
+    log and a 500 envelope). Middleware added after this call sits outside both.
+    """
     app.add_exception_handler(TableauError, _on_tableau_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(JsonBodyGuard)
+    app.add_middleware(LastResortMiddleware)
+
+
+def _log_failure(method: str, path: str, exc: BaseException) -> None:
+    """One line per unexpected failure: what, where it was raised, on which request."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+    message = " ".join(str(exc).split())[:200]
+    log.error(
+        "action=request_failed method=%s path=%s error=%s where=%s message=%r",
+        method, path[:200], type(exc).__name__, where, message,
+    )  # fmt: skip
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == wanted:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _scope_accept(scope: Scope) -> str | None:
+    """:func:`_accept` for a bare ASGI scope."""
+    accept = _header(scope, b"accept")
+    if str(scope.get("path", "")).startswith("/tabhooks/") and "xml" not in (accept or "").lower():
+        return "application/json"
+    return accept
+
+
+class LastResortMiddleware:
+    """Answer whatever escapes every handler with Tableau's 500 envelope and one log line.
+
+    Sits inside Starlette's ``ServerErrorMiddleware``, which would otherwise log the
+    traceback and re-raise it to uvicorn (which logs it again). A :class:`TableauError`
+    raised outside the routes (a body read by a middleware) is rendered as itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except TableauError as exc:
+            if started:
+                _log_failure(scope["method"], scope["path"], exc)
+                return
+            await error_response(exc, _scope_accept(scope))(scope, receive, send)
+        except Exception as exc:
+            _log_failure(scope["method"], scope["path"], exc)
+            if not started:  # else the server closes the half-sent response
+                await error_response(InternalError(), _scope_accept(scope))(scope, receive, send)
+
+
+class JsonBodyGuard:
+    """Refuse hostile JSON bodies on ``/tabhooks/`` before FastAPI decodes them.
+
+    FastAPI decodes JSON bodies with plain ``json.loads``: a lone surrogate passes it and
+    fails later with UnicodeEncodeError when the value is stored or rendered (a 500). The
+    body (already capped by :class:`BodyLimitMiddleware`) is read here; one that
+    :func:`tabhooks.jsontext.looks_hostile` flags is decoded carefully and refused with
+    400000 if :func:`tabhooks.jsontext.loads` refuses it, and every other body is handed on
+    untouched. Tableau routes decode with :func:`tabhooks.tsxml.parse_request`, which uses
+    the same decoder, so they need no guard.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not str(scope["path"]).startswith("/tabhooks/")
+            or not _is_json(_header(scope, b"content-type"))
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before sending its body: nobody to answer
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if jsontext.looks_hostile(body):
+            try:
+                jsontext.loads(body)
+            except TableauError as exc:
+                await error_response(exc, _scope_accept(scope))(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _is_json(content_type: str | None) -> bool:
+    """What FastAPI decodes as JSON: ``application/json`` and ``application/*+json``."""
+    if content_type is None:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.startswith("application/") and (media.endswith("/json") or media.endswith("+json"))
+
+
+#: Routes whose bodies are files (publish, and appending to an upload session): they get
+#: TABHOOKS_MAX_UPLOAD_BYTES; every other route TABHOOKS_MAX_REQUEST_BYTES, whatever the
+#: Content-Type claims.
+_UPLOAD_ROUTES = {
+    "POST": re.compile(r"/api/[^/]+/sites/[^/]+/(?:workbooks|datasources|flows)/?"),
+    "PUT": re.compile(r"/api/[^/]+/sites/[^/]+/fileUploads/[^/]+/?"),
+}
+
+
+def is_upload_route(method: str, path: str) -> bool:
+    """Whether ``method path`` takes a file body (and so the upload limit)."""
+    pattern = _UPLOAD_ROUTES.get(method)
+    return pattern is not None and pattern.fullmatch(path) is not None
 
 
 class BodyLimitMiddleware:
     """Refuse bodies over the limit before reading them, and stop streams that grow past it.
 
-    Multipart bodies (workbook and data source uploads) get the upload limit; everything else
-    the much smaller request limit.
+    The upload routes (publish, and appending to an upload session; see
+    :func:`is_upload_route`) get the upload limit; everything else the much smaller request
+    limit. The route decides, not the Content-Type: any client can claim ``multipart/*``.
     """
 
     def __init__(self, app: ASGIApp, *, max_request_bytes: int, max_upload_bytes: int) -> None:
@@ -117,12 +268,10 @@ class BodyLimitMiddleware:
             return
         # Only the three headers it needs, found in one pass: this runs on every request, and
         # decoding every header into a dict first was a visible share of a Get Webhook.
-        content_type = declared = chunked = accept = None
+        declared = chunked = accept = None
         for key, value in scope["headers"]:
             name = key.lower()
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
+            if name == b"content-length":
                 declared = value
             elif name == b"transfer-encoding":
                 chunked = value
@@ -131,8 +280,8 @@ class BodyLimitMiddleware:
         if declared is None and chunked is None:  # no body (RFC 9112 §6.3): nothing to cap
             await self.app(scope, receive, send)
             return
-        multipart = content_type is not None and content_type.lower().startswith(b"multipart/")
-        limit = self.max_upload_bytes if multipart else self.max_request_bytes
+        upload = is_upload_route(scope["method"], scope["path"])
+        limit = self.max_upload_bytes if upload else self.max_request_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
             shown = accept.decode("latin-1") if accept is not None else None
             await self._refuse(scope, receive, send, shown, limit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -18,6 +18,9 @@ from tabhooks.errors import BadRequest
 
 #: Most parts a publish request may have (Tableau's have two).
 MAX_PARTS = 16
+#: Longest boundary RFC 2046 allows (§5.1.1); python-multipart refuses 256+ with an error of
+#: its own, which used to escape as a 500.
+MAX_BOUNDARY_CHARS = 70
 
 
 @dataclass(slots=True)
@@ -48,6 +51,11 @@ async def read_parts(request: Request) -> dict[str, Part]:
     boundary = options.get(b"boundary")
     if not boundary:
         raise BadRequest("The multipart Content-Type has no boundary.")
+    if len(boundary) > MAX_BOUNDARY_CHARS:
+        raise BadRequest(
+            f"The multipart boundary is {len(boundary)} characters long; RFC 2046 allows at "
+            f"most {MAX_BOUNDARY_CHARS}."
+        )
     parts: list[Part] = []
     header_field = bytearray()
     header_value = bytearray()
@@ -87,22 +95,22 @@ async def read_parts(request: Request) -> dict[str, Part]:
     def on_part_data(data: bytes, start: int, end: int) -> None:
         parts[-1].data.extend(data[start:end])
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-        },
-    )
     try:
+        parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": on_part_begin,
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_headers_finished": on_headers_finished,
+                "on_part_data": on_part_data,
+            },
+        )
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:  # every python-multipart error, not only parse errors
         raise BadRequest(f"The multipart body is malformed: {exc}.") from exc
     found: dict[str, Part] = {}
     for part in parts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,9 @@ from tabhooks.tsxml import Element
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+#: Largest ``pageNumber`` (Tableau's is a 32-bit int); keeps the row offset inside a 64-bit
+#: SQL integer whatever the page size.
+MAX_PAGE_NUMBER = 2**31 - 1
 
 
 def dialect_of(request: Request) -> tsxml.Dialect:
@@ -55,6 +59,27 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
+#: ``attr-char`` of RFC 8187 §3.2.1 besides letters and digits: left unescaped in ``filename*``.
+_ATTR_CHARS = "!#$&+-.^_`|~"
+#: What may stand in a quoted ``filename="..."`` as is: printable ASCII but ``"`` and ``\``.
+_PLAIN_FILENAME = re.compile(r'[ !#-\[\]-~]*')
+
+
+def attachment(filename: str) -> str:
+    """The ``Content-Disposition`` of a download called ``filename`` (RFC 6266).
+
+    A name of printable ASCII without ``"`` or ``\`` goes in ``filename="..."``, as Tableau
+    sends it. Any other name (``报表.twb``, a line feed, a trailing backslash) would break the
+    header or the connection there, so it goes in ``filename*=UTF-8''...``, percent-encoded
+    (RFC 8187), as Starlette's ``FileResponse`` does, and alone: clients that read both take
+    the plain one (``email.message`` does, and so TSC), which would be a mangled fallback.
+    """
+    if _PLAIN_FILENAME.fullmatch(filename):
+        return f'attachment; filename="{filename}"'
+    encoded = quote(filename, safe=_ATTR_CHARS, errors="replace")
+    return f"attachment; filename*=UTF-8''{encoded}"
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """``pageNumber``/``pageSize`` from the query string, validated as Tableau does."""
@@ -73,21 +98,22 @@ class Page:
 
 
 def page_of(request: Request) -> Page:
-    number = _positive_int(request, "pageNumber", 1)
-    size = _positive_int(request, "pageSize", DEFAULT_PAGE_SIZE)
-    if size > MAX_PAGE_SIZE:
-        raise InvalidParameter(f"pageSize must be at most {MAX_PAGE_SIZE}, not {size}.")
+    number = _positive_int(request, "pageNumber", 1, MAX_PAGE_NUMBER)
+    size = _positive_int(request, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     return Page(number, size)
 
 
-def _positive_int(request: Request, name: str, default: int) -> int:
+def _positive_int(request: Request, name: str, default: int, most: int) -> int:
+    """A query parameter as an int in [1, most]: plain ASCII digits only (``int()`` would
+    also take ``+5``, ``1_000``, other scripts' digits and, slowly, 4,000-digit numbers)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameter(f"{name} must be a whole number, not '{raw}'.") from None
+    if not (raw.isascii() and raw.isdigit()):
+        raise InvalidParameter(f"{name} must be a whole number, not '{raw[:40]}'.")
+    if len(raw.lstrip("0")) > len(str(most)) or int(raw) > most:
+        raise InvalidParameter(f"{name} must be at most {most}, not {raw[:40]}.")
+    value = int(raw)
     if value < 1:
         raise InvalidParameter(f"{name} must be 1 or more, not {value}.")
     return value
@@ -138,6 +164,11 @@ def filters_of(request: Request, allowed: dict[str, set[str]]) -> dict[str, Cond
             )
         if value.startswith("["):
             values = tuple(v.strip() for v in value[1:-1].split(",") if v.strip())
+            if not value.endswith("]") or not values:
+                raise InvalidParameter(
+                    f"filter value '{value[:80]}' must be a list such as [a,b] with at least "
+                    "one item."
+                )
         else:
             values = (value,)
         out[field] = Condition(field, operator, values)

@@ -1,0 +1,140 @@
+"""Decoding JSON that callers send, so that no body can crash or stall what reads it.
+
+``json.loads`` accepts things the rest of the server cannot hold: a lone surrogate
+(``"\\ud800"``) decodes to a ``str`` that no database driver, logger or response encoder will
+write (UnicodeEncodeError deep inside a handler); ``[[[[...`` a hundred thousand deep raises
+RecursionError, which is not a ValueError; a 5,000-digit number raises ValueError from the
+int conversion rather than JSONDecodeError, and a shorter one overflows a 64-bit column later;
+``NaN`` and ``Infinity`` are not JSON at all. :func:`loads` refuses each of these up front with
+a :class:`~tabhooks.errors.BadRequest`, and :func:`looks_hostile` is a cheap scan that tells
+a middleware whether a body needs the careful decode at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tabhooks.errors import BadRequest
+
+#: Deepest nesting of arrays and objects accepted (Tableau's documents nest about 5 deep).
+MAX_DEPTH = 64
+#: Longest number literal accepted, in characters (an int64 has 19 digits, a double ~25).
+MAX_NUMBER_CHARS = 64
+
+#: A ``\uD800``-``\uDFFF`` escape: the only way a surrogate reaches decoded JSON text, since
+#: the UTF-8 decoder refuses encoded surrogates.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{%d}" % (MAX_NUMBER_CHARS + 1))
+
+
+def looks_hostile(body: bytes) -> bool:
+    """Whether ``body`` might hold something :func:`loads` refuses that plain parsing accepts.
+
+    Three C-speed scans, no decoding: a surrogate escape, a digit run longer than any number
+    accepted, or more brackets than the deepest nesting allowed. ``False`` means a plain
+    ``json.loads`` of the body is safe (it may still be malformed, which it reports itself).
+    """
+    return (
+        body.count(b"[") + body.count(b"{") > MAX_DEPTH
+        or _SURROGATE_ESCAPE_BYTES.search(body) is not None
+        or _LONG_DIGITS_BYTES.search(body) is not None
+    )
+
+
+def loads(raw: bytes | str, *, what: str = "The JSON request body") -> object:
+    """Decode ``raw`` as JSON, refusing what the server could not safely hold.
+
+    Args:
+        raw: the body; bytes must be UTF-8 (a byte-order mark is allowed).
+        what: how the error detail names the document.
+
+    Raises:
+        BadRequest: not UTF-8, malformed, nested deeper than :data:`MAX_DEPTH`, a number
+            longer than :data:`MAX_NUMBER_CHARS`, ``NaN``/``Infinity``, or a lone surrogate.
+    """
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"{what} is not valid UTF-8 (byte {exc.start}).") from exc
+    else:
+        text = raw
+    try:
+        data = json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_refuse_constant,
+        )
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{what} is malformed: {exc}.") from exc
+    except RecursionError as exc:
+        raise BadRequest(f"{what} is nested too deeply (at most {MAX_DEPTH} levels).") from exc
+    except _Refused as exc:
+        raise BadRequest(f"{what} {exc}") from exc
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        raise BadRequest(f"{what} is nested too deeply (at most {MAX_DEPTH} levels).")
+    if _SURROGATE_ESCAPE.search(text) is not None and _has_surrogate(data):
+        raise BadRequest(
+            f"{what} contains a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
+            "pair), which is not a character."
+        )
+    return data
+
+
+class _Refused(ValueError):
+    """Raised inside the decoder's hooks; :func:`loads` words the final error."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Refused(f"has a number longer than {MAX_NUMBER_CHARS} characters.")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Refused(f"has a number longer than {MAX_NUMBER_CHARS} characters.")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused(f"has a number too large for a double ({text[:20]}...).")
+    return value
+
+
+def _refuse_constant(name: str) -> object:
+    raise _Refused(f"uses {name}, which is not JSON.")
+
+
+def _depth(data: object) -> int:
+    """Nesting depth, walked with an explicit stack (the data may be ~1,000 deep)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((value, depth + 1) for value in node)
+    return deepest
+
+
+def _has_surrogate(data: object) -> bool:
+    """Whether any key or string holds a surrogate (a proper escaped pair decodes to one
+    character outside the BMP, so any surrogate left is a lone one)."""
+    stack: list[object] = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node) is not None:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
