@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tabhooks import events as catalog
+from tabhooks import jsontext
 from tabhooks.delivery import signing
 from tabhooks.delivery.guard import BlockedDestination, DestinationPolicy, check_url
 from tabhooks.errors import BadRequest, InvalidDestination, NotAuthenticated, ResourceNotFound
@@ -297,7 +298,9 @@ async def receive(
         if not hmac.compare_digest(_hash(given), route["secret_hash"]):
             raise NotAuthenticated(f"The {route['secret_header']} header is missing or wrong.")
     try:
-        data = json.loads(body)
+        # jsontext, not json: a lone surrogate, 100,000 brackets or a 5,000-digit number is
+        # a 400 (BadRequest passes through), never a 500 later on.
+        data = jsontext.loads(body, what="The relayed payload")
         if not isinstance(data, dict):
             raise ValueError("the body is not a JSON object")
         inbound = Inbound.from_json(data)
