@@ -63,12 +63,56 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         1024 * 1024,
         ge=1024,
-        description="Largest non-upload request body accepted (413 beyond it).",
+        description="Largest request body accepted on every route but the upload routes (413 "
+        "beyond it), whatever its Content-Type.",
     )
     max_upload_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,
-        description="Largest multipart upload accepted in one request (Tableau's limit is 64 MB).",
+        description="Largest body the upload routes accept in one request: publishing a "
+        "workbook, data source or flow, and appending to an upload session (Tableau's limit "
+        "is 64 MB).",
+    )
+    max_workbook_xml_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest .twb/.tds XML a publish may carry, as sent or once inflated from "
+        "its .twbx/.tdsx package (413 beyond it; read in a worker thread, never held whole).",
+    )
+    max_workbook_elements: int = Field(
+        1_000_000,
+        ge=1000,
+        description="Most XML elements a published workbook or data source may have (400 "
+        "beyond it): bounds the time one publish may take to read.",
+    )
+    max_views_per_workbook: int = Field(
+        1000,
+        ge=1,
+        description="Most views (worksheets, dashboards and stories) a published workbook may "
+        "have (400 beyond it).",
+    )
+    upload_session_ttl_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 30,
+        description="Hours an upload session (`fileUploads`) lives after it is started; an "
+        "expired session is gone (404) and its chunks are deleted.",
+    )
+    max_upload_sessions_per_user: int = Field(
+        10,
+        ge=1,
+        description="Upload sessions one user may have open at once (403 beyond it).",
+    )
+    max_upload_session_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1024,
+        description="Largest file one upload session may assemble from its chunks (413 beyond it).",
+    )
+    max_upload_bytes_per_user: int = Field(
+        2 * 1024 * 1024 * 1024,
+        ge=1024,
+        description="Bytes all of one user's open upload sessions may hold together (413 "
+        "beyond it).",
     )
     admin_username: str = Field(
         "admin", description="Server administrator created on an empty store."

@@ -21,6 +21,7 @@ Tree::
         ├── Forbidden                403 403000
         │   ├── WrongSite            403 403001
         │   ├── AlreadyOnSite        403 403070
+        │   ├── UploadQuotaExceeded  403 403180
         │   └── WriteForbidden       403 403004
         ├── SiteNotFound             404 404000
         ├── UserNotFound             404 404002
@@ -141,6 +142,12 @@ class AlreadyOnSite(Forbidden):
     """The session is already signed in to that site."""
 
     code = "403070"
+
+
+class UploadQuotaExceeded(Forbidden):
+    """The user already has as many upload sessions open as the server allows."""
+
+    code, summary = "403180", "Upload quota exceeded"
 
 
 class WriteForbidden(Forbidden):

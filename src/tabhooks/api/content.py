@@ -54,6 +54,15 @@ _FILTERS = {"name": {"eq", "in"}, "projectName": {"eq", "in"}, "ownerName": {"eq
 _SORTS = {"name", "createdAt", "updatedAt"}
 
 
+def publish_limits(request: Request) -> publish.PublishLimits:
+    """The app's publish caps and parsing limiter, built on first use inside its loop."""
+    state = request.app.state
+    limits: publish.PublishLimits | None = getattr(state, "publish_limits", None)
+    if limits is None:
+        limits = state.publish_limits = publish.PublishLimits.from_settings(state.settings)
+    return limits
+
+
 def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() == "true"
 
@@ -131,6 +140,7 @@ def make_router(spec: KindSpec) -> APIRouter:
                 credentials=_credentials(node),
                 upload_session_id=upload_id,
             ),
+            publish_limits(request),
         )
         if _flag(request, "asJob"):
             job = await jobs_service.record_publish(store, caller, spec.job_type, result.content)

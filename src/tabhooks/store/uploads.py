@@ -1,8 +1,14 @@
-"""Named statements over chunked upload sessions (``fileUploads``)."""
+"""Named statements over chunked upload sessions (``fileUploads``).
+
+A session lives a fixed time after it is started (``created_at``); the caller passes the
+cut-off, so an expired session is never found and :func:`purge_expired` deletes it with its
+chunks (the foreign key cascades).
+"""
 
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,13 +30,38 @@ async def create(conn: AsyncConnection, *, site_id: str, user_id: str) -> str:
     return upload_id
 
 
-async def owner(conn: AsyncConnection, upload_id: str) -> tuple[str, str] | None:
+async def owner(
+    conn: AsyncConnection, upload_id: str, *, started_after: datetime
+) -> tuple[str, str] | None:
+    """``(site id, user id)`` of a session started after ``started_after``, else ``None``."""
     row = (
         await conn.execute(
-            select(uploads.c.site_id, uploads.c.user_id).where(uploads.c.id == upload_id)
+            select(uploads.c.site_id, uploads.c.user_id).where(
+                uploads.c.id == upload_id, uploads.c.created_at > started_after
+            )
         )
     ).first()
     return (row.site_id, row.user_id) if row else None
+
+
+async def purge_expired(conn: AsyncConnection, *, started_before: datetime) -> int:
+    """Delete every session started at or before ``started_before``; returns how many."""
+    result = await conn.execute(delete(uploads).where(uploads.c.created_at <= started_before))
+    return result.rowcount or 0
+
+
+async def usage(conn: AsyncConnection, user_id: str, *, started_after: datetime) -> tuple[int, int]:
+    """``(open sessions, bytes they hold)`` of one user, for the per-user caps."""
+    live = uploads.c.user_id == user_id, uploads.c.created_at > started_after
+    sessions = (await conn.execute(select(func.count()).where(*live))).scalar_one()
+    held = (
+        await conn.execute(
+            select(func.coalesce(func.sum(func.length(upload_chunks.c.data)), 0))
+            .select_from(upload_chunks.join(uploads, upload_chunks.c.upload_id == uploads.c.id))
+            .where(*live)
+        )
+    ).scalar_one()
+    return int(sessions), int(held)
 
 
 async def append(conn: AsyncConnection, upload_id: str, data: bytes) -> int:
