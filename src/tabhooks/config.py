@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The newest REST API version this server speaks; advertised by serverInfo.
@@ -128,6 +128,19 @@ class Settings(BaseSettings):
         None, description="Secret of the bootstrap admin's personal access token."
     )
     delivery_retry_schedule: str = Field(
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet keys that seal stored secrets (webhook, relay and bin signing "
+        "secrets, relay target URLs and headers, connection passwords), comma-separated, newest "
+        "first: the first seals, all open. Required on PostgreSQL; on SQLite a key file is used "
+        "when unset. `tabhooks admin generate-key` makes a key; see security.md for rotation.",
+    )
+    secret_key_file: str | None = Field(
+        None,
+        description="File holding the keys when TABHOOKS_SECRET_KEY is unset (same format, one "
+        "or more keys, newest first). Default on SQLite: the database's path with .key (e.g. "
+        "tabhooks.key), created mode 0600 on first start; on PostgreSQL it must exist.",
+    )
         "tableau",
         description="Retry delays after a failed attempt: 'tableau' (30s,5m,30m: four tries, "
         "like Tableau's three retries), 'standard-webhooks' (10 tries over ~3 days), 'svix', "

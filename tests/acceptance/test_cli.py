@@ -133,10 +133,8 @@ class Cli:
         return dict(data["profiles"][name])
 
 
-@pytest.fixture(scope="module")
-def cli(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+def signed_in_cli(server: ServerProcess, config_dir: Path) -> Cli:
     """A CLI whose ``default`` profile is the bootstrap admin, signed in with a password."""
-    config_dir = tmp_path_factory.mktemp("config") / "tabhooks"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")}
     env.update(
         TABHOOKS_CONFIG_DIR=str(config_dir),
@@ -149,6 +147,12 @@ def cli(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     made.run("login", "--server", server.base_url, "--username", ADMIN_USERNAME,
              "--password-env", "ADMIN_PW")  # fmt: skip
     return made
+
+
+@pytest.fixture(scope="module")
+def cli(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """A CLI whose ``default`` profile is the bootstrap admin, signed in with a password."""
+    return signed_in_cli(server, tmp_path_factory.mktemp("config") / "tabhooks")
 
 
 @pytest.fixture
@@ -456,7 +460,7 @@ def test_deliveries_tail_streams_deliveries_as_they_happen(cli: Cli, receiver: R
         fired = cli.json("fire", "DatasourceCreated")
         luid = fired["resource_luid"]
         tail.wait_for(rf'"resource_luid": "{luid}".*"status": "succeeded"')
-        assert tail.interrupt() == 0
+        assert tail.interrupt() == 130  # stopped by Ctrl-C, as a shell reports it
         lines = [json.loads(x) for x in tail.out]
         assert {d["event"] for d in lines} == {"DatasourceCreated"}
         assert lines[-1]["id"] == fired["deliveries"][0]["id"]
@@ -483,7 +487,7 @@ def test_listen_forwards_every_request_to_a_local_app(cli: Cli, receiver: Receiv
         assert json.loads(relayed.body)["resource_luid"] == fired["resource_luid"]
         assert relayed.headers["webhook-id"] == fired["deliveries"][0]["id"]
         assert relayed.headers["content-type"] == "application/json"
-        assert listen.interrupt() == 0
+        assert listen.interrupt() == 130
         bin_id = url.rsplit("/", 1)[-1]
         assert f"bin {bin_id} deleted" in "".join(listen.err)
         assert bin_id not in {b["id"] for b in cli.json("inbox", "list")}
@@ -508,7 +512,7 @@ def test_listen_json_filters_events_and_reports_a_dead_app(cli: Cli) -> None:
         assert line["event_type"] == "DatasourceCreated" and line["status"] is None
         assert line["error"].startswith("ConnectError") and line["path"] == "/hook/sub"
         assert line["forwarded_to"] == "http://127.0.0.1:9/hook/sub?x=1"
-        assert listen.interrupt() == 0
+        assert listen.interrupt() == 130
         requests = [json.loads(x) for x in listen.out if '"type": "request"' in x]
         assert len(requests) == 1  # the WorkbookCreated one was filtered out
         assert ready["bin"] in {b["id"] for b in cli.json("inbox", "list")}  # --keep

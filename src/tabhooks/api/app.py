@@ -43,6 +43,7 @@ from tabhooks.jobs.runtime import job_runtime
 from tabhooks.relay.lookup import Enricher
 from tabhooks.services.auth import PrincipalCache
 from tabhooks.services.bootstrap import BootstrapReport, bootstrap
+from tabhooks.services.revocation import revocation_runtime
 from tabhooks.store import Store, migrate
 from tabhooks.web import install as install_web
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
                 Enricher(policy, budget_s=settings.relay_enrich_timeout_s)
             )
             await stack.enter_async_context(inbox_runtime(store, hub))
+            await stack.enter_async_context(revocation_runtime(store, app.state.principals))
             if settings.dispatcher_enabled:
                 await stack.enter_async_context(delivery_runtime(store, sender, settings, metrics))
                 await stack.enter_async_context(job_runtime(store))

@@ -153,7 +153,7 @@ def show(
         ]
     )
     output.say(("payload", "bold"))
-    output.console.print_json(data=found["payload"])
+    output.json_block(found["payload"])
     output.table(
         "attempts",
         ("#", "started", "ms", "answer", "response body"),
@@ -287,12 +287,12 @@ def tail_line(d: dict[str, Any]) -> Text:
     state = d["status"]
     if state == "pending" and d["attempts"]:
         state = f"retrying at {output.local_time(d['next_attempt_at'])}"
-    return Text.assemble(
+    return output.line(
         (datetime.now().strftime("%H:%M:%S"), "dim"),
         f"  {d['id']}  ",
         (str(d["event"]), "bold"),
         f" '{d['resource_name']}' -> {d['webhook_name']}  ",
-        output.status_text(d["status"]) if state == d["status"] else Text(state, style="yellow"),
+        output.status_text(d["status"]) if state == d["status"] else (state, "yellow"),
         f"  tries {d['attempts']}  {output.last_answer(d) if d['attempts'] else ''}".rstrip(),
     )
 

@@ -71,6 +71,17 @@ def wait_for_deliveries(
         time.sleep(POLL_S)
 
 
+def failed(delivery: dict[str, Any]) -> bool:
+    """Whether a delivery's outcome so far is a failure: failed, or retrying after one."""
+    status, attempts = str(delivery["status"]), int(delivery["attempts"])
+    return status == "failed" or (attempts > 0 and status != "succeeded")
+
+
+def succeeded(found: list[dict[str, Any]], complete: bool, wait: float) -> bool:
+    """fire's exit status: no delivery failed and, unless told not to wait, all were tried."""
+    return not any(failed(d) for d in found) and (complete or wait == 0)
+
+
 def _default_name(event: events.Event) -> str:
     return f"tabhooks fire {event.name} {uuid.uuid4().hex[:6]}"
 
@@ -99,7 +110,8 @@ def fire(
     WorkbookCreated publishes a tiny workbook; DatasourceRefreshFailed publishes a data source
     whose connection points at a missing file and refreshes it; AdminPromoted adds a user and
     promotes them; and so on for every event in tabhooks events. Created content is left in
-    place, as after the real action.
+    place, as after the real action. Exits 1 when a delivery failed (or is retrying after a
+    failed attempt) or was not tried within --wait; the output says which.
 
     Example: [bold]tabhooks fire DatasourceRefreshFailed --name "Nightly Sales"[/]
     """
@@ -140,8 +152,10 @@ def fire(
                 "complete": complete,
             }
         )
-        return
-    _report(chosen, done, listening, found, complete, wait)
+    else:
+        _report(chosen, done, listening, found, complete, wait)
+    if not succeeded(found, complete, wait):
+        raise typer.Exit(output.EXIT_ERROR)
 
 
 def _report(

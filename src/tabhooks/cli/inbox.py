@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from tabhooks.cli import output, polling, profiles
+from tabhooks.cli import output, polling, profiles, terminal
 from tabhooks.cli.client import TableauClient
 from tabhooks.cli.options import (
     DEFAULT,
@@ -53,42 +53,59 @@ def bin_id_of(ref: str) -> str:
 
 
 class BinFollower:
-    """Remembers which of a bin's requests were seen, and finds the ones that were not.
+    """Finds the requests a bin received since following started, each exactly once.
 
-    :meth:`start` takes the baseline (what the bin already holds) before anything is
-    announced, so a request arriving right after "ready" is never mistaken for an old one.
+    Request ids are time-ordered, so :meth:`start` records the newest id the bin holds as
+    the *floor*: everything at or below it is history and is never returned by :meth:`poll`,
+    however far back a look pages. Above the floor, a set of ids already returned catches a
+    request that is committed a moment after a newer one was already seen. The baseline is
+    taken before anything is announced, so a request arriving right after "ready" is never
+    mistaken for an old one.
     """
 
     def __init__(self, client: TableauClient, bin_id: str) -> None:
         self.client = client
         self.bin_id = bin_id
+        self._floor = ""
         self._seen: set[str] = set()
 
-    def _fetch(self, limit: int, *, page_back: bool) -> list[dict[str, Any]]:
-        """Requests not seen yet, oldest first, paging back until a seen one shows up."""
+    def _page(self, limit: int, before: str | None) -> dict[str, Any]:
+        params = {"limit": str(limit), **({"before": before} if before else {})}
+        page: dict[str, Any] = self.client.ext(
+            "GET", f"/inbox/bins/{self.bin_id}/requests", params=params
+        )
+        return page
+
+    def start(self, last: int) -> list[dict[str, Any]]:
+        """Take the baseline; return the newest ``last`` requests held, oldest first.
+
+        Args:
+            last: How many held requests to show before following (0: none).
+        """
+        newest = self._page(min(max(last, 1), _PAGE_MAX), None)["requests"]
+        if newest:
+            self._floor = max(r["id"] for r in newest)
+        return sorted(newest, key=lambda r: r["id"])[-last:] if last > 0 else []
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Requests above the floor not returned before, oldest first."""
         fresh: list[dict[str, Any]] = []
         before: str | None = None
         for _ in range(_PAGES_MAX):
-            params = {"limit": str(limit), **({"before": before} if before else {})}
-            page = self.client.ext("GET", f"/inbox/bins/{self.bin_id}/requests", params=params)
+            page = self._page(_PAGE_NEW, before)
             items = page["requests"]
-            fresh.extend(r for r in items if r["id"] not in self._seen)
+            fresh.extend(r for r in items if r["id"] > self._floor and r["id"] not in self._seen)
             before = page.get("next_before")
-            if not page_back or not before or any(r["id"] in self._seen for r in items):
+            reached_known = any(r["id"] <= self._floor or r["id"] in self._seen for r in items)
+            if not before or reached_known:
                 break
         fresh.sort(key=lambda r: r["id"])
         self._seen.update(r["id"] for r in fresh)
         if len(self._seen) > _SEEN_MAX:
-            self._seen = set(sorted(self._seen)[-_SEEN_MAX:])
+            kept = sorted(self._seen)[-_SEEN_MAX:]
+            self._floor = max(self._floor, kept[0])  # what is forgotten becomes history
+            self._seen = set(kept)
         return fresh
-
-    def start(self, last: int) -> list[dict[str, Any]]:
-        """Mark everything held as seen; return the newest ``last`` of it, oldest first."""
-        held = self._fetch(min(max(last, 1), _PAGE_MAX), page_back=False)
-        return held[-last:] if last > 0 else []
-
-    def poll(self) -> list[dict[str, Any]]:
-        return self._fetch(_PAGE_NEW, page_back=True)
 
 
 def follow(
@@ -116,11 +133,12 @@ def describe(request: dict[str, Any]) -> str:
 
 
 def request_line(request: dict[str, Any]) -> Text:
+    """``19:49:01  POST /path  WorkbookCreated 'Sales'  -> 200``, controls escaped."""
     path = "/" + str(request.get("path") or "").lstrip("/")
     if request.get("query"):
         path += f"?{request['query']}"
     answered = request.get("response_status")
-    return Text.assemble(
+    return output.line(
         (output.local_time(request.get("received_at")), "dim"),
         "  ",
         (str(request.get("method")), "bold"),
@@ -133,11 +151,14 @@ def request_line(request: dict[str, Any]) -> Text:
 def _print_body(request: dict[str, Any]) -> None:
     raw = body_bytes(request)
     try:
-        text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        parsed = json.loads(raw)
     except ValueError:
         text = raw.decode("utf-8", errors="replace")
-    if text:
-        output.console.print(Text("    " + text.replace("\n", "\n    ")), soft_wrap=True)
+        if text:
+            shown = terminal.text("    " + text.replace("\n", "\n    "), lines=True)
+            output.console.print(shown, soft_wrap=True)
+        return
+    output.json_block(parsed, indent="    ")
 
 
 @app.command("create")

@@ -1,10 +1,12 @@
 """``tabhooks listen --forward URL``: relay a bin's requests to an app on this machine.
 
 Like ``stripe listen``: the tabhooks server captures webhooks in a bin (reachable by the
-server even when the laptop is not), and this command replays each one to the local app —
-same method, headers (minus hop-by-hop ones), query and body, so signature verification in
-the app still works — printing one line per request with the app's answer. The bin is
-deleted on Ctrl-C unless ``--keep`` (or an existing bin was given with ``--bin``).
+server even when the laptop is not), and this command replays each POST that arrives after
+it started to the local app — same headers (minus credentials and hop-by-hop ones), path
+below the bin, query and body, so signature verification in the app still works — printing
+one line per request with the app's answer. Anybody may post to a bin, so what is forwarded
+is limited (:mod:`tabhooks.cli.forwarding`): only POSTs, only below the forward URL. The bin
+is deleted on Ctrl-C unless ``--keep`` (or an existing bin was given with ``--bin``).
 """
 
 from __future__ import annotations
@@ -17,58 +19,47 @@ import httpx
 import typer
 from rich.text import Text
 
-from tabhooks.cli import inbox, output, polling, profiles
+from tabhooks.cli import forwarding, inbox, output, polling, profiles, terminal
 from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.options import DEFAULT, JsonOpt, PollOpt, ProfileOpt, VerboseOpt
 
-#: Headers that describe one hop, not the request (RFC 9110 7.6.1), plus those httpx sets.
-_NOT_FORWARDED = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
 FORWARD_TIMEOUT_S = 30.0
 
 
-def forward_url(base: str, request: dict[str, Any]) -> str:
-    """``base`` plus the path below the bin and the query the sender used."""
-    below = str(request.get("path") or "").lstrip("/")
-    url = f"{base.rstrip('/')}/{below}" if below else base
-    query = request.get("query") or ""
-    return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
-
-
 def relay(http: httpx.Client, base: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Replay one captured request to the local app; what happened, as a JSON-able dict."""
-    target = forward_url(base, request)
+    """Replay one captured request to the local app; what happened, as a JSON-able dict.
+
+    A request :mod:`~tabhooks.cli.forwarding` refuses is reported with ``status`` null,
+    ``forwarded_to`` null and ``error`` saying why, and nothing is sent.
+    """
     event = request.get("tableau") or {}
     result: dict[str, Any] = {
         "request_id": request["id"],
         "received_at": request["received_at"],
         "method": request["method"],
-        "path": urlsplit(target).path or "/",
+        "path": "/" + str(request.get("path") or "").lstrip("/"),
         "event_type": event.get("event_type"),
-        "forwarded_to": target,
+        "forwarded_to": None,
         "status": None,
         "error": None,
     }
+    try:
+        forwarding.check_method(request)
+        target = forwarding.target(base, request)
+    except forwarding.NotForwarded as refused:
+        result["error"] = f"not forwarded: {refused}"
+        return result
+    result["forwarded_to"] = target
+    result["path"] = urlsplit(target).path or "/"
     if request.get("truncated"):
         result["error"] = "not forwarded: the body was cut at the inbox's size limit"
         return result
-    headers = [(k, v) for k, v in request["headers"] if k.lower() not in _NOT_FORWARDED]
     try:
         answer = http.request(
-            request["method"], target, headers=headers, content=inbox.body_bytes(request)
+            "POST",
+            target,
+            headers=forwarding.headers(request),
+            content=inbox.body_bytes(request),
         )
         result["status"] = answer.status_code
     except httpx.HTTPError as exc:
@@ -79,10 +70,10 @@ def relay(http: httpx.Client, base: str, request: dict[str, Any]) -> dict[str, A
 def _line(result: dict[str, Any]) -> Text:
     status = result["status"]
     if status is not None:
-        answer = Text(str(status), style="green" if 200 <= status < 300 else "red")
+        answer = terminal.text(status, "green" if 200 <= status < 300 else "red")
     else:
-        answer = Text(str(result["error"]), style="red")
-    return Text.assemble(
+        answer = terminal.text(result["error"], "red")
+    return output.line(
         (output.local_time(result["received_at"]), "dim"),
         "  ",
         (str(result["method"]), "bold"),
@@ -118,9 +109,10 @@ def listen(
 ) -> None:
     """Capture webhooks in a bin and forward each one to a local app, until Ctrl-C.
 
-    Prints the bin's capture URL: point a webhook at it. Then one line per request:
-    time, method, path, Tableau event, and the local app's status. With --json, a "ready"
-    object and then one object per request.
+    Prints the bin's capture URL: point a webhook at it. Then one line per request that
+    arrives from now on: time, method, path, Tableau event, and the local app's status. Only
+    POSTs are forwarded, only below URL, without credentials (Authorization, Cookie,
+    X-Tableau-Auth). With --json, a "ready" object and then one object per request.
 
     Example: [bold]tabhooks listen --forward http://localhost:5000/hook --events WorkbookCreated[/]
     """

@@ -1,12 +1,15 @@
 """How the CLI talks back: Rich tables for people, ``--json`` for scripts, errors on stderr.
 
 Exit codes are a contract: 0 success; 1 when the server (Tableau or tabhooks) or the
-environment refuses — the error's code, summary and detail are printed with a hint; 2 for
-usage errors (Typer's own, and ours raised as :class:`typer.BadParameter`). A traceback
-is shown only under ``-v``.
+environment refuses — the error's code, summary and detail are printed with a hint — or
+when what was tried did not work (a test that nothing answered, a failed delivery); 2 for
+usage errors (Typer's own, and ours raised as :class:`typer.BadParameter`); 130 when a
+following command is stopped with Ctrl-C (143 with SIGTERM). A traceback is shown only
+under ``-v``.
 
 Everything a server sent is printed as text, never as Rich markup, so a webhook named
-``[red]x`` is shown as typed.
+``[red]x`` is shown as typed, and through :func:`tabhooks.cli.terminal.clean`, so a captured
+payload cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from typing import Any
 import httpx
 import typer
 from rich.console import Console
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 
+from tabhooks.cli import terminal
 from tabhooks.cli.client import TableauApiError
 
 #: Piped output is not folded at 80 columns: ids and URLs stay whole for grep and cut.
@@ -34,6 +39,8 @@ errors = Console(stderr=True, highlight=False)
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: Stopped by SIGINT (Ctrl-C): 128 + the signal's number, as shells report it.
+EXIT_INTERRUPTED = 130
 
 #: What to try next, by Tableau error code.
 HINTS: dict[str, str] = {
@@ -81,11 +88,11 @@ def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def print_error(message: str, hint: str | None = None, detail: str | None = None) -> None:
-    errors.print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)
+    errors.print(Text.assemble(("Error: ", "bold red"), terminal.clean(message)), soft_wrap=True)
     if detail:
-        errors.print(Text("  " + detail), soft_wrap=True)
+        errors.print(Text("  " + terminal.clean(detail)), soft_wrap=True)
     if hint:
-        errors.print(Text.assemble(("  Hint: ", "yellow"), hint), soft_wrap=True)
+        errors.print(Text.assemble(("  Hint: ", "yellow"), terminal.clean(hint)), soft_wrap=True)
 
 
 @contextmanager
@@ -124,7 +131,7 @@ def reporting(verbose: bool, hints: dict[str, str] | None = None) -> Iterator[No
     except Exception as exc:
         print_error(f"{type(exc).__name__}: {exc}")
         for cause in _cause_chain(exc):
-            errors.print(Text(f"  caused by {type(cause).__name__}: {cause}"))
+            errors.print(terminal.text(f"  caused by {type(cause).__name__}: {cause}"))
         if verbose:
             errors.print(Text(traceback.format_exc()))
         else:
@@ -141,25 +148,51 @@ def _has_request(exc: httpx.HTTPError) -> bool:
 
 
 def emit_json(data: Any) -> None:
-    """One JSON document on stdout (``--json``)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    """One JSON document on stdout (``--json``), terminal controls escaped as ``\\uXXXX``."""
+    document = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write(terminal.json_safe(document) + "\n")
     sys.stdout.flush()
 
 
 def emit_json_line(data: Any) -> None:
     """One compact JSON object per line, flushed: the ``--json`` form of tail and listen."""
-    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.write(terminal.json_safe(json.dumps(data, default=str, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
 
 
+def line(*parts: str | tuple[str, str] | Text) -> Text:
+    """One line from parts (``"text"`` or ``("text", "style")``), every string made safe.
+
+    ``Text`` parts are taken as they are: build them with :func:`tabhooks.cli.terminal.text`.
+    """
+    return Text.assemble(
+        *(
+            part
+            if isinstance(part, Text)
+            else (terminal.clean(part[0]), part[1])
+            if isinstance(part, tuple)
+            else terminal.clean(part)
+            for part in parts
+        )
+    )
+
+
 def say(*parts: str | tuple[str, str] | Text) -> None:
-    """A line for people on stdout; plain strings are never read as markup."""
-    console.print(Text.assemble(*parts), soft_wrap=True)
+    """A line for people on stdout; strings are never read as markup (see :func:`line`)."""
+    console.print(line(*parts), soft_wrap=True)
 
 
 def note(message: str) -> None:
     """Progress and side remarks for people, on stderr so stdout stays parseable."""
-    errors.print(Text(message, style="dim"), soft_wrap=True)
+    errors.print(terminal.text(message, "dim", lines=True), soft_wrap=True)
+
+
+def json_block(data: Any, indent: str = "") -> None:
+    """Pretty-printed JSON for people (a payload), highlighted, controls escaped."""
+    document = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    shown = terminal.text(indent + document.replace("\n", "\n" + indent), lines=True)
+    JSONHighlighter().highlight(shown)
+    console.print(shown, soft_wrap=True)
 
 
 def table(
@@ -174,7 +207,7 @@ def table(
     for index, column in enumerate(columns):
         grid.add_column(column, overflow="fold", no_wrap=index < whole)
     for row in rows:
-        grid.add_row(*(cell if isinstance(cell, Text) else Text(_cell(cell)) for cell in row))
+        grid.add_row(*(c if isinstance(c, Text) else terminal.text(_cell(c)) for c in row))
     console.print(grid)
 
 
@@ -195,7 +228,7 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
 
 def status_text(status: str | None) -> Text:
     style = {"succeeded": "green", "failed": "red", "pending": "yellow", "delivering": "cyan"}
-    return Text(status or "—", style=style.get(status or "", ""))
+    return terminal.text(status or "—", style.get(status or "", ""))
 
 
 def last_answer(delivery: dict[str, Any]) -> str:

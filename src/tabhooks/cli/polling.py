@@ -8,7 +8,10 @@ and returns the full request. Half a second between looks is as fast as a person
 
 SIGINT (Ctrl-C) and SIGTERM set a flag the loop checks between looks, so the command ends
 cleanly — finishing the request it is forwarding and deleting what it created — instead of
-dying mid-call. A second signal interrupts at once.
+dying mid-call. A second signal interrupts at once. Either way the command then exits with
+128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a process
+the signal ended, so a script can tell "stopped" from "done" (``inbox tail --count``
+reaching its count exits 0).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+import typer
+
 #: Default seconds between looks at the server.
 INTERVAL_S = 0.5
 
@@ -28,8 +33,12 @@ class Stop:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        #: The signal that asked to stop, if one did.
+        self.signum: int | None = None
 
-    def set(self) -> None:
+    def set(self, signum: int | None = None) -> None:
+        if self.signum is None:
+            self.signum = signum
         self._event.set()
 
     @property
@@ -41,19 +50,32 @@ class Stop:
         return self._event.wait(seconds)
 
 
+def exit_code(signum: int) -> int:
+    """What a shell reports for a process a signal ended: 128 + its number."""
+    return 128 + signum
+
+
 @contextmanager
 def until_signalled() -> Iterator[Stop]:
-    """A :class:`Stop` set by SIGINT or SIGTERM while the block runs; handlers restored after."""
+    """A :class:`Stop` set by SIGINT or SIGTERM while the block runs; handlers restored after.
+
+    When a signal stopped the block, leaving it raises :class:`typer.Exit` with
+    :func:`exit_code` of that signal, after everything inside (deleting a bin) has run.
+    """
     stop = Stop()
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if stop.is_set:  # asked twice: stop now, even in the middle of a call
             raise KeyboardInterrupt
-        stop.set()
+        stop.set(signum)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
+    except KeyboardInterrupt:
+        raise typer.Exit(exit_code(stop.signum or signal.SIGINT)) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if stop.signum is not None:
+        raise typer.Exit(exit_code(stop.signum))

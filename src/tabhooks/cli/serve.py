@@ -44,6 +44,20 @@ async def _prepare(settings: Settings) -> None:
         )
 
 
+def _prepare_or_exit(settings: Settings) -> None:
+    """Load the keys that seal stored secrets (tabhooks.store.keys), then migrate and
+    bootstrap; missing or wrong keys stop the server with one line (exit 1), never a key."""
+    from tabhooks.store.crypto import SecretKeyError
+    from tabhooks.store.keys import install_secret_box
+
+    try:
+        install_secret_box(settings)
+        asyncio.run(_prepare(settings))
+    except SecretKeyError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _announce_dev() -> None:
     console.print(
         "[bold red]DEVELOPMENT MODE (--dev):[/] webhook destinations may use plain http:// and "
@@ -94,7 +108,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     if settings.dev:
         _announce_dev()
-    asyncio.run(_prepare(settings))
+    _prepare_or_exit(settings)
     sock = _bind(settings.host, settings.port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host

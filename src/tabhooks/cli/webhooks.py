@@ -313,6 +313,8 @@ def test(
 ) -> None:
     """Send a test POST (an empty payload) to the webhook's URL and show the answer.
 
+    Exits 1 unless the destination answered 2xx (with --json too; the JSON says what came).
+
     Example: [bold]tabhooks webhooks test my-webhook[/]
     """
     with profiles.session(profile, verbose) as client:
@@ -328,12 +330,14 @@ def test(
         "status": int(status) if status and status.isdigit() else status,
         "body": (body.text or "") if body is not None else "",
     }
+    ok = isinstance(data["status"], int) and 200 <= data["status"] < 300
     if as_json:
         output.emit_json(data)
-        return
-    ok = isinstance(data["status"], int) and 200 <= data["status"] < 300
-    output.say(
-        f"{hook['url']} answered ",
-        (str(data["status"]), "green" if ok else "red"),
-        f": {data['body'][:500]}" if data["body"] else "",
-    )
+    else:
+        output.say(
+            f"{hook['url']} answered ",
+            (str(data["status"]), "green" if ok else "red"),
+            f": {data['body'][:500]}" if data["body"] else "",
+        )
+    if not ok:
+        raise typer.Exit(output.EXIT_ERROR)
