@@ -9,12 +9,13 @@ import sys
 
 import tableauserverclient as TSC
 
-from tests.support.server import ADMIN_USERNAME, ServerProcess
+from tests.support.server import ADMIN_USERNAME, ServerProcess, store_env
 
 
 def test_create_pat_then_sign_in_with_tsc(server: ServerProcess) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")}
     env["TABHOOKS_DATABASE_URL"] = server.database_url
+    env.update(store_env(server.database_url))
     result = subprocess.run(
         [sys.executable, "-m", "tabhooks", "admin", "create-pat", ADMIN_USERNAME, "cli-made"],
         env=env,

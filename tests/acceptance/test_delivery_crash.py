@@ -30,7 +30,7 @@ import pytest
 
 from tests.conftest import database_url_for
 from tests.support.databases import new_postgres_url
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess, store_env
 from tests.support.slow_receiver import Arrival, SlowReceiver
 
 #: Short timings so a crashed dispatcher's leases expire, and retries come, within seconds.
@@ -219,6 +219,7 @@ class WorkerProcess:
         env.update(
             TABHOOKS_DATABASE_URL=self.database_url, TABHOOKS_DEV="true", PYTHONUNBUFFERED="1"
         )
+        env.update(store_env(self.database_url))
         env.update(self.extra_env)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tabhooks", "worker"],

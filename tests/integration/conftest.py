@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +10,19 @@ import pytest
 
 from tabhooks.config import Settings
 from tabhooks.services.bootstrap import bootstrap
-from tabhooks.store import Store, migrate, open_store
+from tabhooks.store import Store, crypto, migrate, open_store
 from tabhooks.store import sites as sites_store
 from tabhooks.store import users as users_store
 from tests.conftest import database_url_for
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _secret_box() -> Iterator[None]:
+    """Stores opened in the test process seal secrets with a throwaway key, as a server's do
+    with theirs (tabhooks.store.keys)."""
+    crypto.install(crypto.SecretBox([crypto.generate_key()], "a test key"))
+    yield
+    crypto.install(None)
 
 
 @dataclass(frozen=True)

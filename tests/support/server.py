@@ -20,8 +20,20 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 ADMIN_PAT_NAME = "tests-pat"
 ADMIN_PAT_SECRET = "tests-pat-secret-0123456789"
 
+#: The key PostgreSQL test stores are sealed with: every process sharing such a store (server,
+#: worker, admin command) must hold the same one. SQLite stores make their own key file.
+TEST_SECRET_KEY = "fl2Y4onruwr0_6TLAb5DrIVU-emGnNwL4vU78Qw_fDo="
+
 _LISTENING = re.compile(r"tabhooks listening on (http://\S+)")
 START_TIMEOUT_S = 60.0
+
+
+def store_env(database_url: str) -> dict[str, str]:
+    """What a tabhooks process needs in its environment, besides the URL, to open the store:
+    on PostgreSQL the shared :data:`TEST_SECRET_KEY`."""
+    if database_url.startswith(("postgresql", "postgres:")):
+        return {"TABHOOKS_SECRET_KEY": TEST_SECRET_KEY}
+    return {}
 
 
 @dataclass
@@ -46,6 +58,7 @@ class ServerProcess:
             TABHOOKS_ADMIN_PAT_SECRET=ADMIN_PAT_SECRET,
             PYTHONUNBUFFERED="1",
         )
+        env.update(store_env(self.database_url))
         env.update(self.extra_env)
         self.process = subprocess.Popen(
             [

@@ -7,6 +7,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING
 
+import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
@@ -52,9 +53,16 @@ def worker() -> None:
     Example: [bold]TABHOOKS_DATABASE_URL=postgresql://... tabhooks worker[/]
     """
     from tabhooks.config import Settings
+    from tabhooks.store.crypto import SecretKeyError
+    from tabhooks.store.keys import install_secret_box
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     if settings.dev:
         console.print("[bold red]DEVELOPMENT MODE:[/] internal and http:// destinations allowed.")
-    asyncio.run(_run(settings))
+    try:
+        install_secret_box(settings)  # the keys that seal stored secrets (as `serve` does)
+        asyncio.run(_run(settings))
+    except SecretKeyError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import functools
 import hmac
 import secrets as secrets_module
 import time
@@ -43,8 +43,13 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(raw).decode("ascii")
 
 
+@functools.lru_cache(maxsize=4096)
 def decode_secret(secret: str) -> bytes:
     """Return the key bytes of a ``whsec_`` secret (the prefix is optional).
+
+    Cached: the dispatcher signs every attempt with one of a few secrets (opened from the
+    store by :mod:`tabhooks.store.crypto`, itself cached), so each is decoded once. A secret
+    that fails to decode raises every time (exceptions are not cached).
 
     Raises:
         ValueError: The secret is empty or not base64; failing loudly beats signing with a
@@ -83,7 +88,7 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def _sign_with_key(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    digest = hmac.digest(key, signed, "sha256")  # one-shot: OpenSSL's HMAC, no Python object
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
 
 

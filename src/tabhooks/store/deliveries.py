@@ -389,9 +389,21 @@ def _delivery_columns() -> list[Any]:
         events.c.resource_luid,
         events.c.payload,
         func.coalesce(webhooks.c.name, relay_routes.c.name).label("webhook_name"),
-        func.coalesce(webhooks.c.url, relay_targets.c.url).label("url"),
+        # Not coalesced in SQL: the relay target's URL is sealed and is opened only when read
+        # through its own column (see _delivery_row).
+        webhooks.c.url.label("url"),
+        relay_targets.c.url.label("relay_url"),
         relay_targets.c.route_id.label("relay_route_id"),
     ]
+
+
+def _delivery_row(row: Any) -> dict[str, Any]:
+    """A delivery with its context; ``url`` is the webhook's, or else the relay target's."""
+    found = dict(row._mapping)
+    relay_url = found.pop("relay_url")
+    if found["url"] is None:
+        found["url"] = relay_url
+    return found
 
 
 def _with_context(query: Any) -> Any:
@@ -434,7 +446,7 @@ async def list_for_site(
     if conditions:
         query = query.where(and_(*conditions))
     rows = await conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
+    return [_delivery_row(r) for r in rows]
 
 
 async def get(conn: AsyncConnection, site_id: str, delivery_id: str) -> dict[str, Any] | None:
@@ -445,7 +457,7 @@ async def get(conn: AsyncConnection, site_id: str, delivery_id: str) -> dict[str
             )
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return _delivery_row(row) if row else None
 
 
 async def attempts_of(conn: AsyncConnection, delivery_id: str) -> list[dict[str, Any]]:

@@ -8,6 +8,10 @@ readers run alongside. PostgreSQL needs none of that and is used as is.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import sqlite3
+import stat
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -19,7 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from tabhooks.store.checkpoint import WalCheckpointer
 
+log = logging.getLogger(__name__)
+
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Mode of the SQLite database file; SQLite gives its -wal and -shm files the same mode.
+SQLITE_FILE_MODE = 0o600
 _SQLITE_READ_BUSY_TIMEOUT_MS = 200
 # Keys a write transaction's connection carries in ``info`` (see tabhooks.store.outbox):
 #: set when the transaction wrote deliveries; the dispatcher is woken after commit.
@@ -58,8 +66,11 @@ class Store:
         read_engine: Engine | None = None,
         write_engine: Engine | None = None,
         checkpointer: WalCheckpointer | None = None,
+        database_path: Path | None = None,
     ) -> None:
         self.engine = engine
+        #: The SQLite database file (``None`` for PostgreSQL and in-memory SQLite).
+        self.database_path = database_path
         self._checkpointer = checkpointer
         self._write_conn: Connection | None = None
         #: SQLite only: plain pysqlite engines whose statements run on the loop thread.
@@ -152,6 +163,21 @@ class Store:
             info.pop(HANDOFF_TARGET, None)
             outcome[HANDOFF_BATCH] = info.pop(HANDOFF_BATCH, None)
             outcome[NEW_WORK_FLAG] = info.pop(NEW_WORK_FLAG, False)
+
+    def truncate_wal(self) -> None:
+        """Copy SQLite's write-ahead log into the database file and empty it.
+
+        Called after secrets were replaced (:mod:`tabhooks.store.sealing`), so the old values
+        do not linger in the log; waits for readers for up to the busy timeout.
+        """
+        if self.database_path is None:
+            return
+        conn = sqlite3.connect(self.database_path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
 
     async def dispose(self) -> None:
         if self._checkpointer is not None:
@@ -246,8 +272,11 @@ def open_store(url: str, **engine_kw: Any) -> Store:
     target = make_url(async_url(url))
     if target.drivername.startswith("sqlite"):
         database = target.database or ""
+        path: Path | None = None
         if database and database != ":memory:":
-            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database).expanduser()
+            path.resolve().parent.mkdir(parents=True, exist_ok=True)
+            _restrict_sqlite_files(path)
         engine = create_async_engine(target, pool_size=2, max_overflow=2, **engine_kw)
         _tune_sqlite(engine.sync_engine)
         sync_url = target.set(drivername="sqlite+pysqlite")
@@ -265,14 +294,49 @@ def open_store(url: str, **engine_kw: Any) -> Store:
         )
         _tune_sqlite(writer)
         checkpointer = None
-        if database and database != ":memory:":
-            checkpointer = WalCheckpointer(str(Path(database).expanduser()))
+        if path is not None:
+            checkpointer = WalCheckpointer(str(path))
             checkpointer.start()
-        return Store(engine, reader, writer, checkpointer)
+        return Store(engine, reader, writer, checkpointer, path)
     engine = create_async_engine(
         target, pool_size=10, max_overflow=10, pool_pre_ping=True, **engine_kw
     )
     return Store(engine)
+
+
+def _restrict_sqlite_files(path: Path) -> None:
+    """Make the database file readable by its owner only, before SQLite opens it.
+
+    SQLite would create it 0644 (less the umask); it creates the -wal and -shm files with the
+    mode of the database file, so creating the (empty) file 0600 here makes all three private.
+    An existing file others may read is narrowed to 0600 too, with a warning: the store holds
+    user data besides the sealed secrets.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.fchmod(descriptor, SQLITE_FILE_MODE)  # whatever the umask
+        os.close(descriptor)
+        return
+    for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(existing.stat().st_mode)
+            if mode & 0o077:
+                existing.chmod(SQLITE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # another user's file: say so, and carry on
+            log.warning("action=store_file_mode file=%s mode=%o error=%s", existing, mode, exc)
+            continue
+        if mode & 0o077:
+            log.warning(
+                "action=store_file_mode file=%s was=%o now=%o: others could read it",
+                existing,
+                mode,
+                SQLITE_FILE_MODE,
+            )
 
 
 def _tune_sqlite_reader(engine: Engine) -> None:

@@ -9,7 +9,9 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from tabhooks.store import crypto
 from tabhooks.store.engine import Store
+from tabhooks.store.sealing import seal_stored_secrets
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: Arbitrary key for the PostgreSQL advisory lock that serialises concurrent migrations.
@@ -31,6 +33,14 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(store: Store) -> None:
-    """Bring the schema up to date (a no-op when it already is)."""
+    """Bring the schema up to date (a no-op when it already is); then, when this process has
+    loaded the secret keys (servers and workers always do), seal any secret still stored in
+    clear and check the keys open the rest (:func:`tabhooks.store.sealing.seal_stored_secrets`).
+
+    Raises:
+        SecretKeyError: Stored secrets do not open with the loaded keys.
+    """
     async with store.write() as conn:
         await conn.run_sync(_upgrade)
+    if crypto.current() is not None:
+        await seal_stored_secrets(store)

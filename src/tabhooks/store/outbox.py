@@ -19,11 +19,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, select, text
+from sqlalchemy import Text, and_, bindparam, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks import events as catalog
 from tabhooks.ids import new_id, new_uuid7
+from tabhooks.store import crypto
 from tabhooks.store.deliveries import Claimed, Status
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.engine import HANDOFF_BATCH, HANDOFF_TARGET, NEW_WORK_FLAG
@@ -70,9 +71,16 @@ _INSERT_DELIVERIES = insert_into(
 _DELIVERING = Status.DELIVERING.value
 _PENDING = Status.PENDING.value
 #: Every enabled subscriber with its live signing secrets (newest first): one statement gives
-#: the hand-off everything a claim would have read.
+#: the hand-off everything a claim would have read. The secrets are read as stored (sealed)
+#: on every database — on SQLite the statement skips SQLAlchemy's result processing — and
+#: opened by :func:`_grouped`.
 _SUBSCRIBERS = DriverStatement(
-    select(webhooks.c.id, webhooks.c.url, webhooks.c.consecutive_failures, webhook_secrets.c.secret)
+    select(
+        webhooks.c.id,
+        webhooks.c.url,
+        webhooks.c.consecutive_failures,
+        type_coerce(webhook_secrets.c.secret, Text),
+    )
     .outerjoin(
         webhook_secrets,
         and_(webhook_secrets.c.webhook_id == webhooks.c.id, signs_at(bindparam("now"))),
@@ -217,7 +225,7 @@ def _grouped(rows: Any) -> list[_Subscriber]:
         if entry is None:
             entry = grouped[webhook_id] = (webhook_id, url, failures or 0, [])
         if secret is not None:
-            entry[3].append(secret)
+            entry[3].append(crypto.installed().reveal(secret))  # cached: a dict lookup
     return [(w, u, f, tuple(s)) for w, u, f, s in grouped.values()]
 
 

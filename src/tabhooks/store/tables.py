@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from tabhooks.store.crypto import SealedText
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -193,8 +195,9 @@ webhook_secrets = Table(
     metadata,
     _id(primary_key=True),
     Column("webhook_id", String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
-    # Standard Webhooks `whsec_...`; needed in clear to sign, like any HMAC key.
-    Column("secret", Text, nullable=False),
+    # Standard Webhooks `whsec_...`, sealed (tabhooks.store.crypto): an HMAC key must be
+    # opened to sign, so it is encrypted rather than hashed.
+    Column("secret", SealedText(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     # NULL for the current secret; a rotated-out secret keeps signing until then.
     Column("expires_at", UTCDateTime()),
@@ -234,16 +237,16 @@ relay_routes = Table(
     Column("secret_header", String(64), nullable=False, default="X-Tabhooks-Relay-Secret"),
     Column("enrich", Boolean, nullable=False, default=False),
     # Standard Webhooks `whsec_...` that signs the route's http targets; NULL signs nothing.
-    # Kept in clear for the same reason as webhook_secrets.secret: an HMAC key signs.
-    Column("signing_secret", Text),
+    # Sealed for the same reason as webhook_secrets.secret: an HMAC key signs.
+    Column("signing_secret", SealedText()),
     # Where enrichment looks resources up: a `tabhooks login` profile by name, or a server
-    # and a PAT (in clear: the server signs in unattended; never shown by the API). Neither
-    # set: this server's own store.
+    # and a PAT (sealed, not hashed: the server signs in unattended; never shown by the API).
+    # Neither set: this server's own store.
     Column("enrich_profile", String(64)),
     Column("enrich_server", Text),
     Column("enrich_site", String(255)),
     Column("enrich_pat_name", String(255)),
-    Column("enrich_pat_secret", Text),
+    Column("enrich_pat_secret", SealedText()),
     Column("created_by", String(36), ForeignKey("users.id", ondelete="SET NULL")),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -260,10 +263,11 @@ relay_targets = Table(
     Column("position", Integer, nullable=False),
     # slack, teams, ifttt or http.
     Column("type", String(16), nullable=False),
-    Column("url", Text, nullable=False),
+    # Sealed: a Slack, Teams or IFTTT URL is itself the credential that posts.
+    Column("url", SealedText(), nullable=False),
     Column("method", String(8), nullable=False, default="POST"),
-    # JSON object of extra request headers.
-    Column("headers", Text, nullable=False, default="{}"),
+    # JSON object of extra request headers, sealed: they often carry an Authorization.
+    Column("headers", SealedText(), nullable=False, default="{}"),
     # Jinja2 source of the body (http targets; optional text override for the others).
     Column("template", Text),
     Index(None, "route_id"),
@@ -406,8 +410,8 @@ connections = Table(
     Column("dbname", String(255), nullable=False, default=""),
     Column("filename", Text, nullable=False, default=""),
     Column("username", String(255), nullable=False, default=""),
-    # Embedded so a refresh can connect, as Tableau stores embedded credentials.
-    Column("password", Text, nullable=False, default=""),
+    # Embedded so a refresh can connect, as Tableau stores embedded credentials; sealed.
+    Column("password", SealedText(), nullable=False, default=""),
     Column("embed_password", Boolean, nullable=False, default=False),
     Column("query_tagging", Boolean, nullable=False, default=False),
     Index(None, "content_id"),
@@ -499,7 +503,8 @@ inbox_bins = Table(
     Column("fail_status", Integer, nullable=False),
     Column("never_answer", Boolean, nullable=False),
     # A Standard Webhooks `whsec_...` secret; when set, every request's signature is checked.
-    Column("signing_secret", Text),
+    # Sealed, like every signing secret.
+    Column("signing_secret", SealedText()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "site_id", "created_at"),
