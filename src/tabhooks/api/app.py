@@ -46,6 +46,7 @@ from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.services.revocation import revocation_runtime
 from tabhooks.store import Store, migrate
 from tabhooks.web import install as install_web
+from tabhooks.store.keys import install_secret_box
 
 #: Allocations of tracked objects between two young-generation collections (CPython: 700).
 GC_GEN0_THRESHOLD = 10_000
@@ -77,6 +78,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(store)
+        install_secret_box(settings)  # stored secrets are sealed with these keys
         app.state.bootstrap = await bootstrap(store, settings)
         async with AsyncExitStack() as stack:
             stack.enter_context(_young_gc_threshold(GC_GEN0_THRESHOLD))
