@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,11 +21,13 @@ import httpx
 import pytest
 import tableauserverclient as TSC
 
+from tabhooks.cli.profiles import FILE_NAME
 from tests.acceptance.test_delivery import FAST_RETRIES, Client
 from tests.acceptance.test_relay import create_route, wait_for
 from tests.conftest import database_url_for
 from tests.support import databases
 from tests.support.receiver import Receiver, Reply
+from tests.support.rest import Rest
 from tests.support.server import (
     ADMIN_PASSWORD,
     ADMIN_PAT_NAME,
@@ -353,3 +356,126 @@ def test_cli_adds_routes_enriched_by_profile_and_by_pat_from_a_variable(
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert unset.returncode == 1 and "--enrich-pat-secret-env" in unset.stderr
+
+
+# ---------------------------------------------------------------- profiles are the operator's
+
+TENANT_ADMIN, TENANT_PASSWORD = "tenant-admin", "tenant-password-1"
+
+
+@pytest.fixture(scope="module")
+def tenant(relay_server: ServerProcess) -> Iterator[tuple[Rest, Rest]]:
+    """Site ``tenant-b`` of the relay server: (the server admin there, its own site admin)."""
+    operator = Rest.sign_in(relay_server)
+    created = httpx.post(
+        f"{relay_server.api()}/sites",
+        content='<tsRequest><site name="Tenant B" contentUrl="tenant-b"/></tsRequest>',
+        headers={"X-Tableau-Auth": operator.token},
+    )
+    assert created.status_code == 201, created.text
+    operator.close()
+    on_b = Rest.sign_in(relay_server, site="tenant-b")
+    on_b.add_user(TENANT_ADMIN, "SiteAdministratorCreator", TENANT_PASSWORD)
+    site_admin = Rest.sign_in(relay_server, TENANT_ADMIN, TENANT_PASSWORD, site="tenant-b")
+    yield on_b, site_admin
+    on_b.close()
+    site_admin.close()
+
+
+def _relays_call(
+    who: Rest, method: str, path: str = "", body: dict[str, Any] | None = None
+) -> httpx.Response:
+    return who.http.request(
+        method,
+        f"{who.server.base_url}/tabhooks/v1/relays{path}",
+        json=body,
+        headers={"X-Tableau-Auth": who.token, "Accept": "application/json"},
+    )
+
+
+def _profile_route(name: str, profile: str, url: str = "http://127.0.0.1:9/x") -> dict[str, Any]:
+    return {
+        "name": name,
+        "enrich_with": {"profile": profile},
+        "targets": [{"type": "http", "url": url, "template": ENRICHMENT_JSON}],
+    }
+
+
+@pytest.mark.parametrize("profile", [PROFILE, "nope"])
+def test_a_site_admin_cannot_enrich_with_the_operators_profile(
+    tenant: tuple[Rest, Rest], config_dir: Path, profile: str
+) -> None:
+    _, site_admin = tenant
+    response = _relays_call(site_admin, "POST", body=_profile_route(f"borrow {profile}", profile))
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "403000"
+    detail = response.json()["error"]["detail"]
+    # The same answer whether the profile exists or not, and nothing about where they live.
+    assert detail == (
+        f"Only a server administrator may enrich with a server profile ('{profile}'): profiles "
+        "sign in as the operator. Enrich with a server URL and a personal access token instead."
+    )
+    assert str(config_dir) not in response.text
+    listed = _relays_call(site_admin, "GET").json()["relays"]
+    assert not [r for r in listed if r["name"] == f"borrow {profile}"]
+
+
+def test_a_site_admin_cannot_change_a_route_the_operator_enriched_with_a_profile(
+    tenant: tuple[Rest, Rest], receiver: Receiver
+) -> None:
+    operator, site_admin = tenant
+    created = _relays_call(operator, "POST", body=_profile_route("operator's", PROFILE))
+    assert created.status_code == 201, created.text
+    route_id = created.json()["id"]
+    # A new target or template would hand the site admin what the operator's login can read.
+    retarget = {"targets": [{"type": "http", "url": receiver.url, "template": ENRICHMENT_JSON}]}
+    for change in ({"name": "mine now"}, retarget, {"enrich_with": {"profile": PROFILE}}):
+        refused = _relays_call(site_admin, "PUT", f"/{route_id}", change)
+        assert refused.status_code == 403, refused.text
+    assert _relays_call(site_admin, "GET", f"/{route_id}").json()["name"] == "operator's"
+    # Leaving the profile is allowed, and so is deleting the route.
+    local = _relays_call(site_admin, "PUT", f"/{route_id}", {"enrich_with": {}})
+    assert local.status_code == 200, local.text
+    assert local.json()["enrich_with"]["source"] == "local"
+    assert _relays_call(site_admin, "DELETE", f"/{route_id}").status_code == 204
+
+
+def test_an_unknown_profile_is_named_without_the_servers_paths(
+    client: Client, config_dir: Path
+) -> None:
+    body = _profile_route("unknown profile", "nope")
+    response = httpx.post(
+        f"{client.server.base_url}/tabhooks/v1/relays", json=body, headers=client.headers
+    )
+    assert response.status_code == 400, response.text
+    detail = response.json()["error"]["detail"]
+    assert "profile 'nope' is not usable here" in detail
+    assert str(config_dir) not in response.text and FILE_NAME not in response.text
+
+
+def test_a_profile_route_whose_author_is_not_a_server_admin_is_not_enriched(
+    backend: str,
+    client: Client,
+    stand_in: Client,
+    datasource: Any,
+    receiver: Receiver,
+    relay_server: ServerProcess,
+    tenant: tuple[Rest, Rest],
+) -> None:
+    """A route saved before the rule (or whose author lost the role) keeps relaying, but
+    without the operator's profile."""
+    if backend != "sqlite":
+        pytest.skip("the route's author is rewritten in the SQLite file; the rule is SQL-free")
+    _, site_admin = tenant
+    route = create_route(client, _profile_route("legacy", PROFILE, receiver.url))
+    assert _relayed(route, _payload(stand_in, datasource.id), receiver)["project"] == "Finance"
+    database = relay_server.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "UPDATE relay_routes SET created_by = ? WHERE id = ?", (site_admin.user_id, route["id"])
+        )
+    answer = _relayed(route, _payload(stand_in, datasource.id), receiver)
+    assert answer == {
+        "error": f"profile '{PROFILE}' is not used: only a route set up by a server "
+        "administrator may enrich with a server profile"
+    }

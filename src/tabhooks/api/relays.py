@@ -41,7 +41,9 @@ class EnrichWithIn(BaseModel):
     """Where enrichment looks resources up; ``{}`` is this server's own store."""
 
     profile: str | None = Field(
-        None, description="A `tabhooks login` profile in the server's config directory."
+        None,
+        description="A `tabhooks login` profile in the server's config directory; server "
+        "administrators only (a profile signs in as the operator).",
     )
     server: str | None = Field(None, description="Tableau Server or Cloud URL (or a tabhooks).")
     site: str = Field("", description="With server: the site's content URL.")

@@ -7,12 +7,18 @@ expires, then the secret is read from the variable the profile names — in the 
 environment. A *server* source stores its PAT on the route, because the server has to sign
 in unattended; the API never shows it again.
 
+Profiles are the operator's: they sign in as whoever ran ``tabhooks login`` on the server, so
+only a server administrator may point a route at one (:mod:`tabhooks.services.relays` enforces
+it), and nothing here tells a caller where the server keeps them — a profile that cannot be
+read is reported by name only, and the reason (which names files) goes to the server's log.
+
 This is the only relay module that knows the CLI's profile file; the lookup itself
 (:mod:`tabhooks.relay.lookup`) sees a plain :class:`~tabhooks.relay.lookup.Source`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -22,15 +28,29 @@ from tabhooks.cli import profiles
 from tabhooks.cli.output import CliError
 from tabhooks.relay.lookup import LookupFailed, Source
 
+log = logging.getLogger(__name__)
+
 
 def profile_source(name: str) -> Source:
-    """The profile ``name`` as a source; :class:`LookupFailed` when it cannot be read."""
+    """The profile ``name`` as a source.
+
+    Raises:
+        LookupFailed: The profile does not exist or cannot be read; the message names the
+            profile only (the CLI's own error names the profile file's path, which is the
+            server's business), and the full reason is logged.
+    """
     try:
         profile = profiles.load(name)
-    except CliError as exc:
-        raise LookupFailed(f"profile '{name}' is not usable here: {exc.message}") from exc
+        expires = profile.token_expires_at
+        expires_at = datetime.fromisoformat(expires) if expires else None
+    except (CliError, TypeError, ValueError) as exc:  # TypeError: a hand-edited profile
+        reason = exc.message if isinstance(exc, CliError) else repr(exc)
+        log.warning("action=relay_profile_unusable profile=%s reason=%s", name, reason)
+        raise LookupFailed(
+            f"profile '{name}' is not usable here: no such profile is saved on this server, "
+            "or it cannot be read (the server log says why)"
+        ) from exc
     who = profile.pat_name if profile.auth == "pat" else profile.username
-    expires = profile.token_expires_at
     return Source(
         label=f"profile '{name}'",
         server=profile.server.rstrip("/"),
@@ -41,11 +61,12 @@ def profile_source(name: str) -> Source:
         api_version=profile.api_version,
         token=profile.token,
         token_site_id=profile.site_id,
-        token_expires_at=datetime.fromisoformat(expires) if expires else None,
+        token_expires_at=expires_at,
     )
 
 
 def server_source(server: str, site: str, pat_name: str, pat_secret: str) -> Source:
+    """A server URL and a PAT stored on the route, as a source."""
     return Source(
         label=server.rstrip("/"),
         server=server.rstrip("/"),

@@ -23,13 +23,20 @@ from tabhooks import events as catalog
 from tabhooks import jsontext
 from tabhooks.delivery import signing
 from tabhooks.delivery.guard import BlockedDestination, DestinationPolicy, check_url
-from tabhooks.errors import BadRequest, InvalidDestination, NotAuthenticated, ResourceNotFound
+from tabhooks.errors import (
+    BadRequest,
+    Forbidden,
+    InvalidDestination,
+    NotAuthenticated,
+    ResourceNotFound,
+)
 from tabhooks.relay import messages, sources, templates
 from tabhooks.relay.lookup import Enricher, LookupFailed
 from tabhooks.relay.messages import Filters, Inbound
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import relays as relays_store
+from tabhooks.store import users as users_store
 from tabhooks.store.relays import Outgoing
 from tabhooks.store.tables import utcnow
 from tabhooks.tsxml import timestamp
@@ -161,12 +168,21 @@ def _signing_secret(spec: RouteSpec) -> str | None:
     return signing.generate_secret()
 
 
-def _enrich_columns(spec: RouteSpec, policy: DestinationPolicy) -> dict[str, Any]:
+def _enrich_columns(
+    spec: RouteSpec, policy: DestinationPolicy, principal: Principal
+) -> dict[str, Any]:
     """Check the enrichment source when saved: a missing profile or a blocked server is the
-    author's mistake to see now, not a silent ``enrichment.error`` on every message."""
+    author's mistake to see now, not a silent ``enrichment.error`` on every message.
+
+    A profile signs in as whoever ran ``tabhooks login`` on the server — usually the
+    operator, on any site — so only a server administrator may choose one; a site admin
+    enriching with it would read other sites' content through the operator's login.
+    """
     source = spec.enrich_with
     if source is None:
         return {}
+    if source.profile:
+        _require_profile_user(principal, source.profile)
     out: dict[str, Any] = {
         "enrich_profile": None,
         "enrich_server": None,
@@ -195,6 +211,17 @@ def _enrich_columns(spec: RouteSpec, policy: DestinationPolicy) -> dict[str, Any
             enrich_pat_secret=source.pat_secret,
         )
     return out
+
+
+def _require_profile_user(principal: Principal, profile: str) -> None:
+    """Refuse a caller who may not use the server's saved profiles (before saying anything
+    about whether ``profile`` exists)."""
+    if not principal.user.is_server_admin:
+        raise Forbidden(
+            f"Only a server administrator may enrich with a server profile ('{profile}'): "
+            "profiles sign in as the operator. Enrich with a server URL and a personal access "
+            "token instead."
+        )
 
 
 def _check_enrich_server(source: EnrichSource, policy: DestinationPolicy) -> None:
@@ -237,7 +264,7 @@ async def create(
         "created_at": now,
         "updated_at": now,
         **_route_columns(spec),
-        **_enrich_columns(spec, policy),
+        **_enrich_columns(spec, policy, principal),
     }
     async with store.write() as conn:
         await relays_store.insert_route(conn, route, targets)
@@ -262,11 +289,19 @@ async def get(store: Store, principal: Principal, route_id: str) -> dict[str, An
 async def update(
     store: Store, principal: Principal, route_id: str, spec: RouteSpec, policy: DestinationPolicy
 ) -> dict[str, Any]:
-    await get(store, principal, route_id)
+    current = await get(store, principal, route_id)
+    if current["enrich_profile"] and (spec.enrich_with is None or spec.enrich_with.profile):
+        # Changing a route that keeps the operator's profile is choosing it again: a new
+        # target or template would otherwise expose what the profile can read.
+        _require_profile_user(principal, str(current["enrich_profile"]))
     if spec.targets is not None and not spec.targets:
         raise BadRequest("A relay route needs at least one target.")
     targets = [_check_target(t, policy) for t in spec.targets] if spec.targets else None
-    changes = {**_route_columns(spec), **_enrich_columns(spec, policy), "updated_at": utcnow()}
+    changes = {
+        **_route_columns(spec),
+        **_enrich_columns(spec, policy, principal),
+        "updated_at": utcnow(),
+    }
     async with store.write() as conn:
         await relays_store.replace_route(conn, route_id, changes, targets)
     return await get(store, principal, route_id)
@@ -348,12 +383,15 @@ async def _relay(
     local_site = inbound.site_luid.lower() == route["site_id"].lower()
     remote = bool(route["enrich_profile"] or route["enrich_server"])
     enrichment: dict[str, Any] = {}
+    profile_allowed = True
     async with store.read() as conn:
         content_url = await relays_store.site_content_url(conn, route["site_id"])
         if route["enrich"] and not remote and local_site and inbound.resource_luid:
             enrichment = await _enrich(conn, route["site_id"], inbound.resource_luid)
+        if route["enrich"] and route["enrich_profile"]:
+            profile_allowed = await _set_up_by_server_admin(conn, route)
     if route["enrich"] and remote:
-        enrichment = await _enrich_remote(route, inbound, enricher)
+        enrichment = await _enrich_remote(route, inbound, enricher, profile_allowed)
     link = messages.resource_link(base_url, content_url if local_site else None, inbound)
     if enrichment and link:
         enrichment["web_url"] = link
@@ -386,11 +424,30 @@ async def _enrich(conn: Any, site_id: str, luid: str) -> dict[str, Any]:
     return dict(found) if found else {}
 
 
+async def _set_up_by_server_admin(conn: Any, route: dict[str, Any]) -> bool:
+    """Whether the route's author is a server administrator now.
+
+    Only server administrators can save a route with a profile or change one that has it, so
+    this refuses only routes saved before that rule, and routes whose author has since lost
+    the role: the profile must not outlive the trust that chose it.
+    """
+    author = await users_store.identity(conn, str(route["created_by"] or ""))
+    return bool(author and author["is_server_admin"])
+
+
 async def _enrich_remote(
-    route: dict[str, Any], inbound: Inbound, enricher: Enricher | None
+    route: dict[str, Any],
+    inbound: Inbound,
+    enricher: Enricher | None,
+    profile_allowed: bool = True,
 ) -> dict[str, Any]:
     """Look the resource up over REST; failures come back as ``{"error": ...}``, logged."""
     try:
+        if route["enrich_profile"] and not profile_allowed:
+            raise LookupFailed(
+                f"profile '{route['enrich_profile']}' is not used: only a route set up by a "
+                "server administrator may enrich with a server profile"
+            )
         source = sources.for_route(route)
     except LookupFailed as exc:
         found: dict[str, Any] = {"error": str(exc)}
