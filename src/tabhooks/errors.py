@@ -46,6 +46,7 @@ Tree::
         │   ├── RefreshQueued        409 409093
         │   └── WebhookNameConflict  409 409160
         ├── PayloadTooLarge          413 413000
+        ├── TooManyRequests          429 429000 (with Retry-After)
         └── InternalError            500 500000
 
 Codes Tableau documents are used as documented (400127, 400113, 401001, 403070, 404003,
@@ -54,6 +55,8 @@ Codes Tableau documents are used as documented (400127, 400113, 401001, 403070, 
 """
 
 from __future__ import annotations
+
+import math
 
 
 class TabhooksError(Exception):
@@ -290,6 +293,17 @@ class PayloadTooLarge(TableauError):
     """The request body is larger than this server accepts."""
 
     status, code, summary = 413, "413000", "Payload Too Large"
+
+
+class TooManyRequests(TableauError):
+    """Too many requests; try again after the number of seconds in the Retry-After header."""
+
+    status, code, summary = 429, "429000", "Too Many Requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after_s: float) -> None:
+        super().__init__(detail)
+        #: Whole seconds to wait (at least 1), sent as ``Retry-After``.
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
 
 
 class InternalError(TableauError):

@@ -28,6 +28,7 @@ from tabhooks.errors import (
     PayloadTooLarge,
     ResourceNotFound,
     TableauError,
+    TooManyRequests,
 )
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,10 @@ def _accept(request: Request) -> str | None:
 
 async def _on_tableau_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TableauError)
-    return error_response(exc, _accept(request))
+    response = error_response(exc, _accept(request))
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
