@@ -159,6 +159,35 @@ def test_parse_bad_bodies_raise_bad_request(body: bytes) -> None:
         tsxml.parse_request(body)
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"<tsRequest>" + b"<a>" * 2000 + b"</a>" * 2000 + b"</tsRequest>", "nested too deeply"),
+        (b"<tsRequest>" + b"<a/>" * (tsxml.XML_MAX_ELEMENTS + 1) + b"</tsRequest>", "elements"),
+        (b'{"user": {"name": "\\ud800"}}', "surrogate"),
+        (b'{"user": {"name": ' + b"1" * 5000 + b"}}", "number longer"),
+        (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nested too deeply"),
+    ],
+    ids=["xml-2000-deep", "xml-too-many-elements", "json-lone-surrogate", "json-long-number",
+         "json-deep"],
+)  # fmt: skip
+def test_parse_hostile_bodies_raise_bad_request(body: bytes, says: str) -> None:
+    with pytest.raises(BadRequest, match=says):
+        tsxml.parse_request(body)
+
+
+def test_parse_xml_text_is_what_comes_before_the_first_child() -> None:
+    tree = tsxml.parse_request(
+        b"<tsRequest><tag> a <x/> tail </tag><empty>  </empty><v>3.28</v></tsRequest>"
+    )
+    assert [(c.tag, c.text) for c in tree.children] == [
+        ("tag", "a"),
+        ("empty", None),
+        ("v", "3.28"),
+    ]
+    assert tree.child("tag").children[0].text is None
+
+
 def test_timestamp_exact_format() -> None:
     moment = datetime(2026, 11, 23, 18, 5, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
     assert tsxml.timestamp(moment) == "2026-11-23T16:05:09Z"

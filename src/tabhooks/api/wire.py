@@ -61,18 +61,19 @@ def no_content() -> Response:
 
 #: ``attr-char`` of RFC 8187 §3.2.1 besides letters and digits: left unescaped in ``filename*``.
 _ATTR_CHARS = "!#$&+-.^_`|~"
-#: What may stand in a quoted ``filename="..."`` as is: printable ASCII but ``"`` and ``\``.
-_PLAIN_FILENAME = re.compile(r'[ !#-\[\]-~]*')
+#: What may stand in a quoted ``filename="..."`` as is: printable ASCII but quote and backslash.
+_PLAIN_FILENAME = re.compile(r"[ !#-\[\]-~]*")
 
 
 def attachment(filename: str) -> str:
     """The ``Content-Disposition`` of a download called ``filename`` (RFC 6266).
 
-    A name of printable ASCII without ``"`` or ``\`` goes in ``filename="..."``, as Tableau
-    sends it. Any other name (``报表.twb``, a line feed, a trailing backslash) would break the
-    header or the connection there, so it goes in ``filename*=UTF-8''...``, percent-encoded
-    (RFC 8187), as Starlette's ``FileResponse`` does, and alone: clients that read both take
-    the plain one (``email.message`` does, and so TSC), which would be a mangled fallback.
+    A name of printable ASCII without a double quote or a backslash goes in
+    ``filename="..."``, as Tableau sends it. Any other name (``报表.twb``, a line feed, a
+    trailing backslash) would break the header or the connection there, so it goes in
+    ``filename*=UTF-8''...``, percent-encoded (RFC 8187), as Starlette's ``FileResponse`` does,
+    and alone: clients that read both take the plain one (``email.message`` does, and so TSC),
+    which would be a mangled fallback.
     """
     if _PLAIN_FILENAME.fullmatch(filename):
         return f'attachment; filename="{filename}"'
