@@ -165,6 +165,70 @@ class Settings(BaseSettings):
         description="Seconds a relay route's REST lookup (sign-in, resource, owner) may take "
         "before the message goes out without it (`enrichment.error` says why).",
     )
+    relay_render_timeout_s: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="Seconds one relay template may take to render; past it that message fails "
+        "with the reason in its delivery record (templates render in worker processes, so the "
+        "server keeps answering meanwhile).",
+    )
+    relay_render_memory_mb: int = Field(
+        256,
+        ge=32,
+        le=65536,
+        description="Memory (MB) a relay render worker may allocate beyond its start-up size "
+        "(Linux: RLIMIT_AS); a template that needs more fails its message.",
+    )
+    relay_render_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Relay template render worker processes (started on first use); renders "
+        "beyond this many wait their turn.",
+    )
+    relay_inbound_rate_per_s: float = Field(
+        10.0,
+        gt=0,
+        description="Requests per second one relay route accepts at `/relay/{id}`, sustained; "
+        "beyond it (and the burst) 429 with Retry-After. Counted per server process.",
+    )
+    relay_inbound_burst: int = Field(
+        100,
+        ge=1,
+        description="Requests one relay route accepts at once before "
+        "TABHOOKS_RELAY_INBOUND_RATE_PER_S applies.",
+    )
+    signin_free_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed sign-ins one user name may have from one address before each "
+        "further one doubles the wait (1 s, 2 s, 4 s ...; 429 with Retry-After).",
+    )
+    signin_backoff_max_s: float = Field(
+        300.0,
+        ge=1,
+        le=3600,
+        description="Longest wait after failed sign-ins for one user name from one address.",
+    )
+    signin_failures_per_address: int = Field(
+        30,
+        ge=0,
+        description="Failed sign-ins one address may have (any user names) per "
+        "TABHOOKS_SIGNIN_FAILURE_WINDOW_S before it gets 429; 0 turns this limit off.",
+    )
+    signin_failures_per_name: int = Field(
+        50,
+        ge=0,
+        description="Failed sign-ins one user name may have (from any address) per "
+        "TABHOOKS_SIGNIN_FAILURE_WINDOW_S before addresses it never signed in from get 429; "
+        "0 turns this limit off.",
+    )
+    signin_failure_window_s: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds over which the per-address and per-name failure counts refill.",
+    )
     delivery_lease_s: float = Field(
         30.0,
         gt=0,
