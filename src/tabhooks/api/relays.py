@@ -2,7 +2,9 @@
 
 Management is plain JSON with the ``X-Tableau-Auth`` token of a site administrator; a route
 belongs to the caller's site. The inbound URL needs no session — Tableau cannot send one —
-so its unguessable id is the capability, optionally backed by a shared-secret header.
+so its unguessable id is the capability, optionally backed by a shared-secret header, and each
+route takes at most TABHOOKS_RELAY_INBOUND_BURST requests at once and
+TABHOOKS_RELAY_INBOUND_RATE_PER_S sustained (429 with Retry-After beyond).
 """
 
 from __future__ import annotations
@@ -192,7 +194,8 @@ async def create_relay(
     body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
 ) -> RouteOut:
     policy = request.app.state.destination_policy
-    route = await relays.create(store, caller, body.spec(), policy)
+    renderer = request.app.state.renderer
+    route = await relays.create(store, caller, body.spec(), policy, renderer=renderer)
     return _route(request, route, show_secret=body.sets_secret)
 
 
@@ -213,7 +216,8 @@ async def update_relay(
     route_id: str, body: RouteIn, request: Request, store: StoreDep, caller: CallerDep
 ) -> RouteOut:
     policy = request.app.state.destination_policy
-    route = await relays.update(store, caller, route_id, body.spec(), policy)
+    renderer = request.app.state.renderer
+    route = await relays.update(store, caller, route_id, body.spec(), policy, renderer=renderer)
     return _route(request, route, show_secret=body.sets_secret)
 
 
@@ -233,6 +237,7 @@ async def test_relay(
         route_id,
         body.event,
         base_url=base_url(request),
+        renderer=request.app.state.renderer,
         enricher=request.app.state.enricher,
     )
     return _received(result)
@@ -246,6 +251,8 @@ async def relay_inbound(route_id: str, request: Request, store: StoreDep) -> JSO
         {k.lower(): v for k, v in request.headers.items()},
         await request.body(),
         base_url=base_url(request),
+        renderer=request.app.state.renderer,
         enricher=request.app.state.enricher,
+        limiter=request.app.state.relay_limiter,
     )
     return JSONResponse(_received(result).model_dump(), status_code=202)
