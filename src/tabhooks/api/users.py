@@ -33,6 +33,21 @@ def user_element(user: User) -> Element:
     )
 
 
+def added_element(user: User) -> Element:
+    """Tableau's Add User to Site answer: id, name, site role and auth setting, nothing more.
+
+    A name that already exists adds that server-wide user, and the answer must not hand the
+    site admin anything the user's other sites know (email, full name, last sign-in).
+    """
+    return element(
+        "user",
+        id=user.id,
+        name=user.name,
+        siteRole=str(user.site_role),
+        authSetting="ServerDefault",
+    )
+
+
 def _user_body(body: Element) -> Element:
     user = body.child("user")
     if user is None:
@@ -47,7 +62,7 @@ async def add_user(request: Request, store: StoreDep, caller: SiteCallerDep) -> 
         store, caller, name=body.attr("name") or "", site_role=body.attr("siteRole")
     )
     forget_principals(request)
-    return respond(request, user_element(user), status=201)
+    return respond(request, added_element(user), status=201)
 
 
 @router.get("", operation_id="getUsersOnSite")
@@ -86,8 +101,9 @@ async def update_user(
         password=body.attr("password"),
         site_role=body.attr("siteRole"),
     )
+    user = await users.update(store, caller, user_id, changes)
     forget_principals(request)
-    return respond(request, user_element(await users.update(store, caller, user_id, changes)))
+    return respond(request, user_element(user))
 
 
 @router.delete("/{user_id}", status_code=204, operation_id="removeUserFromSite")

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from tabhooks.errors import TableauError
+
+if TYPE_CHECKING:
+    from tabhooks.config import Settings
+    from tabhooks.store import Store
+    from tabhooks.store.sessions import PatInfo
 
 app = typer.Typer(help="Administer the local store directly.", no_args_is_help=True)
 console = Console()
 
+T = TypeVar("T")
 
-async def _create_pat(user: str, name: str) -> str:
+
+async def _on_store(work: Callable[[Store, Settings], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured store (which must exist), migrated and bootstrapped."""
     # Imported here so the client commands (webhooks, inbox, ...) start without the server.
     from tabhooks.cli.local_store import open_existing
     from tabhooks.config import Settings
-    from tabhooks.services import users
     from tabhooks.services.bootstrap import bootstrap
     from tabhooks.store import migrate
 
@@ -26,10 +37,18 @@ async def _create_pat(user: str, name: str) -> str:
     try:
         await migrate(store)
         await bootstrap(store, settings)
-        _, secret = await users.create_pat(store, None, user_name=user, token_name=name)
-        return secret
+        return await work(store, settings)
     finally:
         await store.dispose()
+
+
+def _run(work: Callable[[Store, Settings], Awaitable[T]]) -> T:
+    """:func:`_on_store`, with a Tableau error printed as ``error CODE: detail`` (exit 1)."""
+    try:
+        return asyncio.run(_on_store(work))
+    except TableauError as exc:
+        console.print(f"[red]error {exc.code}[/]: {exc.detail}", highlight=False)
+        raise typer.Exit(1) from exc
 
 
 @app.command("create-pat")
@@ -41,11 +60,77 @@ def create_pat(
 
     Example: [bold]tabhooks admin create-pat admin ci-token[/]
     """
-    try:
-        secret = asyncio.run(_create_pat(user, name))
-    except TableauError as exc:
-        console.print(f"[red]error {exc.code}[/]: {exc.detail}")
-        raise typer.Exit(1) from exc
+    from tabhooks.services import users
+
+    async def work(store: Store, _: Settings) -> str:
+        return (await users.create_pat(store, None, user_name=user, token_name=name))[1]
+
+    secret = _run(work)
     console.print(f"personalAccessTokenName: [bold]{name}[/]")
     console.print(f"personalAccessTokenSecret: [bold]{secret}[/]")
     console.print("The secret is shown only now; tabhooks stores only its hash.")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment is not None else "-"
+
+
+@app.command("list-pats")
+def list_pats(
+    user: str | None = typer.Argument(None, help="Only this user's tokens (default: everyone's)."),
+) -> None:
+    """List personal access tokens: user, name, created, expires, last used (never secrets).
+
+    Example: [bold]tabhooks admin list-pats admin[/]
+    """
+    from tabhooks.services import users
+
+    async def work(store: Store, _: Settings) -> list[PatInfo]:
+        return await users.list_pats(store, None, user_name=user)
+
+    found = _run(work)
+    if not found:
+        console.print("No personal access tokens.")
+        return
+    table = Table("user", "name", "created", "expires", "last used")
+    for pat in found:
+        table.add_row(
+            pat.user_name,
+            pat.name,
+            _when(pat.created_at),
+            _when(pat.expires_at),
+            _when(pat.last_used_at),
+        )
+    console.print(table)
+
+
+@app.command("revoke-pat")
+def revoke_pat(
+    user: str = typer.Argument(..., help="User name the token belongs to."),
+    name: str = typer.Argument(..., help="Token name (personalAccessTokenName)."),
+) -> None:
+    """Revoke a personal access token: it signs in no more, and its sessions end now.
+
+    Example: [bold]tabhooks admin revoke-pat admin ci-token[/]
+    """
+    from tabhooks.services import users
+
+    async def work(store: Store, settings: Settings) -> tuple[int, bool]:
+        ended = await users.revoke_pat(store, None, user_name=user, token_name=name)
+        configured = (
+            settings.admin_pat_name == name
+            and settings.admin_pat_secret is not None
+            and settings.admin_username.lower() == user.lower()
+        )
+        return ended, configured
+
+    ended, configured = _run(work)
+    console.print(
+        f"Revoked personal access token [bold]{name}[/] of {user}; "
+        f"{ended} session{'s' if ended != 1 else ''} signed in with it ended."
+    )
+    if configured:
+        console.print(
+            "[yellow]Note[/]: TABHOOKS_ADMIN_PAT_NAME and TABHOOKS_ADMIN_PAT_SECRET name this "
+            "token, so the server creates it again at its next start: unset them first."
+        )

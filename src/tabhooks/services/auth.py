@@ -2,7 +2,9 @@
 
 Tokens are 256 random bits handed to the client once; only their SHA-256 is stored, so a copy
 of the database cannot be replayed. A token lives for ``session_ttl_minutes`` from sign-in and
-dies at sign-out.
+dies at sign-out, or earlier when a security event ends it (a password change, the user made
+Unlicensed or removed from the site, the site suspended, the personal access token it signed
+in with revoked: see :mod:`tabhooks.services.revocation`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tabhooks.errors import (
     SiteNotFound,
 )
 from tabhooks.models import Site, SiteRole, User
-from tabhooks.services import passwords
+from tabhooks.services import passwords, revocation
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import sessions as sessions_store
@@ -32,39 +34,69 @@ from tabhooks.store import sites as sites_store
 from tabhooks.store import users as users_store
 from tabhooks.store.tables import utcnow
 
+#: ``sites.state`` of a suspended site.
+SUSPENDED = "Suspended"
+
 
 class PrincipalCache:
     """Tokens verified in the last few seconds, so a burst of calls skips the lookups.
 
-    This process evicts on sign-out and clears on any change to users, sites or roles; a
-    change made by another process is seen within ``ttl_s`` at most (0 disables the cache).
+    This process clears it on any change to users, sites, roles or sessions before answering.
+    Other processes' changes arrive through :mod:`tabhooks.services.revocation` (PostgreSQL
+    notifications, applied with :meth:`forget`); while that channel is down the cache is not
+    ``trusted`` and every token is looked up. Without a channel (SQLite) a change made by
+    another program is seen within ``ttl_s`` at most (0 disables the cache).
     """
 
     def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        #: False while revocations from other processes might be missed.
+        self.trusted = True
+        #: Bumped by every eviction: a lookup that began before one must not cache its result
+        #: (it may have read a session the eviction was about).
+        self.generation = 0
         self._entries: dict[str, tuple[float, Principal]] = {}
 
     def get(self, token_hash: str) -> Principal | None:
         entry = self._entries.get(token_hash)
         if entry is None:
             return None
-        if time.monotonic() - entry[0] > self.ttl_s or entry[1].session.expires_at <= utcnow():
+        if (
+            not self.trusted
+            or time.monotonic() - entry[0] > self.ttl_s
+            or entry[1].session.expires_at <= utcnow()
+        ):
             self._entries.pop(token_hash, None)
             return None
         return entry[1]
 
-    def put(self, token_hash: str, principal: Principal) -> None:
-        if self.ttl_s <= 0:
+    def put(self, token_hash: str, principal: Principal, generation: int) -> None:
+        """Remember a principal looked up when :attr:`generation` was ``generation``."""
+        if self.ttl_s <= 0 or not self.trusted or generation != self.generation:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[token_hash] = (time.monotonic(), principal)
 
     def evict(self, token_hash: str) -> None:
+        self.generation += 1
         self._entries.pop(token_hash, None)
 
+    def forget(self, what: str) -> None:
+        """Apply a revocation notice: ``token:<hash>``, ``user:<id>`` or anything else (all)."""
+        kind, _, key = what.partition(":")
+        if kind == "token":
+            self.evict(key)
+        elif kind == "user":
+            self.generation += 1
+            for token_hash in [h for h, (_, p) in self._entries.items() if p.user.id == key]:
+                self._entries.pop(token_hash, None)
+        else:
+            self.clear()
+
     def clear(self) -> None:
+        self.generation += 1
         self._entries.clear()
 
 
@@ -92,8 +124,15 @@ async def sign_in_password(
     stored = row["password_hash"] if row else None
     if not await passwords.verify_secret(stored if isinstance(stored, str) else None, password):
         raise SigninFailed()
-    assert row is not None
-    return await _open(store, settings, str(row["id"]), content_url, credential_expires_at=None)
+    assert row is not None and isinstance(stored, str)
+    return await _open(
+        store,
+        settings,
+        str(row["id"]),
+        content_url,
+        credential=_Credential(password_hash=stored),
+        credential_expires_at=None,
+    )
 
 
 async def sign_in_pat(
@@ -114,11 +153,24 @@ async def sign_in_pat(
                 settings,
                 str(pat["user_id"]),
                 content_url,
+                credential=_Credential(pat_id=str(pat["id"])),
                 credential_expires_at=expires if isinstance(expires, datetime) else None,
             )
     if not candidates:  # equalise timing with the failed-verification path
         await passwords.verify_secret(None, secret)
     raise SigninFailed()
+
+
+@dataclass(frozen=True, slots=True)
+class _Credential:
+    """What the caller proved, re-checked in the transaction that opens the session.
+
+    A password changed or a token revoked between the (slow, unlocked) verification and
+    the session's insert must not leave a session opened with the old credential.
+    """
+
+    password_hash: str | None = None
+    pat_id: str | None = None
 
 
 async def _open(
@@ -127,40 +179,67 @@ async def _open(
     user_id: str,
     content_url: str,
     *,
+    credential: _Credential,
     credential_expires_at: datetime | None,
 ) -> SignIn:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     expires_at = now + timedelta(minutes=settings.session_ttl_minutes)
     async with store.write() as conn:
+        identity = await users_store.identity(conn, user_id)
+        if identity is None or not await _still_valid(conn, identity, credential):
+            raise SigninFailed()
         site = await sites_store.get_by_content_url(conn, content_url)
+        # One answer for every refusal (no such site, not a member, Unlicensed, suspended),
+        # as Tableau's 401001: a correct password must not tell which sites exist.
         if site is None:
-            raise SigninFailed(f"Error signing in: no site with contentUrl '{content_url}'.")
-        user = await _member(conn, site, user_id)
+            raise SigninFailed()
+        user = await _member(conn, site, user_id, is_server_admin=bool(identity["is_server_admin"]))
         await sessions_store.open_session(
             conn,
             token_hash=hash_token(token),
             user_id=user_id,
             site_id=site.id,
             expires_at=expires_at,
+            pat_id=credential.pat_id,
         )
-        await users_store.touch_login(conn, user_id, now)
+        await users_store.touch_login(conn, site.id, user_id, now)
     return SignIn(token, site, user, expires_at, credential_expires_at)
 
 
-async def _member(conn: AsyncConnection, site: Site, user_id: str) -> User:
+async def _still_valid(
+    conn: AsyncConnection, identity: dict[str, object], credential: _Credential
+) -> bool:
+    if credential.pat_id is not None:
+        return await sessions_store.pat_exists(conn, credential.pat_id)
+    return credential.password_hash is not None and (
+        identity["password_hash"] == credential.password_hash
+    )
+
+
+def may_enter(site: Site, user: User) -> bool:
+    """Whether ``user`` may be signed in to ``site`` at all.
+
+    Unlicensed users cannot sign in (Tableau), and a suspended site admits only server
+    administrators (who may reactivate it).
+    """
+    if user.is_server_admin:
+        return True
+    return site.state != SUSPENDED and user.site_role is not SiteRole.UNLICENSED
+
+
+async def _member(
+    conn: AsyncConnection, site: Site, user_id: str, *, is_server_admin: bool
+) -> User:
     """The user on ``site``; server admins join any site on first sign-in."""
     user = await users_store.get_on_site(conn, site.id, user_id)
-    if user is not None:
-        return user
-    identity = await users_store.identity(conn, user_id)
-    if identity is None or not identity["is_server_admin"]:
-        raise SigninFailed(f"Error signing in: the user is not a member of site '{site.name}'.")
-    await users_store.add_to_site(
-        conn, site_id=site.id, user_id=user_id, site_role=SiteRole.SITE_ADMINISTRATOR_CREATOR
-    )
-    user = await users_store.get_on_site(conn, site.id, user_id)
-    assert user is not None
+    if user is None and is_server_admin:
+        await users_store.add_to_site(
+            conn, site_id=site.id, user_id=user_id, site_role=SiteRole.SITE_ADMINISTRATOR_CREATOR
+        )
+        user = await users_store.get_on_site(conn, site.id, user_id)
+    if user is None or not may_enter(site, user):
+        raise SigninFailed()
     return user
 
 
@@ -171,8 +250,11 @@ async def authenticate(
     if not token:
         raise NotAuthenticated()
     token_hash = hash_token(token)
-    if cache is not None and (cached := cache.get(token_hash)) is not None:
-        return cached
+    generation = 0
+    if cache is not None:
+        if (cached := cache.get(token_hash)) is not None:
+            return cached
+        generation = cache.generation
     async with store.read() as conn:
         session = await sessions_store.find_session(conn, token_hash)
         if session is None or session.expires_at <= utcnow():
@@ -181,30 +263,68 @@ async def authenticate(
             )
         site = await sites_store.get(conn, session.site_id)
         user = await users_store.get_on_site(conn, session.site_id, session.user_id)
-    if site is None or user is None:
+    if site is None or user is None or not may_enter(site, user):
         raise InvalidToken("The session's site or user no longer exists; sign in again.")
     principal = Principal(session, user, site)
     if cache is not None:
-        cache.put(token_hash, principal)
+        cache.put(token_hash, principal, generation)
     return principal
 
 
 async def sign_out(store: Store, token: str) -> None:
+    token_hash = hash_token(token)
     async with store.write() as conn:
-        await sessions_store.close_session(conn, hash_token(token))
+        if await sessions_store.close_session(conn, token_hash):
+            await revocation.announce(conn, revocation.token(token_hash))
+
+
+async def end_sessions(
+    conn: AsyncConnection,
+    user_id: str,
+    *,
+    site_id: str | None = None,
+    keep_token_hash: str | None = None,
+) -> None:
+    """End a user's sessions (on one site, or everywhere) in the caller's transaction.
+
+    Every process forgets its cached copies of them once the transaction commits; the
+    caller's own process must also clear its cache before it answers.
+    """
+    await sessions_store.close_user_sessions(
+        conn, user_id, site_id=site_id, keep_token_hash=keep_token_hash
+    )
+    await revocation.announce(conn, revocation.user(user_id))
 
 
 async def switch_site(
     store: Store, settings: Settings, principal: Principal, content_url: str, old_token: str
 ) -> SignIn:
-    """Move the caller to another site: a new token, and the old one revoked."""
+    """Move the caller to another site: a new token, and the old one revoked.
+
+    A site that does not exist and one the caller may not enter get the same answer, so
+    switchSite cannot be used to list other tenants' sites.
+    """
     if content_url.lower() == principal.site.content_url.lower():
         raise AlreadyOnSite(f"The session is already signed in to site '{content_url}'.")
     async with store.read() as conn:
-        if await sites_store.get_by_content_url(conn, content_url) is None:
-            raise SiteNotFound(f"No site has contentUrl '{content_url}'.")
-    result = await _open(
-        store, settings, principal.user.id, content_url, credential_expires_at=None
-    )
+        pat_id = await sessions_store.pat_of_session(conn, principal.session.token_hash)
+        stored = await users_store.identity(conn, principal.user.id)
+    password_hash = stored["password_hash"] if stored else None
+    try:
+        result = await _open(
+            store,
+            settings,
+            principal.user.id,
+            content_url,
+            credential=_Credential(
+                password_hash=password_hash if isinstance(password_hash, str) else None,
+                pat_id=pat_id,
+            ),
+            credential_expires_at=None,
+        )
+    except SigninFailed:
+        raise SiteNotFound(
+            f"No site with contentUrl '{content_url}' that this user can sign in to."
+        ) from None
     await sign_out(store, old_token)
     return result

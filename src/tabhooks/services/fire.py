@@ -1,8 +1,8 @@
 """On-demand events (a tabhooks extension): emit any catalog event without the action.
 
 For testing an integration: the payload is exactly what the real action would send. With a
-``resource_luid`` of an existing site or user the name is looked up; otherwise the caller
-names a resource (a fake one is fine) and gets a fresh LUID.
+``resource_luid`` of the caller's site or of a user on it the name is looked up; otherwise the
+caller names a resource (a fake one is fine) and gets a fresh LUID.
 """
 
 from __future__ import annotations
@@ -73,8 +73,14 @@ async def fire(
 async def _known_name(
     conn: AsyncConnection, site_id: str, resource: events.Resource, luid: str
 ) -> str | None:
+    """The name of the caller's own site or of a user on it; nothing from other sites.
+
+    Another site's id is answered like an unknown one, so the route cannot name tenants.
+    """
     if resource is events.Resource.SITE:
-        site = await sites_store.get(conn, luid)
+        if luid.lower() != site_id.lower():
+            return None
+        site = await sites_store.get(conn, site_id)
         return site.name if site else None
     if resource is events.Resource.USER:
         user = await users_store.get_on_site(conn, site_id, luid)

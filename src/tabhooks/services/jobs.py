@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tabhooks.errors import BadRequest, Conflict, JobNotFound, RefreshQueued
+from tabhooks.errors import BadRequest, Conflict, Forbidden, JobNotFound, RefreshQueued
 from tabhooks.models import Content, ContentKind
 from tabhooks.services import contents as contents_service
 from tabhooks.services.principal import Principal
@@ -36,6 +36,7 @@ async def enqueue(
             content_kind=kind.value,
             content_name=content.name,
             incremental=incremental,
+            owner_id=principal.user.id,
         )
     store.new_jobs.set()
     return job
@@ -76,11 +77,17 @@ async def listing(
 
 
 async def cancel(store: Store, principal: Principal, job_id: str) -> Job:
+    """Cancel a queued or running job: the user who queued it, or a site or server admin."""
     contents_service.require_publisher(principal)
     async with store.write() as conn:
         job = await jobs_store.get(conn, principal.site.id, job_id)
         if job is None:
             raise JobNotFound(f"No job with id '{job_id}' exists on this site.")
+        owner = await jobs_store.owner_of(conn, principal.site.id, job_id)
+        if not principal.user.is_site_admin and owner != principal.user.id:
+            raise Forbidden(
+                f"Only the user who queued job '{job_id}' or an administrator can cancel it."
+            )
         if not await jobs_store.cancel(conn, principal.site.id, job_id):
             raise Conflict(f"Job '{job_id}' has already finished ({job.status}).")
         cancelled = await jobs_store.get(conn, principal.site.id, job_id)
@@ -100,4 +107,5 @@ async def record_publish(
             content_id=content.id,
             content_kind=content.kind.value,
             content_name=content.name,
+            owner_id=principal.user.id,
         )

@@ -1,4 +1,6 @@
-"""Site use cases: server administrators create, change and delete sites."""
+"""Site use cases: server administrators create, change and delete sites; site administrators
+change their own.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import re
 
 from tabhooks.errors import BadRequest, Forbidden, SiteNotFound
 from tabhooks.models import Site, SiteRole
+from tabhooks.services import auth, revocation
 from tabhooks.services.emit import emit
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import projects as projects_store
+from tabhooks.store import sessions as sessions_store
 from tabhooks.store import sites as sites_store
 from tabhooks.store import users as users_store
 
@@ -97,11 +101,19 @@ async def update(
     admin_mode: str | None,
     state: str | None,
 ) -> Site:
+    """Change a site: its own site administrators, or a server administrator, may.
+
+    The default site's contentUrl (``""``) never changes: every client signs in to it by that
+    empty name, and another site could otherwise claim it. Only a server administrator
+    suspends or reactivates a site; suspending ends the sessions of everyone else on it.
+    Values equal to the current ones are accepted from anyone who may update the site (TSC
+    sends every attribute back).
+    """
     if site_id != principal.site.id:
         principal.require_server_admin()
     principal.require_site_admin()
     _check(name, content_url, admin_mode)
-    if state is not None and state not in ("Active", "Suspended"):
+    if state is not None and state not in ("Active", auth.SUSPENDED):
         raise BadRequest("state must be Active or Suspended.")
     changes = {
         k: v
@@ -114,9 +126,21 @@ async def update(
         if v is not None
     }
     async with store.write() as conn:
-        site = await sites_store.change(conn, site_id, **changes)
-        if site is None:
+        current = await sites_store.get(conn, site_id)
+        if current is None:
             raise SiteNotFound(f"No site has id '{site_id}'.")
+        if current.content_url == "" and changes.get("content_url", "") != "":
+            raise Forbidden("The default site's contentUrl cannot be changed.")
+        suspending = state == auth.SUSPENDED and current.state != auth.SUSPENDED
+        if state is not None and state != current.state:
+            principal.require_server_admin()
+        site = await sites_store.change(conn, site_id, **changes)
+        assert site is not None
+        if suspending:
+            await sessions_store.close_site_sessions(
+                conn, site_id, except_user_ids=await users_store.server_admin_ids(conn)
+            )
+        await revocation.announce(conn, revocation.EVERYONE)
         await emit(
             conn,
             "SiteUpdated",
@@ -128,6 +152,7 @@ async def update(
 
 
 async def delete(store: Store, principal: Principal, site_id: str) -> None:
+    """Delete a site (server administrators; never the default site). Its sessions go with it."""
     principal.require_server_admin()
     async with store.write() as conn:
         site = await sites_store.get(conn, site_id)
@@ -136,6 +161,7 @@ async def delete(store: Store, principal: Principal, site_id: str) -> None:
         if site.content_url == "":
             raise Forbidden("The default site cannot be deleted.")
         await sites_store.remove(conn, site_id)
+        await revocation.announce(conn, revocation.EVERYONE)
         # Deleting the site you are on takes its webhooks with it: tell the default site's.
         listener = principal.site.id
         if listener == site_id:

@@ -95,6 +95,7 @@ async def enqueue(
     content_kind: str,
     content_name: str,
     incremental: bool = False,
+    owner_id: str | None = None,
 ) -> Job:
     now = utcnow()
     job_id = str(uuid.uuid4())
@@ -111,6 +112,7 @@ async def enqueue(
             incremental=incremental,
             created_at=now,
             updated_at=now,
+            owner_id=owner_id,
         )
     )
     found = await get(conn, site_id, job_id)
@@ -126,6 +128,7 @@ async def record_done(
     content_id: str,
     content_kind: str,
     content_name: str,
+    owner_id: str | None = None,
 ) -> Job:
     """A job that finished as it was created (a publish done synchronously, asked as a job)."""
     job = await enqueue(
@@ -135,6 +138,7 @@ async def record_done(
         content_id=content_id,
         content_kind=content_kind,
         content_name=content_name,
+        owner_id=owner_id,
     )
     now = utcnow()
     await conn.execute(
@@ -152,6 +156,16 @@ async def record_done(
     done = await get(conn, site_id, job.id)
     assert done is not None
     return done
+
+
+async def owner_of(conn: AsyncConnection, site_id: str, job_id: str) -> str | None:
+    """Who queued a job (``None`` if unknown: queued before owners were kept, or deleted)."""
+    row = (
+        await conn.execute(
+            select(jobs.c.owner_id).where(jobs.c.site_id == site_id, jobs.c.id == job_id)
+        )
+    ).first()
+    return row.owner_id if row else None
 
 
 async def claim(conn: AsyncConnection, *, limit: int, lease_s: float) -> list[tuple[Job, bool]]:

@@ -13,10 +13,17 @@ from tabhooks.errors import UserConflict
 from tabhooks.models import SiteRole, User
 from tabhooks.store.tables import site_users, users, utcnow
 
+#: A user as one site sees them: the identity, that site's role and last sign-in to that site.
+_SITE_VIEW = (
+    *(c for c in users.c if c.name != "last_login"),
+    site_users.c.site_role,
+    site_users.c.last_login,
+)
+
 
 def _on_site(site_id: str) -> Select[tuple[object, ...]]:
     return (
-        select(users, site_users.c.site_role)
+        select(*_SITE_VIEW)
         .join(site_users, site_users.c.user_id == users.c.id)
         .where(site_users.c.site_id == site_id)
     )
@@ -129,8 +136,14 @@ async def set_identity(conn: AsyncConnection, user_id: str, **values: object) ->
         raise UserConflict(f"A user named '{values.get('name')}' already exists.") from exc
 
 
-async def touch_login(conn: AsyncConnection, user_id: str, moment: datetime) -> None:
+async def touch_login(conn: AsyncConnection, site_id: str, user_id: str, moment: datetime) -> None:
+    """Record a sign-in: on the site (what its admins see) and server-wide."""
     await conn.execute(update(users).where(users.c.id == user_id).values(last_login=moment))
+    await conn.execute(
+        update(site_users)
+        .where(site_users.c.site_id == site_id, site_users.c.user_id == user_id)
+        .values(last_login=moment)
+    )
 
 
 async def remove_from_site(conn: AsyncConnection, site_id: str, user_id: str) -> bool:
@@ -166,3 +179,15 @@ async def server_admin_ids(conn: AsyncConnection) -> list[str]:
 async def site_ids_of(conn: AsyncConnection, user_id: str) -> list[str]:
     rows = await conn.execute(select(site_users.c.site_id).where(site_users.c.user_id == user_id))
     return [r.site_id for r in rows]
+
+
+async def on_other_sites(conn: AsyncConnection, site_id: str, user_ids: list[str]) -> set[str]:
+    """Which of ``user_ids`` also belong to a site other than ``site_id``."""
+    if not user_ids:
+        return set()
+    rows = await conn.execute(
+        select(site_users.c.user_id)
+        .where(site_users.c.user_id.in_(user_ids), site_users.c.site_id != site_id)
+        .distinct()
+    )
+    return {r.user_id for r in rows}
