@@ -41,9 +41,11 @@ from tabhooks.inbox.hub import InboxHub
 from tabhooks.inbox.runtime import inbox_runtime
 from tabhooks.jobs.runtime import job_runtime
 from tabhooks.relay.lookup import Enricher
+from tabhooks.relay.render_pool import RenderLimits, RenderPool
 from tabhooks.services.auth import PrincipalCache
 from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.services.revocation import revocation_runtime
+from tabhooks.services.throttle import RouteLimiter, SigninLimits, SigninThrottle
 from tabhooks.store import Store, migrate
 from tabhooks.web import install as install_web
 from tabhooks.store.keys import install_secret_box
@@ -88,6 +90,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
             app.state.enricher = await stack.enter_async_context(
                 Enricher(policy, budget_s=settings.relay_enrich_timeout_s)
             )
+            # Relay templates render in worker processes, off this loop (see render_pool).
+            renderer = RenderPool(RenderLimits.from_settings(settings))
+            app.state.renderer = await stack.enter_async_context(renderer)
             await stack.enter_async_context(inbox_runtime(store, hub))
             await stack.enter_async_context(revocation_runtime(store, app.state.principals))
             if settings.dispatcher_enabled:
@@ -111,6 +116,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.principals = PrincipalCache(settings.auth_cache_s)
     app.state.bootstrap = None
     app.state.enricher = None  # set by the lifespan; relay enrichment notes its absence
+    app.state.renderer = None  # set by the lifespan
+    app.state.relay_limiter = RouteLimiter.from_settings(settings)
+    app.state.signin_throttle = SigninThrottle(SigninLimits.from_settings(settings))
     app.state.inbox_hub = hub
     install_error_handlers(app)
     if settings.roles != "relay":
