@@ -8,6 +8,7 @@ settings in one process.
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -48,6 +49,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated CIDRs that destinations may resolve to even though they are "
         "internal (e.g. 10.1.0.0/16).",
+    )
+    file_connection_roots: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Folders whose files a refresh may read for text (CSV) and SQLite "
+        "connections, separated like PATH (':' on Linux and macOS, ';' on Windows). A "
+        "connection's file is resolved (symlinks, '..') before the check, and a file elsewhere "
+        "fails the refresh without saying whether it exists. Unset: the server's working folder "
+        "and the system temporary folder.",
+    )
+    connection_allowed_cidrs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs a refresh's database connections (PostgreSQL) may "
+        "reach, checked on every address the host resolves to; unset: any host, as on Tableau.",
     )
     session_ttl_minutes: int = Field(
         240, ge=1, le=60 * 24 * 30, description="Lifetime of a sign-in token, in minutes."
@@ -316,6 +330,23 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not a CIDR: {cidr!r}") from exc
         return value
+
+    @field_validator("file_connection_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("connection_allowed_cidrs", mode="before")
+    @classmethod
+    def _split_connection_cidrs(cls, value: object) -> object:
+        return cls._split_cidrs(value)
+
+    @field_validator("connection_allowed_cidrs")
+    @classmethod
+    def _check_connection_cidrs(cls, value: list[str]) -> list[str]:
+        return cls._check_cidrs(value)
 
     @model_validator(mode="after")
     def _check_pat_pair(self) -> Settings:

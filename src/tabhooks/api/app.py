@@ -97,7 +97,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
             await stack.enter_async_context(revocation_runtime(store, app.state.principals))
             if settings.dispatcher_enabled:
                 await stack.enter_async_context(delivery_runtime(store, sender, settings, metrics))
-                await stack.enter_async_context(job_runtime(store))
+                await stack.enter_async_context(job_runtime(store, settings))
             yield
 
     app = FastAPI(

@@ -16,6 +16,7 @@ from tabhooks.api.deps import (
     forget_principals,
     require_version,
 )
+from tabhooks.api.throttle import signin_throttle
 from tabhooks.api.wire import no_content, read_body, respond
 from tabhooks.errors import BadRequest, SigninFailed
 from tabhooks.services import auth
@@ -42,7 +43,7 @@ def _credentials(result: auth.SignIn) -> Element:
     )
 
 
-@router.post("/signin", operation_id="signIn")
+@router.post("/signin", operation_id="signIn", dependencies=[Depends(signin_throttle)])
 async def sign_in(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
     credentials = (await read_body(request)).child("credentials")
     if credentials is None:

@@ -34,14 +34,15 @@ flood of new names or addresses costs a fixed amount of memory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
 from tabhooks.config import Settings
-from tabhooks.errors import TooManyRequests
+from tabhooks.errors import SigninFailed, TooManyRequests
 
 Clock = Callable[[], float]
 
@@ -238,6 +239,20 @@ class SigninThrottle:
         if self._names is not None and counted_for_name:
             self._names.take(name_key)
         return SigninAttempt(name_key, address, counted_for_name)
+
+    @contextlib.contextmanager
+    def attempt(self, kind: str, name: str, address: str) -> Iterator[None]:
+        """Around one sign-in: :meth:`begin`, then settle by how the block ends
+        (:class:`~tabhooks.errors.SigninFailed` is a failure, other errors count for nothing)."""
+        attempt = self.begin(kind, name, address)
+        try:
+            yield
+        except SigninFailed:
+            raise
+        except BaseException:
+            self.abandoned(attempt)
+            raise
+        self.succeeded(attempt)
 
     def succeeded(self, attempt: SigninAttempt) -> None:
         """The right credentials: nothing counted, the backoff cleared, the address known."""

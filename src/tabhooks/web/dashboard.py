@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tabhooks.api.deps import store_of
+from tabhooks.api.throttle import client_address
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.sender import Sender
-from tabhooks.errors import Conflict, SigninFailed
+from tabhooks.errors import Conflict, SigninFailed, TooManyRequests
 from tabhooks.services import auth, deliveries, webhook_test, webhooks
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -84,14 +85,22 @@ async def login(request: Request) -> Response:
     form = await session.checked_form(request, request.cookies.get(session.LOGIN_CSRF_COOKIE))
     settings = request.app.state.settings
     name, site = form.get("name", ""), form.get("site", "")
+    throttle = request.app.state.signin_throttle  # the same one as the REST sign-in
     try:
-        signed_in = await auth.sign_in_password(
-            store_of(request),
-            settings,
-            name=name,
-            password=form.get("password", ""),
-            content_url=site,
-        )
+        with throttle.attempt("password", name, client_address(request)):
+            signed_in = await auth.sign_in_password(
+                store_of(request),
+                settings,
+                name=name,
+                password=form.get("password", ""),
+                content_url=site,
+            )
+    except TooManyRequests as exc:
+        next_path = safe_next(form.get("next"))
+        page = _login_form(request, next_path=next_path, error=exc.detail, name=name, site=site)
+        page.status_code = 429
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     except SigninFailed:
         return _login_form(
             request,
