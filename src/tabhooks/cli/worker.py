@@ -35,7 +35,7 @@ async def _run(settings: Settings) -> None:
         async with (
             sender_for(settings, policy) as sender,
             delivery_runtime(store, sender, settings, DeliveryMetrics()) as dispatcher,
-            job_runtime(store),
+            job_runtime(store, settings),
         ):
             print(f"tabhooks worker {dispatcher.worker_id} delivering", flush=True)
             await stop.wait()

@@ -224,7 +224,7 @@ def parse_destination(url: str | URL, policy: DestinationPolicy = STRICT_POLICY)
     host = parsed.raw_host
     if not host:
         raise BlockedDestination("URL has no host")
-    address = _host_address(host)
+    address = host_address(host)
     if address is not None:
         reason = is_blocked_address(address, policy)
         if reason is not None:
@@ -240,7 +240,7 @@ def _is_loopback_name(host: str) -> bool:
     return name == "localhost" or name.endswith(".localhost")
 
 
-def _host_address(host: str) -> IPAddress | None:
+def host_address(host: str) -> IPAddress | None:
     """Return the address an IP-literal host names, or ``None`` for a valid host name.
 
     Raises:

@@ -5,25 +5,64 @@ read-only and queried; text (CSV) files are opened and read. Each fails exactly 
 connection would fail for Tableau: wrong password, unreachable host, missing file.
 Connection classes tabhooks cannot reach (SQL Server, Snowflake, ...) and self-contained
 extracts (.hyper) succeed after a short simulated extract; the job notes say so.
+
+What may be reached is :mod:`tabhooks.jobs.reach`'s decision. The notes a failure leaves are
+read by whoever may see the job, so they say *what kind* of failure it was ("connection
+refused", "authentication failed", "not a PostgreSQL server") and never repeat what the other
+end sent: a host that is not a database answers with its own bytes, and libpq quotes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
+from tabhooks.jobs.reach import ReachPolicy, Unreachable
 from tabhooks.models import Connection
 
-CONNECT_TIMEOUT_S = 10
 #: How long a simulated extract takes, so Started and Succeeded are distinct moments.
 SIMULATED_EXTRACT_S = 0.2
 _EXTRACT_CLASSES = frozenset({"hyper", "dataengine", "tde", "parquet"})
 _TEXT_CLASSES = frozenset({"textscan", "textclean"})
+#: A password file that can never exist (its parent is not a folder): the server's own
+#: ~/.pgpass must not supply a password to a host a Creator chose. libpq skips it silently.
+_NO_PASSFILE = os.path.join(os.devnull, "no-pgpass")
+
+#: Failure classes, recognised in libpq's (and psycopg's) own messages, first match wins.
+#: Everything after "failed:" in libpq's text may come from the other end, so it is only
+#: matched against, never shown. A server answering in another language than English gets
+#: the generic class.
+_POSTGRES_FAILURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("connection refused", ("connection refused",)),
+    ("timed out", ("timeout expired", "timed out")),
+    ("host not found", ("failed to resolve host", "could not translate host name")),
+    ("host unreachable", ("no route to host", "network is unreachable")),
+    ("authentication failed (no password embedded)", ("no password supplied",)),
+    ("authentication failed", ("authentication failed", "no pg_hba.conf entry", 'role "')),
+    ("database does not exist", ('database "',)),
+    (
+        "not a PostgreSQL server",
+        (
+            "invalid response to ssl negotiation",
+            "expected authentication request",
+            "server closed the connection unexpectedly",
+            "unexpected message",
+            "invalid message",
+            "received invalid",
+            "bad message",
+            "unsupported frontend protocol",
+        ),
+    ),
+)
+#: A server that answered with an error of its own (FATAL/ERROR) we have no class for.
+_SERVER_REFUSED = "refused by the server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,66 +73,112 @@ class Probe:
     note: str
 
 
-def _postgres(connection: Connection) -> Probe:
+def postgres_failure(exc: psycopg.Error) -> str:
+    """The class of a failed connection attempt, in words of our own."""
+    if isinstance(exc, psycopg.errors.ConnectionTimeout):
+        return "timed out"
+    text = str(exc).lower()
+    for failure, phrases in _POSTGRES_FAILURES:
+        if any(phrase in text for phrase in phrases):
+            return failure
+    if "fatal:" in text or "error:" in text:
+        return _SERVER_REFUSED
+    return "connection failed"
+
+
+def _postgres(connection: Connection, policy: ReachPolicy) -> Probe:
+    where = f"postgres://{connection.server_address}"
     try:
-        with psycopg.connect(
-            host=connection.server_address or "localhost",
-            port=int(connection.server_port or 5432),
-            dbname=connection.dbname or "postgres",
-            user=connection.username or None,
-            password=connection.password if connection.embed_password else None,
-            connect_timeout=CONNECT_TIMEOUT_S,
-        ) as conn:
+        port = int(connection.server_port or 5432)
+        if not 0 < port < 65536:
+            raise ValueError(port)
+    except ValueError:
+        return Probe(False, f"{where}: the port is not a number from 1 to 65535")
+    try:
+        target = policy.database_target(connection.server_address or "localhost", port)
+    except Unreachable as exc:
+        return Probe(False, f"{where}: {exc}")
+    params: dict[str, str] = {
+        "host": target.host,
+        "port": str(target.port),
+        "dbname": connection.dbname or "postgres",
+        # "" rather than nothing: libpq would otherwise take PGPASSWORD from our environment.
+        "password": connection.password if connection.embed_password else "",
+        "passfile": _NO_PASSFILE,
+        "connect_timeout": str(policy.connect_timeout_s),
+    }
+    if connection.username:
+        params["user"] = connection.username
+    if target.addresses:
+        # Exactly the checked addresses: no second DNS answer can point somewhere else.
+        count = len(target.addresses)
+        params["host"] = ",".join([target.host] * count)
+        params["hostaddr"] = ",".join(target.addresses)
+        params["port"] = ",".join([str(target.port)] * count)
+    try:
+        with psycopg.connect(make_conninfo("", **params)) as conn:
             conn.execute("SELECT 1")
-    except (psycopg.Error, ValueError, OSError) as exc:
-        return Probe(False, f"postgres://{connection.server_address}: {str(exc).strip()}")
-    return Probe(True, f"postgres://{connection.server_address}/{connection.dbname}: connected")
+    except psycopg.Error as exc:
+        return Probe(False, f"{where}: {postgres_failure(exc)}")
+    return Probe(True, f"{where}/{connection.dbname}: connected")
 
 
-def _sqlite(connection: Connection) -> Probe:
-    path = Path(connection.filename)
-    if not connection.filename or not path.is_file():
-        return Probe(False, f"sqlite: file not found: {connection.filename or '(no filename)'}")
+def _sqlite(connection: Connection, policy: ReachPolicy) -> Probe:
+    name = connection.filename
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CONNECT_TIMEOUT_S) as db:
+        path = policy.connection_file(name)
+    except Unreachable as exc:
+        return Probe(False, f"sqlite: {exc}")
+    if not path.is_file():
+        return Probe(False, f"sqlite: file not found: {name}")
+    uri = f"file:{quote(str(path))}?mode=ro"
+    try:
+        with sqlite3.connect(uri, uri=True, timeout=policy.connect_timeout_s) as db:
             tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.Error as exc:
-        return Probe(False, f"sqlite: {path}: {exc}")
-    return Probe(True, f"sqlite: {path}: {tables} schema objects")
+        return Probe(False, f"sqlite: {name}: {exc}")
+    return Probe(True, f"sqlite: {name}: {tables} schema objects")
 
 
-def _text(connection: Connection) -> Probe:
-    path = Path(connection.filename)
-    if not connection.filename or not path.is_file():
-        return Probe(False, f"text: file not found: {connection.filename or '(no filename)'}")
+def _text(connection: Connection, policy: ReachPolicy) -> Probe:
+    name = connection.filename
     try:
-        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        path = policy.connection_file(name)
+    except Unreachable as exc:
+        return Probe(False, f"text: {exc}")
+    if not path.is_file():
+        return Probe(False, f"text: file not found: {name}")
+    try:
+        # The resolved path, not the name: nothing swapped in after the check is followed.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with open(fd, newline="", encoding="utf-8", errors="replace") as handle:
             rows = sum(1 for _ in csv.reader(handle))
     except OSError as exc:
-        return Probe(False, f"text: {path}: {exc}")
-    return Probe(True, f"text: {path}: {rows} rows")
+        return Probe(False, f"text: {name}: {exc.strerror or 'cannot be read'}")
+    return Probe(True, f"text: {name}: {rows} rows")
 
 
-async def probe(connection: Connection) -> Probe:
+async def probe(connection: Connection, policy: ReachPolicy) -> Probe:
+    """Reach one connection as a refresh would, within ``policy``."""
     kind = connection.type.lower()
     if kind in ("postgres", "postgresql"):
-        return await asyncio.to_thread(_postgres, connection)
+        return await asyncio.to_thread(_postgres, connection, policy)
     if kind == "sqlite":
-        return await asyncio.to_thread(_sqlite, connection)
+        return await asyncio.to_thread(_sqlite, connection, policy)
     if kind in _TEXT_CLASSES:
-        return await asyncio.to_thread(_text, connection)
+        return await asyncio.to_thread(_text, connection, policy)
     await asyncio.sleep(SIMULATED_EXTRACT_S)
     if kind in _EXTRACT_CLASSES:
         return Probe(True, f"{kind}: extract refreshed (self-contained)")
     return Probe(True, f"{kind}: simulated extract (tabhooks cannot reach this connection class)")
 
 
-async def refresh(connections: list[Connection]) -> tuple[bool, str]:
+async def refresh(connections: list[Connection], policy: ReachPolicy) -> tuple[bool, str]:
     """Try every connection; the refresh fails if any does. Returns (ok, notes)."""
     if not connections:
         await asyncio.sleep(SIMULATED_EXTRACT_S)
         return True, "no connections: simulated extract"
-    probes = [await probe(c) for c in connections]
+    probes = [await probe(c, policy) for c in connections]
     failed = [p.note for p in probes if not p.ok]
     if failed:
         return False, "; ".join(failed)

@@ -15,6 +15,7 @@ import logging
 
 from tabhooks.events import Resource
 from tabhooks.jobs import connect
+from tabhooks.jobs.reach import ReachPolicy
 from tabhooks.models import ContentKind
 from tabhooks.services.emit import emit
 from tabhooks.services.jobs import REFRESH, RUN_FLOW
@@ -35,10 +36,19 @@ _PREFIX = {ContentKind.WORKBOOK.value: "Workbook", ContentKind.DATASOURCE.value:
 
 
 class JobRunner:
-    """Runs background jobs until :meth:`stop`."""
+    """Runs background jobs until :meth:`stop`.
 
-    def __init__(self, store: Store, poll_interval_s: float = POLL_INTERVAL_S) -> None:
+    Args:
+        store: Where the queue is.
+        policy: Which files and database hosts refreshes may reach.
+        poll_interval_s: How often an idle runner looks for jobs queued by other processes.
+    """
+
+    def __init__(
+        self, store: Store, policy: ReachPolicy, poll_interval_s: float = POLL_INTERVAL_S
+    ) -> None:
         self.store = store
+        self.policy = policy
         self.poll_interval_s = poll_interval_s
         self._slots = asyncio.Semaphore(CONCURRENT_JOBS)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,4 +137,4 @@ class JobRunner:
             return False, "the content was deleted before the job ran"
         async with self.store.read() as conn:
             connections = await contents_store.connections_of(conn, job.content_id)
-        return await connect.refresh(connections)
+        return await connect.refresh(connections, self.policy)

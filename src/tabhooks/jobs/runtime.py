@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from tabhooks.config import Settings
+from tabhooks.jobs.reach import ReachPolicy
 from tabhooks.jobs.runner import JobRunner
 from tabhooks.store import Store
 
 
 @asynccontextmanager
-async def job_runtime(store: Store) -> AsyncIterator[JobRunner]:
-    runner = JobRunner(store)
+async def job_runtime(store: Store, settings: Settings) -> AsyncIterator[JobRunner]:
+    """A running job runner, reaching what ``settings`` allow, for the block's duration."""
+    runner = JobRunner(store, ReachPolicy.from_settings(settings))
     await runner.start()
     try:
         yield runner
