@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -287,6 +288,14 @@ class Settings(BaseSettings):
         description="Base URL clients use to reach this server (for Location headers and links); "
         "derived from the request when unset.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names (as in the Host header, without the port) the "
+        "server answers besides 127.0.0.1, localhost, [::1], the host of TABHOOKS_PUBLIC_URL and "
+        "the address `tabhooks serve` binds; `*.example.com` matches its subdomains, `*` any "
+        "host (only behind a proxy that checks Host itself). Any other Host gets 400, so links "
+        "the server hands out cannot be pointed elsewhere.",
+    )
 
     inbox_max_requests: int = Field(
         500,
@@ -347,6 +356,27 @@ class Settings(BaseSettings):
     @classmethod
     def _check_connection_cidrs(cls, value: list[str]) -> list[str]:
         return cls._check_cidrs(value)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        from tabhooks.hosts import host_pattern
+
+        return [host_pattern(host) for host in value]
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise ValueError(f"not an http:// or https:// base URL: {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _check_pat_pair(self) -> Settings:

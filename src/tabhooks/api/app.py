@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from tabhooks import __version__
+from tabhooks import __version__, hosts
 from tabhooks.api import (
     auth,
     content,
@@ -105,7 +106,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         version=__version__,
         description="Tableau webhooks, self-hosted: Tableau's REST API plus /tabhooks/v1.",
         lifespan=lifespan,
-        docs_url="/tabhooks/docs",
+        docs_url=None,  # served by tabhooks.web.apidocs, without a CDN
         redoc_url=None,
         openapi_url="/tabhooks/openapi.json",
     )
@@ -136,6 +137,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         # `tabhooks relay serve`: the only public surface is /relay/{route-id} (see docs/relay.md).
         app.add_middleware(BodyLimitMiddleware, max_request_bytes=settings.max_request_bytes,
                            max_upload_bytes=settings.max_upload_bytes)  # fmt: skip
+        _answer_only_our_hosts(app, settings)
         return app
     for module in (server_info, auth, sites, users, projects, views, uploads, jobs):
         app.include_router(module.router)
@@ -157,7 +159,18 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    _answer_only_our_hosts(app, settings)
     return app
+
+
+def _answer_only_our_hosts(app: FastAPI, settings: Settings) -> None:
+    """Refuse (400) a ``Host`` that is not ours: links are built from it (see tabhooks.hosts).
+
+    Added last, so it is the outermost middleware and runs before anything reads the request.
+    """
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=hosts.allowed_hosts(settings), www_redirect=False
+    )
 
 
 __all__ = ["BootstrapReport", "create_app"]

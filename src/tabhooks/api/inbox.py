@@ -1,8 +1,9 @@
 """``/tabhooks/v1/inbox``: the inspector's bins and captured requests, in plain JSON.
 
 Any signed-in user (``X-Tableau-Auth``) may create bins; a bin belongs to the caller's site
-and is visible to that site's users only. The capture URL each bin answers on, ``url``, needs
-no credentials (see :mod:`tabhooks.inbox.capture`).
+and is visible to that site's users only. Its ``signing_secret`` is shown only to those who
+may manage it (:func:`tabhooks.inbox.bins.may_manage`); others read ``null``. The capture URL
+each bin answers on, ``url``, needs no credentials (see :mod:`tabhooks.inbox.capture`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tabhooks import hosts
 from tabhooks.api.deps import CallerDep, StoreDep
 from tabhooks.api.wire import base_url
 from tabhooks.delivery.sender import Sender
@@ -22,6 +24,7 @@ from tabhooks.inbox import bins, history, replay
 from tabhooks.inbox.bins import Bin, BinChanges
 from tabhooks.inbox.hub import InboxHub
 from tabhooks.inbox.inspection import Captured
+from tabhooks.services.principal import Principal
 
 router = APIRouter(prefix="/tabhooks/v1/inbox", tags=["inbox"])
 
@@ -71,7 +74,9 @@ class BinOut(BaseModel):
     fail_percent: int
     fail_status: int
     never_answer: bool
-    signing_secret: str | None
+    signing_secret: str | None = Field(
+        description="Shown to the bin's creator and site or server administrators; else null."
+    )
     request_count: int | None = None
     last_received_at: datetime | None = None
 
@@ -119,7 +124,8 @@ class ReplayResult(BaseModel):
     response_body: str
 
 
-def bin_out(request: Request, bin_: Bin) -> BinOut:
+def bin_out(request: Request, bin_: Bin, caller: Principal) -> BinOut:
+    """The bin as ``caller`` may see it: the secret only if they may manage the bin."""
     base = base_url(request)
     return BinOut(
         id=bin_.id,
@@ -137,7 +143,7 @@ def bin_out(request: Request, bin_: Bin) -> BinOut:
         fail_percent=bin_.fail_percent,
         fail_status=bin_.fail_status,
         never_answer=bin_.never_answer,
-        signing_secret=bin_.signing_secret,
+        signing_secret=bin_.signing_secret if bins.may_manage(caller, bin_) else None,
         request_count=bin_.request_count,
         last_received_at=bin_.last_received_at,
     )
@@ -180,6 +186,12 @@ def request_out(item: Captured) -> RequestOut:
     )
 
 
+def _origins(request: Request) -> frozenset[str]:
+    """Where a bin's chosen ``Location`` may point: this server, as the caller reaches it."""
+    public_url: str | None = request.app.state.settings.public_url
+    return hosts.server_origins(public_url, str(request.base_url))
+
+
 def _hub(request: Request) -> InboxHub:
     hub: InboxHub = request.app.state.inbox_hub
     return hub
@@ -190,25 +202,28 @@ async def create_bin(
     request: Request, store: StoreDep, caller: CallerDep, body: BinSettings | None = None
 ) -> BinOut:
     settings = request.app.state.settings
-    created = await bins.create(store, settings, caller, (body or BinSettings()).changes())
-    return bin_out(request, created)
+    changes = (body or BinSettings()).changes()
+    created = await bins.create(store, settings, caller, changes, _origins(request))
+    return bin_out(request, created, caller)
 
 
 @router.get("/bins", operation_id="listBins")
 async def list_bins(request: Request, store: StoreDep, caller: CallerDep) -> BinList:
-    return BinList(bins=[bin_out(request, b) for b in await bins.listing(store, caller)])
+    found = await bins.listing(store, caller)
+    return BinList(bins=[bin_out(request, b, caller) for b in found])
 
 
 @router.get("/bins/{bin_id}", operation_id="getBin")
 async def get_bin(request: Request, bin_id: str, store: StoreDep, caller: CallerDep) -> BinOut:
-    return bin_out(request, await bins.get(store, caller, bin_id))
+    return bin_out(request, await bins.get(store, caller, bin_id), caller)
 
 
 @router.patch("/bins/{bin_id}", operation_id="updateBin")
 async def update_bin(
     request: Request, bin_id: str, body: BinSettings, store: StoreDep, caller: CallerDep
 ) -> BinOut:
-    return bin_out(request, await bins.update(store, caller, bin_id, body.changes()))
+    changed = await bins.update(store, caller, bin_id, body.changes(), _origins(request))
+    return bin_out(request, changed, caller)
 
 
 @router.delete("/bins/{bin_id}", status_code=204, operation_id="deleteBin")

@@ -66,6 +66,21 @@ def _announce_dev() -> None:
     )
 
 
+def _announce_hosts(settings: Settings) -> None:
+    """On every interface, say which Host names are answered: others get 400 (tabhooks.hosts)."""
+    from tabhooks import hosts
+
+    if not hosts.wildcard_bind(settings) or settings.public_url or settings.allowed_hosts:
+        return
+    console.print(
+        f"[bold yellow]Listening on every address ({settings.host}):[/] requests are answered "
+        f"only when their Host is {', '.join(hosts.LOOPBACK_HOSTS)}; any other host name or "
+        'address gets 400 "Invalid host header". Set TABHOOKS_PUBLIC_URL to the URL clients '
+        "use (e.g. https://tabhooks.example.com), or TABHOOKS_ALLOWED_HOSTS to the host names "
+        "they use (comma-separated)."
+    )
+
+
 def serve(
     host: str = typer.Option(
         None, "--host", envvar="TABHOOKS_HOST", help="Address to listen on (default 127.0.0.1)."
@@ -108,6 +123,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     if settings.dev:
         _announce_dev()
+    _announce_hosts(settings)
     _prepare_or_exit(settings)
     sock = _bind(settings.host, settings.port)
     bound_host, bound_port = sock.getsockname()[:2]

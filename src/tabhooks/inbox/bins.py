@@ -1,27 +1,31 @@
 """Bin use cases: create, list, read, change, clear and delete, with the rules on settings.
 
-Bins belong to a site and to the user who made them; any signed-in user of that site may
-manage them (they are a development tool, not a protected resource), and a bin of another
-site answers 404 so ids are never confirmed. The capture URL itself needs no credentials: the
-unguessable id is the capability, as on webhook.site.
+Bins belong to a site and to the user who made them. Any signed-in user of that site may see
+them and what they captured (they are a development tool, shared by a team); only those who
+may *manage* a bin — its creator, a site administrator of its site, a server administrator
+(:func:`may_manage`) — may change, clear or delete it or see its signing secret, as only
+those who manage a webhook see its secret. A bin of another site answers 404 so ids are never
+confirmed. The capture URL itself needs no credentials: the unguessable id is the capability,
+as on webhook.site.
 
 Settings are checked here once for the JSON API and the dashboard forms alike. Chosen
-response headers may not set cookies or weaken the sandbox the capture endpoint imposes,
-because the bin's answer is served from tabhooks' own origin.
+response headers come from an allow-list (:mod:`tabhooks.inbox.answer_headers`), because the
+bin's answer is served from tabhooks' own origin to whoever opens its URL.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self
 
 from tabhooks.config import Settings
 from tabhooks.delivery import signing
-from tabhooks.errors import BadRequest, ResourceNotFound
+from tabhooks.errors import BadRequest, Forbidden, ResourceNotFound
+from tabhooks.inbox import answer_headers
 from tabhooks.inbox.hub import InboxHub
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -37,25 +41,8 @@ MAX_AGE_LIMIT_S = 30 * 24 * 3600
 #: Longest chosen delay (webhook.site's hosted limit; above any sender's sensible timeout).
 MAX_DELAY_S = 30.0
 RESPONSE_BODY_MAX_BYTES = 64 * 1024
-MAX_RESPONSE_HEADERS = 20
 FAIL_NEXT_LIMIT = 10_000
 DEFAULT_FAIL_STATUS = 500
-
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
-#: Headers a bin may not choose: framing is the server's, and the rest would let a bin's
-#: answer act on tabhooks' origin (cookies, framing, the sandbox policy).
-_RESERVED_HEADERS = frozenset(
-    {
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "set-cookie",
-        "content-security-policy",
-        "x-content-type-options",
-        "x-frame-options",
-        "x-tabhooks-request-id",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,21 +122,20 @@ def _in_range(label: str, value: float, low: float, high: float) -> None:
         raise BadRequest(f"{label} must be between {low:g} and {high:g}, not {value:g}.")
 
 
-def _check_headers(headers: dict[str, str]) -> str:
-    if len(headers) > MAX_RESPONSE_HEADERS:
-        raise BadRequest(f"At most {MAX_RESPONSE_HEADERS} response headers may be chosen.")
-    for name, value in headers.items():
-        if not _HEADER_NAME.match(name):
-            raise BadRequest(f"'{name}' is not a valid header name.")
-        if name.lower() in _RESERVED_HEADERS:
-            raise BadRequest(f"The header '{name}' is set by tabhooks and cannot be chosen.")
-        if any(ch in value for ch in "\r\n\0") or len(value) > 1024:
-            raise BadRequest(f"The value of header '{name}' is invalid or too long.")
+def _check_headers(headers: dict[str, str], origins: Collection[str]) -> str:
+    problems = answer_headers.problems(headers, origins)
+    if problems:
+        raise BadRequest(f"response_headers: {' '.join(problems)}")
     return json.dumps(headers)
 
 
-def _columns(changes: BinChanges) -> dict[str, Any]:
-    """Validated column values for the fields ``changes`` names."""
+def _columns(changes: BinChanges, origins: Collection[str]) -> dict[str, Any]:
+    """Validated column values for the fields ``changes`` names.
+
+    Args:
+        origins: This server's origins, the only absolute targets a chosen ``Location``
+            may name (see :mod:`tabhooks.inbox.answer_headers`).
+    """
     out: dict[str, Any] = {}
     c = changes
     if c.name is not None:
@@ -166,7 +152,7 @@ def _columns(changes: BinChanges) -> dict[str, Any]:
         _in_range("response_status", c.response_status, 200, 599)
         out["response_status"] = c.response_status
     if c.response_headers is not None:
-        out["response_headers"] = _check_headers(c.response_headers)
+        out["response_headers"] = _check_headers(c.response_headers, origins)
     if c.response_body is not None:
         if len(c.response_body.encode()) > RESPONSE_BODY_MAX_BYTES:
             raise BadRequest(f"response_body must be at most {RESPONSE_BODY_MAX_BYTES} bytes.")
@@ -202,8 +188,17 @@ def new_bin_id() -> str:
 
 
 async def create(
-    store: Store, settings: Settings, principal: Principal, changes: BinChanges
+    store: Store,
+    settings: Settings,
+    principal: Principal,
+    changes: BinChanges,
+    origins: Collection[str] = (),
 ) -> Bin:
+    """A new bin of the caller's site, created by them (so they manage it).
+
+    Args:
+        origins: This server's origins, for a chosen ``Location`` header.
+    """
     now = utcnow_precise()
     bin_id = new_bin_id()
     values: dict[str, Any] = {
@@ -225,7 +220,7 @@ async def create(
         "created_at": now,
         "updated_at": now,
     }
-    values.update(_columns(changes))
+    values.update(_columns(changes, origins))
     async with store.write() as conn:
         await inbox_store.create_bin(conn, values)
         row = await inbox_store.get_bin(conn, bin_id)
@@ -258,9 +253,42 @@ async def get(store: Store, principal: Principal, bin_id: str) -> Bin:
     return found
 
 
-async def update(store: Store, principal: Principal, bin_id: str, changes: BinChanges) -> Bin:
-    await get(store, principal, bin_id)
-    columns = _columns(changes)
+def may_manage(principal: Principal, bin_: Bin) -> bool:
+    """Whether ``principal`` may change the bin and see its secret.
+
+    Its creator, a site administrator of its site, or a server administrator signed in to
+    its site: the people who may manage a webhook there, plus the bin's own author.
+    """
+    if principal.site.id != bin_.site_id:
+        return False
+    return principal.user.is_site_admin or principal.user.id == bin_.created_by
+
+
+async def get_managed(store: Store, principal: Principal, bin_id: str) -> Bin:
+    """A bin the caller may manage: 404 for another site's, 403 for one they only see."""
+    found = await get(store, principal, bin_id)
+    if not may_manage(principal, found):
+        raise Forbidden(
+            f"Only the bin's creator, a site administrator or a server administrator may change "
+            f"inbox bin '{bin_id}'; user '{principal.user.name}' may only read it."
+        )
+    return found
+
+
+async def update(
+    store: Store,
+    principal: Principal,
+    bin_id: str,
+    changes: BinChanges,
+    origins: Collection[str] = (),
+) -> Bin:
+    """Change the bin's settings (its managers only).
+
+    Args:
+        origins: This server's origins, for a chosen ``Location`` header.
+    """
+    await get_managed(store, principal, bin_id)
+    columns = _columns(changes, origins)
     async with store.write() as conn:
         if columns:
             await inbox_store.change_bin(conn, bin_id, columns)
@@ -272,7 +300,7 @@ async def update(store: Store, principal: Principal, bin_id: str, changes: BinCh
 
 async def clear(store: Store, principal: Principal, hub: InboxHub, bin_id: str) -> int:
     """Drop every request the bin holds; live views empty themselves."""
-    await get(store, principal, bin_id)
+    await get_managed(store, principal, bin_id)
     async with store.write() as conn:
         count = await inbox_store.clear(conn, bin_id)
     hub.publish(bin_id, "cleared")
@@ -281,7 +309,7 @@ async def clear(store: Store, principal: Principal, hub: InboxHub, bin_id: str) 
 
 async def delete(store: Store, principal: Principal, hub: InboxHub, bin_id: str) -> None:
     """Delete the bin and its requests; its URL answers 404 from now on."""
-    await get(store, principal, bin_id)
+    await get_managed(store, principal, bin_id)
     async with store.write() as conn:
         if not await inbox_store.delete_bin(conn, bin_id):
             raise _not_found(bin_id)

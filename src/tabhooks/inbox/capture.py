@@ -12,7 +12,8 @@ memory than that.
 
 Whatever a bin is told to answer is served from tabhooks' own origin, so every answer carries
 ``Content-Security-Policy: sandbox`` and ``nosniff``: a bin answering HTML with a script in
-it cannot act on the dashboard, and chosen headers cannot set cookies (see ``bins``).
+it cannot act on the dashboard, and chosen headers come from an allow-list checked again here
+(no cookies, no ``Refresh``, redirects only to this server; see ``answer_headers``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tabhooks import hosts
 from tabhooks.config import Settings
 from tabhooks.delivery.signing import ID_HEADER
 from tabhooks.errors import ResourceNotFound
@@ -47,7 +49,6 @@ REQUEST_ID_HEADER = "X-Tabhooks-Request-Id"
 _SAFETY_HEADERS = {
     "Content-Security-Policy": "sandbox",
     "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
 }
 _MSG_ID_MAX_CHARS = 255
 _METHOD_MAX_CHARS = 32
@@ -96,7 +97,12 @@ class CaptureEndpoint:
             forced = None
             if bin_.fail_remaining > 0 and not bin_.never_answer:
                 forced = await inbox_store.take_forced_failure(conn, bin_.id)
-            reply = chaos.choose(bin_, forced_remaining=forced, roll=random.random())
+            reply = chaos.choose(
+                bin_,
+                forced_remaining=forced,
+                roll=random.random(),
+                origins=hosts.server_origins(self.settings.public_url, str(request.base_url)),
+            )
             await inbox_store.add_request(
                 conn,
                 {
@@ -134,8 +140,11 @@ class CaptureEndpoint:
             await asyncio.sleep(reply.delay_s)
         assert reply.status is not None
         headers = dict(reply.headers)
-        if reply.body and not any(k.lower() == "content-type" for k in headers):
+        chosen = {k.lower() for k in headers}
+        if reply.body and "content-type" not in chosen:
             headers["Content-Type"] = "text/plain; charset=utf-8"
+        if "cache-control" not in chosen:
+            headers["Cache-Control"] = "no-store"
         headers.update(_SAFETY_HEADERS)
         headers[REQUEST_ID_HEADER] = request_id
         await Response(reply.body, status_code=reply.status, headers=headers)(scope, receive, send)

@@ -11,13 +11,19 @@ up an experiment expects:
 4. Otherwise the chosen status, headers and body.
 
 The chosen delay applies to failures too, so a slow *and* failing receiver can be played.
+
+The chosen headers pass the allow-list of :mod:`tabhooks.inbox.answer_headers` once more on
+the way out: settings are checked when saved, but a bin saved before a rule existed must not
+send what the rule refuses. A header left out that way is named in the request's note.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from tabhooks.inbox import answer_headers
 from tabhooks.inbox.bins import Bin
 
 
@@ -33,7 +39,13 @@ class Reply:
     note: str | None = None
 
 
-def choose(bin_: Bin, *, forced_remaining: int | None, roll: float) -> Reply:
+def choose(
+    bin_: Bin,
+    *,
+    forced_remaining: int | None,
+    roll: float,
+    origins: Collection[str] = (),
+) -> Reply:
     """The reply for one request.
 
     Args:
@@ -41,6 +53,8 @@ def choose(bin_: Bin, *, forced_remaining: int | None, roll: float) -> Reply:
         forced_remaining: ``None`` when no forced failure was taken for this request;
             otherwise how many remain after this one.
         roll: A uniform random number in [0, 1) for ``fail_percent``.
+        origins: This server's origins as the request reached it: the only absolute
+            targets a chosen ``Location`` may name.
     """
     if bin_.never_answer:
         return Reply(None, note="chaos: never answered (held until the sender gave up)")
@@ -48,11 +62,13 @@ def choose(bin_: Bin, *, forced_remaining: int | None, roll: float) -> Reply:
         return _failure(bin_, f"chaos: forced failure ({forced_remaining} more to fail)")
     if bin_.fail_percent and roll * 100 < bin_.fail_percent:
         return _failure(bin_, f"chaos: random failure ({bin_.fail_percent}% of requests fail)")
+    headers, refused = answer_headers.allowed(bin_.response_headers, origins)
     return Reply(
         bin_.response_status,
         body=bin_.response_body.encode(),
-        headers=dict(bin_.response_headers),
+        headers=headers,
         delay_s=bin_.response_delay_s,
+        note=f"refused header(s) not sent: {', '.join(refused)}" if refused else None,
     )
 
 

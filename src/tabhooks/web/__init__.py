@@ -1,9 +1,10 @@
 """The web UI: the dashboard (``/ui``), the delivery log (``/ui/deliveries``), the inspector's
-pages (``/ui/bins``) and their assets.
+pages (``/ui/bins``), the API docs page (``/tabhooks/docs``) and their assets.
 
 :func:`install` is the one call the app factory makes: it adds the routers, serves
-``/ui/static`` from the package (nothing from a CDN: the machines may have no internet), and
-renders errors on ``/ui`` pages as HTML pages instead of Tableau's XML envelope.
+``/ui/static`` from the package (nothing from a CDN: the machines may have no internet),
+renders errors on ``/ui`` pages as HTML pages instead of Tableau's XML envelope, and adds the
+security headers every HTML response carries (:mod:`tabhooks.web.headers`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from tabhooks.errors import TableauError
-from tabhooks.web import bins, dashboard, deliveries
+from tabhooks.web import apidocs, bins, dashboard, deliveries
+from tabhooks.web.headers import SecurityHeadersMiddleware
 from tabhooks.web.session import CsrfRefused, SignInRequired
 from tabhooks.web.templating import STATIC_DIR, STATIC_PREFIX, Pages
 
@@ -78,7 +80,9 @@ def install(app: FastAPI) -> None:
     app.include_router(deliveries.router)
     app.include_router(bins.router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="ui-static")
+    apidocs.install(app)
     for exc_class in (TableauError, StarletteHTTPException, RequestValidationError):
         _wrap(app, exc_class)
     app.add_exception_handler(SignInRequired, _on_sign_in_required)
     app.add_exception_handler(CsrfRefused, _on_csrf_refused)
+    app.add_middleware(SecurityHeadersMiddleware)

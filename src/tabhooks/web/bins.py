@@ -2,8 +2,10 @@
 
 Who sees what: a bin's page and live stream are open to anyone holding its unguessable URL
 (like webhook.site: the id already lets you post to it), unless ``inbox_public_view`` is off,
-when they need a dashboard sign-in on the bin's site. Changing a bin — its answers, chaos,
-secret, clearing, deleting, replaying — always needs that sign-in and a CSRF token.
+when they need a dashboard sign-in on the bin's site. Replaying a request needs that sign-in;
+changing a bin — its answers, chaos, secret, clearing, deleting — needs a sign-in as someone
+who may manage it (``bins.may_manage``: its creator, a site or server administrator), who
+alone see the settings form and the secret in it. Every form needs a CSRF token.
 
 The live stream is server-sent events (one-way, auto-reconnecting, plain HTTP). Each event
 carries the request's card rendered by the same template as the page, so a live card and a
@@ -23,6 +25,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from tabhooks import hosts
 from tabhooks.api.deps import store_of
 from tabhooks.api.wire import base_url
 from tabhooks.delivery.retry import ErrorClass
@@ -56,15 +59,26 @@ def _hub(request: Request) -> InboxHub:
     return hub
 
 
-def _owner(viewer: Viewer | None, bin_: Bin) -> Viewer | None:
-    """The viewer, if they may change this bin (signed in on its site)."""
+def _member(viewer: Viewer | None, bin_: Bin) -> Viewer | None:
+    """The viewer, if they are signed in on the bin's site (they may replay its requests)."""
     return viewer if viewer is not None and viewer.principal.site.id == bin_.site_id else None
+
+
+def _manager(viewer: Viewer | None, bin_: Bin) -> Viewer | None:
+    """The viewer, if they may change the bin and see its secret."""
+    return viewer if viewer is not None and bins.may_manage(viewer.principal, bin_) else None
+
+
+def _origins(request: Request) -> frozenset[str]:
+    """Where a bin's chosen ``Location`` may point: this server, as the viewer reaches it."""
+    public_url: str | None = request.app.state.settings.public_url
+    return hosts.server_origins(public_url, str(request.base_url))
 
 
 async def _viewable(request: Request, bin_id: str, viewer: Viewer | None) -> Bin:
     bin_ = await bins.find(store_of(request), bin_id)
     public = request.app.state.settings.inbox_public_view
-    if bin_ is None or (not public and _owner(viewer, bin_) is None):
+    if bin_ is None or (not public and _member(viewer, bin_) is None):
         if not public and viewer is None:
             raise session.SignInRequired(request.url.path)
         raise ResourceNotFound(f"No inbox bin '{bin_id}' exists.")
@@ -89,8 +103,15 @@ async def create_bin(request: Request, viewer: ViewerDep) -> Response:
     return RedirectResponse(f"/ui/bins/{quote(created.id)}", status_code=303)
 
 
-def _card_context(bin_: Bin, owner: Viewer | None, base: str) -> dict[str, Any]:
-    return {"bin": bin_, "owner": owner, "base": base}
+def _card_context(bin_: Bin, viewer: Viewer | None, base: str) -> dict[str, Any]:
+    """What the page and each request's card see: who may replay (``member``) and who may
+    change the bin (``manager``); the settings form, with the secret, is for the latter."""
+    return {
+        "bin": bin_,
+        "member": _member(viewer, bin_),
+        "manager": _manager(viewer, bin_),
+        "base": base,
+    }
 
 
 @router.get("/{bin_id}")
@@ -127,7 +148,7 @@ async def _bin_page(
         replay_status=status_text if (status_text := params.get("status", "")).isdigit() else None,
         replay_error=failure if (failure := params.get("failure")) in _ERROR_CODES else None,
         error=error,
-        **_card_context(bin_, _owner(viewer, bin_), base),
+        **_card_context(bin_, viewer, base),
     )
 
 
@@ -149,7 +170,7 @@ async def stream(
         after = utcnow_precise()
         if since is not None and 0 < since < _EPOCH_S_MAX:
             after = datetime.fromtimestamp(since, UTC)
-    context = _card_context(bin_, _owner(viewer, bin_), base_url(request))
+    context = _card_context(bin_, viewer, base_url(request))
     pages = pages_of(request)
 
     async def frames() -> AsyncIterator[str]:
@@ -237,7 +258,13 @@ def _back(bin_id: str, **params: str) -> Response:
 async def save_settings(request: Request, bin_id: str, viewer: ViewerDep) -> Response:
     form = await session.checked_form(request, viewer.csrf)
     try:
-        await bins.update(store_of(request), viewer.principal, bin_id, settings_from_form(form))
+        await bins.update(
+            store_of(request),
+            viewer.principal,
+            bin_id,
+            settings_from_form(form),
+            _origins(request),
+        )
     except BadRequest as exc:
         return await _bin_page(request, bin_id, viewer, error=exc.detail, status=400)
     return _back(bin_id, done="saved")

@@ -1,10 +1,11 @@
-"""Rendering pages: one Jinja2 environment with autoescape on, hashed static URLs, safe headers.
+"""Rendering pages: one Jinja2 environment with autoescape on and hashed static URLs.
 
 Autoescaping is on for every template, so anything that came from outside (a captured body,
 a header, a webhook name) is text, never markup. The Content-Security-Policy sent with every
-page allows scripts only from ``/ui/static`` and no inline script at all, so even a missed
-escape could not run code. Static URLs carry a hash of the file's content, so a browser
-never runs yesterday's script against today's page.
+HTML response (:mod:`tabhooks.web.headers`, one middleware for all of them) allows scripts
+only from our own origin and no inline script at all, so even a missed escape could not run
+code. Static URLs carry a hash of the file's content, so a browser never runs yesterday's
+script against today's page.
 """
 
 from __future__ import annotations
@@ -21,19 +22,6 @@ from starlette.responses import HTMLResponse
 STATIC_DIR = Path(__file__).with_name("static")
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 STATIC_PREFIX = "/ui/static"
-
-#: Sent with every page: our own scripts, styles and images only; no framing; no plugins.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 
 
 def _hashes() -> dict[str, str]:
@@ -105,7 +93,7 @@ class Pages:
         context.setdefault("notice", None)
         context.setdefault("error", None)
         html = self.env.get_template(template).render(request=request, **context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        return HTMLResponse(html, status_code=status)
 
 
 def pages_of(request: Request) -> Pages:

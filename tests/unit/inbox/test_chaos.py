@@ -61,3 +61,29 @@ def test_choose_never_answer_wins_over_everything() -> None:
     bin_ = replace(BIN, never_answer=True, fail_percent=100)
     reply = choose(bin_, forced_remaining=3, roll=0.0)
     assert reply.status is None and reply.note is not None
+
+
+def test_choose_never_sends_a_stored_header_the_allow_list_refuses() -> None:
+    # A bin saved before the allow-list existed: its headers are checked again on the way out.
+    stored = {
+        "Refresh": "0; url=https://evil.example/",
+        "Clear-Site-Data": '"cookies"',
+        "Set-Cookie": "tabhooks_session=x",
+        "Location": "https://evil.example/",
+        "Retry-After": "30",
+    }
+    bin_ = replace(BIN, response_status=302, response_headers=stored)
+    reply = choose(bin_, forced_remaining=None, roll=0.0, origins={"http://127.0.0.1:8000"})
+    assert reply.status == 302
+    assert reply.headers == {"Retry-After": "30"}
+    assert reply.note == (
+        "refused header(s) not sent: Refresh, Clear-Site-Data, Set-Cookie, Location"
+    )
+
+
+def test_choose_redirects_only_to_this_server() -> None:
+    here = "http://127.0.0.1:8000"
+    for location in ("/inbox/bin_x/next", f"{here}/inbox/bin_x/next"):
+        bin_ = replace(BIN, response_status=307, response_headers={"Location": location})
+        reply = choose(bin_, forced_remaining=None, roll=0.0, origins={here})
+        assert reply.headers == {"Location": location} and reply.note is None
