@@ -103,15 +103,20 @@ def test_bin_secret_is_shown_only_to_its_creator_and_administrators(
     assert seen_by(admin, creators_bin["id"]) == (SECRET, SECRET)
 
 
-def test_only_who_manages_a_bin_may_change_clear_or_delete_it(
+def test_only_who_manages_a_bin_may_change_clear_delete_or_replay_from_it(
     server: ServerProcess, admin: Rest
 ) -> None:
     _, viewer = _user(server, admin, "Viewer")
     bin_ = _create_bin(server, admin, signing_secret=SECRET)
     url = f"{_bins(server)}/{bin_['id']}"
+    assert httpx.post(bin_["url"], content=b"{}").status_code == 200
+    request_id = httpx.get(f"{url}/requests", headers=_json(viewer)).json()["requests"][0]["id"]
     attempts = [
         httpx.patch(url, json={"signing_secret": ""}, headers=_json(viewer)),
         httpx.patch(url, json={"name": "mine now"}, headers=_json(viewer)),
+        httpx.post(
+            f"{url}/requests/{request_id}/replay", json={"url": bin_["url"]}, headers=_json(viewer)
+        ),
         httpx.delete(f"{url}/requests", headers=_json(viewer)),
         httpx.delete(url, headers=_json(viewer)),
     ]
@@ -133,11 +138,13 @@ def test_bin_page_shows_settings_and_secret_only_to_who_manages_the_bin(
 ) -> None:
     viewer_name, _ = _user(server, admin, "Viewer")
     bin_ = _create_bin(server, admin, signing_secret=SECRET)
+    assert httpx.post(bin_["url"], content=b"{}").status_code == 200
     page = f"/ui/bins/{bin_['id']}"
     with _ui_client(server, viewer_name, PASSWORD) as as_viewer:
         shown = as_viewer.get(page)
         assert shown.status_code == 200
         assert SECRET not in shown.text and 'id="settings-form"' not in shown.text
+        assert "Replay as POST" not in shown.text
         csrf = _CSRF_FIELD.search(as_viewer.get("/ui/bins").text)
         assert csrf
         refused = as_viewer.post(
@@ -147,6 +154,7 @@ def test_bin_page_shows_settings_and_secret_only_to_who_manages_the_bin(
     with _ui_client(server, ADMIN_USERNAME, ADMIN_PASSWORD) as as_admin:
         shown = as_admin.get(page)
         assert SECRET in shown.text and 'id="settings-form"' in shown.text
+        assert "Replay as POST" in shown.text
     anonymous = httpx.get(f"{server.base_url}{page}")
     assert anonymous.status_code == 200 and SECRET not in anonymous.text
 

@@ -40,8 +40,12 @@ _NOT_FORWARDED = frozenset(
 async def replay(
     store: Store, sender: Sender, principal: Principal, bin_id: str, request_id: str, url: str
 ) -> AttemptOutcome:
-    """Send captured request ``request_id`` of bin ``bin_id`` to ``url`` once and report."""
-    bin_ = await bins.get(store, principal, bin_id)
+    """Send captured request ``request_id`` of bin ``bin_id`` to ``url`` once and report.
+
+    Only those who may manage the bin may replay from it: a replay is a request the server
+    makes on their behalf, like a change to the bin (see :func:`bins.may_manage`).
+    """
+    bin_ = await bins.get_managed(store, principal, bin_id)
     captured = await history.one(store, bin_, request_id)
     if captured.truncated:
         raise BadRequest(

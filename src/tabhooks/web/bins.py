@@ -2,10 +2,10 @@
 
 Who sees what: a bin's page and live stream are open to anyone holding its unguessable URL
 (like webhook.site: the id already lets you post to it), unless ``inbox_public_view`` is off,
-when they need a dashboard sign-in on the bin's site. Replaying a request needs that sign-in;
-changing a bin — its answers, chaos, secret, clearing, deleting — needs a sign-in as someone
-who may manage it (``bins.may_manage``: its creator, a site or server administrator), who
-alone see the settings form and the secret in it. Every form needs a CSRF token.
+when they need a dashboard sign-in on the bin's site. Changing a bin — its answers, chaos,
+secret, clearing, deleting, replaying — needs a sign-in as someone who may manage it
+(``bins.may_manage``: its creator, a site or server administrator), who alone see the settings
+form, the secret in it and the replay forms. Every form needs a CSRF token.
 
 The live stream is server-sent events (one-way, auto-reconnecting, plain HTTP). Each event
 carries the request's card rendered by the same template as the page, so a live card and a
@@ -60,7 +60,8 @@ def _hub(request: Request) -> InboxHub:
 
 
 def _member(viewer: Viewer | None, bin_: Bin) -> Viewer | None:
-    """The viewer, if they are signed in on the bin's site (they may replay its requests)."""
+    """The viewer, if they are signed in on the bin's site (they may see it when it is not
+    public, and find their way back to the site's bin list)."""
     return viewer if viewer is not None and viewer.principal.site.id == bin_.site_id else None
 
 
@@ -104,8 +105,9 @@ async def create_bin(request: Request, viewer: ViewerDep) -> Response:
 
 
 def _card_context(bin_: Bin, viewer: Viewer | None, base: str) -> dict[str, Any]:
-    """What the page and each request's card see: who may replay (``member``) and who may
-    change the bin (``manager``); the settings form, with the secret, is for the latter."""
+    """What the page and each request's card see: who is of the bin's site (``member``) and
+    who may change the bin (``manager``): the settings form, with the secret, and the replay
+    forms are for the latter."""
     return {
         "bin": bin_,
         "member": _member(viewer, bin_),
