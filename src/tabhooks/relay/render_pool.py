@@ -231,7 +231,10 @@ class RenderPool:
         except BaseException:  # cancelled mid-request: its answer would go to the next one
             self._discard(worker)
             raise
-        self._idle.put_nowait(worker)
+        if answer.get("exiting"):
+            self._discard(worker)
+        else:
+            self._idle.put_nowait(worker)
         return answer
 
     def _death(self, code: int | None, limit_s: float) -> str:

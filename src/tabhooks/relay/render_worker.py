@@ -6,6 +6,9 @@ object per line each way::
 
     {"op": "render", "source": "...", "context": {...}}  ->  {"text": "..."}
                                                           |  {"error": "...", "overran": bool}
+
+An answer with ``"exiting": true`` is this worker's last (after a ``MemoryError``, so the
+next render gets a fresh heap).
     {"op": "check", "source": "..."}                     ->  {} | {"invalid": "..."}
 
 It imports Jinja2 and the sandbox only, so it starts in about a tenth of a second and weighs a
@@ -83,6 +86,8 @@ def serve(requests: TextIO, answers: TextIO, timeout_s: float) -> None:
     """Answer requests one line at a time until the parent closes the pipe."""
     for line in requests:
         reply, stop = answer(json.loads(line), timeout_s)
+        if stop:
+            reply["exiting"] = True  # so the pool sends nothing more here
         answers.write(json.dumps(reply) + "\n")
         answers.flush()
         if stop:
