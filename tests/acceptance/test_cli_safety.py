@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.acceptance.test_cli import Background, Cli, signed_in_cli
+from tests.support import databases
 from tests.support.receiver import Receiver
 from tests.support.server import ADMIN_USERNAME, ServerProcess
 
@@ -333,6 +334,13 @@ def test_admin_refuses_to_create_a_store_outside_the_project_folder(
     named = _admin(tmp_path, env)
     assert named.returncode == 1 and str(elsewhere) in named.stderr
     assert not elsewhere.exists()
+
+    if server.database_url.startswith("postgresql"):  # an empty PostgreSQL database is refused
+        admin_url = databases.postgres_admin_url()
+        assert admin_url is not None
+        env["TABHOOKS_DATABASE_URL"] = databases.new_postgres_url(admin_url)
+        bare = _admin(tmp_path, env)
+        assert bare.returncode == 1 and "holds no tabhooks store" in bare.stderr, bare.stderr
 
     env["TABHOOKS_DATABASE_URL"] = server.database_url  # the server's store: works
     made = _admin(tmp_path, env)

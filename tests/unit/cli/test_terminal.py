@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -40,12 +42,12 @@ def test_markup_is_escaped_and_text_is_never_markup() -> None:
 
 @pytest.mark.parametrize("emit", [output.emit_json, output.emit_json_line])
 def test_json_output_escapes_controls_and_stays_the_same_value(
-    emit: object, capsys: pytest.CaptureFixture[str]
+    emit: Callable[[Any], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = {"path": HOSTILE, "name": "été"}
-    emit(data)  # type: ignore[operator]
+    emit(data)
     printed = capsys.readouterr().out
-    assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) <= 0x9F for c in printed)
+    assert not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in printed)
     assert "\u202e" not in printed and "été" in printed
     assert json.loads(printed) == data
 
