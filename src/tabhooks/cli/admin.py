@@ -134,3 +134,53 @@ def revoke_pat(
             "[yellow]Note[/]: TABHOOKS_ADMIN_PAT_NAME and TABHOOKS_ADMIN_PAT_SECRET name this "
             "token, so the server creates it again at its next start: unset them first."
         )
+
+
+@app.command("generate-key")
+def generate_key() -> None:
+    """Print a new random key for TABHOOKS_SECRET_KEY (stored secrets are sealed with it).
+
+    Only the key is printed, so it can go straight into a file or a secret store; it is never
+    written anywhere else. See docs/security.md for rotating keys.
+
+    Example: [bold]tabhooks admin generate-key > /etc/tabhooks/secret.key[/]
+    """
+    from tabhooks.store.crypto import generate_key as new_key
+
+    typer.echo(new_key())
+
+
+@app.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every stored secret with the newest (first) key of TABHOOKS_SECRET_KEY.
+
+    First put a new key in front of the old one (TABHOOKS_SECRET_KEY=NEW,OLD, or a new first
+    line in the key file) and restart every server and worker, so they all open both; then
+    run this; then remove the old key and restart again. Safe to run again. See
+    docs/security.md.
+
+    Example: [bold]TABHOOKS_SECRET_KEY=NEW,OLD tabhooks admin rotate-key[/]
+    """
+    from tabhooks.store.crypto import SecretKeyError
+    from tabhooks.store.keys import install_secret_box
+    from tabhooks.store.sealing import rotate_stored_secrets
+
+    async def work(store: Store, settings: Settings) -> tuple[int, int, int]:
+        box = install_secret_box(settings)
+        # Seals anything still in clear too; refuses (changing nothing) if a value does not
+        # open with any of the keys.
+        done = await rotate_stored_secrets(store)
+        return done.changed, done.unchanged, box.key_count
+
+    try:
+        changed, unchanged, keys = _run(work)
+    except SecretKeyError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    done = f"Re-encrypted {changed} stored secret(s) with the newest key"
+    typer.echo(f"{done}; {unchanged} already used it.")
+    if keys > 1:
+        typer.echo(
+            "No stored secret needs the older key(s) now: remove them from the configuration "
+            "and restart the servers and workers."
+        )

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Text, select, type_coerce, update
+from sqlalchemy import Text, insert, select, text, type_coerce, update
 
-from tabhooks.store import crypto
+from tabhooks.config import Settings
+from tabhooks.services.bootstrap import bootstrap
+from tabhooks.store import crypto, migrate, open_store
 from tabhooks.store import secrets as secrets_store
+from tabhooks.store import sites as sites_store
+from tabhooks.store import users as users_store
 from tabhooks.store import webhooks as webhooks_store
 from tabhooks.store.crypto import SecretBox, SecretKeyError
 from tabhooks.store.sealing import SealCount, rotate_stored_secrets, seal_stored_secrets
@@ -113,3 +118,51 @@ async def test_keys_that_open_nothing_are_refused_and_change_nothing(
         with pytest.raises(SecretKeyError, match=r"^2 of 2 stored secrets do not open with"):
             await run(seeded.store)
     assert await _raw(seeded) == before
+
+
+async def test_sqlite_keeps_no_copy_of_what_it_sealed(tmp_path: Path, keys: list[str]) -> None:
+    """Sealed in place, the values in clear are overwritten in the file, not left in free
+    space or in the write-ahead log (a copied file would otherwise still hold them)."""
+    store = open_store(f"sqlite:///{tmp_path / 'upgraded.db'}")
+    try:
+        await migrate(store)
+        await bootstrap(store, Settings(admin_password="pw"))
+        async with store.read() as conn:
+            site = await sites_store.get_by_content_url(conn, "")
+            admin = await users_store.find_identity(conn, "admin")
+        assert site is not None and admin is not None
+        seeded = Seeded(store, site.id, str(admin["id"]))
+        plain = [f"whsec_{number:04d}" + "Q" * 40 for number in range(60)]
+        async with store.write() as conn:
+            hook = await webhooks_store.create(
+                conn,
+                site_id=seeded.site_id,
+                name="many",
+                event="WorkbookCreated",
+                url="https://example.com/hook",
+                is_enabled=True,
+                status_change_reason="",
+                owner_id=seeded.admin_id,
+            )
+            for secret in plain:  # stored in clear, as before encryption
+                await conn.execute(
+                    insert(webhook_secrets).values(
+                        id=f"whs_{secret[6:10]}",
+                        webhook_id=hook.id,
+                        secret=type_coerce(secret, Text),
+                        created_at=utcnow_precise(),
+                    )
+                )
+            # As SQLite builds without SQLITE_SECURE_DELETE (Debian's has it) leave it.
+            await conn.execute(text("PRAGMA secure_delete=0"))
+        store.truncate_wal()
+        assert b"QQQQQQQQ" in (tmp_path / "upgraded.db").read_bytes()
+
+        assert (await seal_stored_secrets(store)).changed == len(plain)
+        files = [tmp_path / name for name in ("upgraded.db", "upgraded.db-wal")]
+        raw = b"".join(path.read_bytes() for path in files if path.exists())
+        assert b"QQQQQQQQ" not in raw
+        async with store.write() as conn:  # the writer's own setting is left as it was
+            assert (await conn.execute(text("PRAGMA secure_delete"))).scalar() == 0
+    finally:
+        await store.dispose()
