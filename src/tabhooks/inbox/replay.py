@@ -2,9 +2,11 @@
 
 The replay goes through the delivery engine's one :class:`~tabhooks.delivery.sender.Sender`,
 so it obeys the same SSRF guard, https rule, timeouts and response cap as a real delivery: a
-replay is not a way around the guard. It is a POST (webhooks are POSTs; the sender sends
-nothing else) of the captured body with the captured headers, ``webhook-*`` included, so a
-receiver verifying Standard Webhooks signatures accepts it while the timestamp is fresh.
+replay is not a way around the guard. Like a delivery it never follows a redirect: a 3xx is
+the answer reported, so an allowed receiver cannot bounce the replay to an internal address.
+It is a POST (webhooks are POSTs; the sender sends nothing else) of the captured body with the
+captured headers, ``webhook-*`` included, so a receiver verifying Standard Webhooks signatures
+accepts it while the timestamp is fresh.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Tableau "sends an empty payload to the configured destination URL of the webhook and returns
 the response from the server". tabhooks sends ``{}`` — deliberately not an event payload, so
 automation keyed on ``event_type`` never acts on a test — with the same headers, guard,
-timeouts and response cap as a real delivery. The answer is the destination's status and body.
+timeouts and response cap as a real delivery (so redirects are not followed either: a 3xx
+is the destination's answer). The answer is the destination's status and body.
 
 When no HTTP response arrives there is no destination status to report, so tabhooks reports
 the status a gateway would and says why in the body (documented in docs/webhooks.md):
