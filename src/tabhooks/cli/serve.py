@@ -83,7 +83,11 @@ def _announce_hosts(settings: Settings) -> None:
 
 def serve(
     host: str = typer.Option(
-        None, "--host", envvar="TABHOOKS_HOST", help="Address to listen on (default 127.0.0.1)."
+        None,
+        "--host",
+        envvar="TABHOOKS_HOST",
+        help="Address to listen on (default 127.0.0.1). On 0.0.0.0 or :: also set "
+        "TABHOOKS_PUBLIC_URL or TABHOOKS_ALLOWED_HOSTS: other Host names get 400.",
     ),
     port: int = typer.Option(
         None, "--port", envvar="TABHOOKS_PORT", help="Port to listen on; 0 picks a free one."
