@@ -12,10 +12,13 @@ threat, and only failures count:
 - *address* — one client trying many names (password spraying): a bucket of ``per_address``
   failures refilled over ``window_s``.
 - *user name* — many clients guessing one account: a looser bucket of ``per_name`` failures
-  per ``window_s``. When it is empty, the name is refused only to addresses it has never
-  signed in from here: its owner's usual addresses still sign in with the right password,
-  while a botnet's cannot keep guessing. A new address waits at most until one failure's
-  worth refills (``window_s / per_name``: 12 s by default).
+  per ``window_s``.
+
+Neither bucket applies to a name at an address it has signed in from here before: only
+someone who already had the password there could gain from that, so the owner's usual
+addresses still sign in while a botnet empties the name's bucket or a neighbour behind the
+same NAT empties the address's. A new address waits until one failure's worth refills
+(``window_s / per_name``: 12 s by default).
 
 Every attempt reserves its failure before the password is checked (the check takes tens of
 milliseconds in a thread, and 40 concurrent requests must not all pass the throttle first);
@@ -198,7 +201,8 @@ class SigninAttempt:
 
     name_key: str
     address: str
-    counted_for_name: bool
+    #: Whether the address and name buckets counted it (not at a name's known address).
+    counted: bool
 
 
 class SigninThrottle:
@@ -221,11 +225,11 @@ class SigninThrottle:
         """Let an attempt through, reserving its failure, or raise :class:`TooManyRequests`."""
         name_key = f"{kind}:{name.strip().casefold()[:NAME_KEY_MAX_CHARS]}"
         pair = (name_key, address)
-        counted_for_name = self._names is not None and address not in self._known.get(name_key, ())
+        counted = address not in self._known.get(name_key, ())
         waits = [(self._pairs.wait_s(pair), "for this user name from this address")]
-        if self._addresses is not None:
+        if counted and self._addresses is not None:
             waits.append((self._addresses.wait_s(address), "from this address"))
-        if self._names is not None and counted_for_name:
+        if counted and self._names is not None:
             waits.append((self._names.wait_s(name_key), "for this user name"))
         wait, scope = max(waits)
         if wait > 0:
@@ -234,11 +238,11 @@ class SigninThrottle:
                 retry_after_s=wait,
             )
         self._pairs.fail(pair)
-        if self._addresses is not None:
+        if counted and self._addresses is not None:
             self._addresses.take(address)
-        if self._names is not None and counted_for_name:
+        if counted and self._names is not None:
             self._names.take(name_key)
-        return SigninAttempt(name_key, address, counted_for_name)
+        return SigninAttempt(name_key, address, counted)
 
     @contextlib.contextmanager
     def attempt(self, kind: str, name: str, address: str) -> Iterator[None]:
@@ -273,9 +277,11 @@ class SigninThrottle:
         self._pairs.undo((attempt.name_key, attempt.address))
 
     def _give_back(self, attempt: SigninAttempt) -> None:
+        if not attempt.counted:
+            return
         if self._addresses is not None:
             self._addresses.give_back(attempt.address)
-        if self._names is not None and attempt.counted_for_name:
+        if self._names is not None:
             self._names.give_back(attempt.name_key)
 
 

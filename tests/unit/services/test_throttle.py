@@ -107,10 +107,14 @@ def test_signin_name_bucket_spares_addresses_the_name_signed_in_from() -> None:
 def test_signin_address_bucket_and_what_counts() -> None:
     clock = Clock()
     throttle = SigninThrottle(SigninLimits(per_address=3, per_name=0), clock=clock)
+    with throttle.attempt("password", "neighbour", "nat"):
+        pass
     for name in ("a", "b", "c"):
-        _fail(throttle, name, "sprayer")
+        _fail(throttle, name, "nat")
     with pytest.raises(TooManyRequests, match="from this address"):
-        throttle.begin("password", "d", "sprayer")
+        throttle.begin("password", "d", "nat")
+    with throttle.attempt("password", "neighbour", "nat"):
+        pass  # signed in from this address before: the sprayer next door does not lock it out
     # Neither a refused attempt nor one that fails for another reason is counted.
     other = SigninThrottle(SigninLimits(free_failures=1, per_address=1, per_name=0), clock=clock)
     with pytest.raises(ValueError), other.attempt("password", "e", "x"):
