@@ -71,9 +71,10 @@ class Settings(BaseSettings):
         2.0,
         ge=0,
         le=60,
-        description="Seconds a verified token is trusted without a database lookup. Sign-out and "
-        "user/site changes take effect at once in the same process, in others within this "
-        "time; 0 looks every token up.",
+        description="Seconds a verified token is trusted without a database lookup. Sign-out, "
+        "password and role changes, removals and revoked tokens reach every API process's cache "
+        "at once (on PostgreSQL by NOTIFY); a change made beside a SQLite server by another "
+        "program, within this time; 0 looks every token up.",
     )
     max_request_bytes: int = Field(
         1024 * 1024,
