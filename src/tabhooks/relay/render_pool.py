@@ -238,7 +238,8 @@ class RenderPool:
         return answer
 
     def _death(self, code: int | None, limit_s: float) -> str:
-        if code == -signal.SIGALRM:
+        alarm = getattr(signal, "SIGALRM", None)  # the worker's own kernel alarm (not Windows)
+        if alarm is not None and code == -alarm:
             return f"{LIMIT_PREFIX}it ran for more than {limit_s:g} s"
         return (
             f"{LIMIT_PREFIX}its render worker stopped (exit status {code}); it probably "

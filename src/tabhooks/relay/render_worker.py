@@ -64,7 +64,7 @@ def answer(request: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], b
     """The answer to one request, and whether this worker should exit after sending it."""
     source = str(request.get("source", ""))
     checking = request.get("op") == "check"
-    signal.setitimer(signal.ITIMER_REAL, CHECK_TIMEOUT_S if checking else timeout_s + ALARM_GRACE_S)
+    _alarm(CHECK_TIMEOUT_S if checking else timeout_s + ALARM_GRACE_S)
     try:
         if checking:
             templates.check(source)
@@ -79,7 +79,14 @@ def answer(request: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], b
         detail = f"{templates.LIMIT_PREFIX}it needed more memory than templates may use"
         return {"error": detail, "overran": True}, True
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _alarm(0)
+
+
+def _alarm(seconds: float) -> None:
+    """Arm (or with 0 disarm) the kernel alarm; Windows has none, and there the pool's own
+    kill at the limit is the only one."""
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def serve(requests: TextIO, answers: TextIO, timeout_s: float) -> None:
