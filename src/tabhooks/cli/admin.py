@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tabhooks.cli import output, startup, terminal
+from tabhooks.cli.options import JsonOpt
 from tabhooks.errors import TableauError
 
 if TYPE_CHECKING:
@@ -28,11 +30,10 @@ async def _on_store(work: Callable[[Store, Settings], Awaitable[T]]) -> T:
     """Run ``work`` on the configured store (which must exist), migrated and bootstrapped."""
     # Imported here so the client commands (webhooks, inbox, ...) start without the server.
     from tabhooks.cli.local_store import open_existing
-    from tabhooks.config import Settings
     from tabhooks.services.bootstrap import bootstrap
     from tabhooks.store import migrate
 
-    settings = Settings()
+    settings = startup.load_settings()  # a bad value is one line, not a traceback
     store = open_existing(settings.database_url)
     try:
         await migrate(store)
@@ -47,7 +48,7 @@ def _run(work: Callable[[Store, Settings], Awaitable[T]]) -> T:
     try:
         return asyncio.run(_on_store(work))
     except TableauError as exc:
-        console.print(f"[red]error {exc.code}[/]: {exc.detail}", highlight=False)
+        console.print(f"[red]error {exc.code}[/]: {terminal.markup(exc.detail)}", highlight=False)
         raise typer.Exit(1) from exc
 
 
@@ -55,6 +56,7 @@ def _run(work: Callable[[Store, Settings], Awaitable[T]]) -> T:
 def create_pat(
     user: str = typer.Argument(..., help="User name the token signs in as."),
     name: str = typer.Argument(..., help="Token name (personalAccessTokenName)."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a personal access token and print its secret once.
 
@@ -66,8 +68,11 @@ def create_pat(
         return (await users.create_pat(store, None, user_name=user, token_name=name))[1]
 
     secret = _run(work)
-    console.print(f"personalAccessTokenName: [bold]{name}[/]")
-    console.print(f"personalAccessTokenSecret: [bold]{secret}[/]")
+    if as_json:
+        output.emit_json({"user": user, "name": name, "secret": secret})
+        return
+    console.print(f"personalAccessTokenName: [bold]{terminal.markup(name)}[/]")
+    console.print(f"personalAccessTokenSecret: [bold]{terminal.markup(secret)}[/]")
     console.print("The secret is shown only now; tabhooks stores only its hash.")
 
 
@@ -78,6 +83,7 @@ def _when(moment: datetime | None) -> str:
 @app.command("list-pats")
 def list_pats(
     user: str | None = typer.Argument(None, help="Only this user's tokens (default: everyone's)."),
+    as_json: JsonOpt = False,
 ) -> None:
     """List personal access tokens: user, name, created, expires, last used (never secrets).
 
@@ -89,14 +95,28 @@ def list_pats(
         return await users.list_pats(store, None, user_name=user)
 
     found = _run(work)
+    if as_json:
+        output.emit_json(
+            [
+                {
+                    "user": pat.user_name,
+                    "name": pat.name,
+                    "created_at": pat.created_at,
+                    "expires_at": pat.expires_at,
+                    "last_used_at": pat.last_used_at,
+                }
+                for pat in found
+            ]
+        )
+        return
     if not found:
         console.print("No personal access tokens.")
         return
     table = Table("user", "name", "created", "expires", "last used")
     for pat in found:
         table.add_row(
-            pat.user_name,
-            pat.name,
+            terminal.text(pat.user_name),
+            terminal.text(pat.name),
             _when(pat.created_at),
             _when(pat.expires_at),
             _when(pat.last_used_at),
@@ -108,6 +128,7 @@ def list_pats(
 def revoke_pat(
     user: str = typer.Argument(..., help="User name the token belongs to."),
     name: str = typer.Argument(..., help="Token name (personalAccessTokenName)."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Revoke a personal access token: it signs in no more, and its sessions end now.
 
@@ -125,8 +146,14 @@ def revoke_pat(
         return ended, configured
 
     ended, configured = _run(work)
+    if as_json:
+        output.emit_json(
+            {"user": user, "name": name, "sessions_ended": ended, "configured": configured}
+        )
+        return
     console.print(
-        f"Revoked personal access token [bold]{name}[/] of {user}; "
+        f"Revoked personal access token [bold]{terminal.markup(name)}[/] of "
+        f"{terminal.markup(user)}; "
         f"{ended} session{'s' if ended != 1 else ''} signed in with it ended."
     )
     if configured:
@@ -137,7 +164,7 @@ def revoke_pat(
 
 
 @app.command("generate-key")
-def generate_key() -> None:
+def generate_key(as_json: JsonOpt = False) -> None:
     """Print a new random key for TABHOOKS_SECRET_KEY (stored secrets are sealed with it).
 
     Only the key is printed, so it can go straight into a file or a secret store; it is never
@@ -147,11 +174,14 @@ def generate_key() -> None:
     """
     from tabhooks.store.crypto import generate_key as new_key
 
-    typer.echo(new_key())
+    if as_json:
+        output.emit_json({"key": new_key()})
+    else:
+        typer.echo(new_key())
 
 
 @app.command("rotate-key")
-def rotate_key() -> None:
+def rotate_key(as_json: JsonOpt = False) -> None:
     """Re-encrypt every stored secret with the newest (first) key of TABHOOKS_SECRET_KEY.
 
     First put a new key in front of the old one (TABHOOKS_SECRET_KEY=NEW,OLD, or a new first
@@ -177,6 +207,9 @@ def rotate_key() -> None:
     except SecretKeyError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from None
+    if as_json:
+        output.emit_json({"changed": changed, "unchanged": unchanged, "keys": keys})
+        return
     done = f"Re-encrypted {changed} stored secret(s) with the newest key"
     typer.echo(f"{done}; {unchanged} already used it.")
     if keys > 1:

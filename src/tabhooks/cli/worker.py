@@ -7,8 +7,9 @@ import logging
 import signal
 from typing import TYPE_CHECKING
 
-import typer
 from rich.console import Console
+
+from tabhooks.cli import startup
 
 if TYPE_CHECKING:
     from tabhooks.config import Settings
@@ -52,17 +53,12 @@ def worker() -> None:
 
     Example: [bold]TABHOOKS_DATABASE_URL=postgresql://... tabhooks worker[/]
     """
-    from tabhooks.config import Settings
-    from tabhooks.store.crypto import SecretKeyError
     from tabhooks.store.keys import install_secret_box
 
-    settings = Settings()
+    settings = startup.load_settings()  # a bad value is one line (exit 1), as for serve
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     if settings.dev:
         console.print("[bold red]DEVELOPMENT MODE:[/] internal and http:// destinations allowed.")
-    try:
+    with startup.store_errors(settings.database_url):
         install_secret_box(settings)  # the keys that seal stored secrets (as `serve` does)
         asyncio.run(_run(settings))
-    except SecretKeyError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
