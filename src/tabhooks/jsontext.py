@@ -2,12 +2,13 @@
 
 ``json.loads`` accepts things the rest of the server cannot hold: a lone surrogate
 (``"\\ud800"``) decodes to a ``str`` that no database driver, logger or response encoder will
-write (UnicodeEncodeError deep inside a handler); ``[[[[...`` a hundred thousand deep raises
-RecursionError, which is not a ValueError; a 5,000-digit number raises ValueError from the
-int conversion rather than JSONDecodeError, and a shorter one overflows a 64-bit column later;
-``NaN`` and ``Infinity`` are not JSON at all. :func:`loads` refuses each of these up front with
-a :class:`~tabhooks.errors.BadRequest`, and :func:`looks_hostile` is a cheap scan that tells
-a middleware whether a body needs the careful decode at all.
+write (UnicodeEncodeError deep inside a handler), and a NUL (``"\\u0000"``) to one that
+PostgreSQL text cannot hold; ``[[[[...`` a hundred thousand deep raises RecursionError, which
+is not a ValueError; a 5,000-digit number raises ValueError from the int conversion rather
+than JSONDecodeError, and a shorter one overflows a 64-bit column later; ``NaN`` and
+``Infinity`` are not JSON at all. :func:`loads` refuses each of these up front with a
+:class:`~tabhooks.errors.BadRequest`, and :func:`looks_hostile` is a cheap scan that tells a
+middleware whether a body needs the careful decode at all.
 """
 
 from __future__ import annotations
@@ -22,24 +23,24 @@ MAX_DEPTH = 64
 #: Longest number literal accepted, in characters (an int64 has 19 digits, a double ~25).
 MAX_NUMBER_CHARS = 64
 
-#: A ``\uD800``-``\uDFFF`` escape: the only way a surrogate reaches decoded JSON text, since
-#: the UTF-8 decoder refuses encoded surrogates.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A ``\u0000`` or ``\uD800``-``\uDFFF`` escape: the only way a NUL or a surrogate reaches
+#: decoded JSON text (a raw NUL is malformed JSON; the UTF-8 decoder refuses surrogates).
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _LONG_DIGITS_BYTES = re.compile(rb"[0-9]{%d}" % (MAX_NUMBER_CHARS + 1))
 
 
 def looks_hostile(body: bytes) -> bool:
     """Whether ``body`` might hold something :func:`loads` refuses that plain parsing accepts.
 
-    Three C-speed scans, no decoding: a surrogate escape, a digit run longer than any number
-    accepted, or more brackets than the deepest nesting allowed. ``False`` means a plain
+    Three C-speed scans, no decoding: a NUL or surrogate escape, a digit run longer than any
+    number accepted, or more brackets than the deepest nesting allowed. ``False`` means a plain
     ``json.loads`` of the body is safe (it may still be malformed, which it reports itself).
     """
     return (
         body.count(b"[") + body.count(b"{") > MAX_DEPTH
-        or _SURROGATE_ESCAPE_BYTES.search(body) is not None
+        or _UNSTORABLE_ESCAPE_BYTES.search(body) is not None
         or _LONG_DIGITS_BYTES.search(body) is not None
     )
 
@@ -53,7 +54,8 @@ def loads(raw: bytes | str, *, what: str = "The JSON request body") -> object:
 
     Raises:
         BadRequest: not UTF-8, malformed, nested deeper than :data:`MAX_DEPTH`, a number
-            longer than :data:`MAX_NUMBER_CHARS`, ``NaN``/``Infinity``, or a lone surrogate.
+            longer than :data:`MAX_NUMBER_CHARS`, ``NaN``/``Infinity``, a NUL or a lone
+            surrogate.
     """
     if isinstance(raw, bytes):
         try:
@@ -77,11 +79,15 @@ def loads(raw: bytes | str, *, what: str = "The JSON request body") -> object:
         raise BadRequest(f"{what} {exc}") from exc
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise BadRequest(f"{what} is nested too deeply (at most {MAX_DEPTH} levels).")
-    if _SURROGATE_ESCAPE.search(text) is not None and _has_surrogate(data):
-        raise BadRequest(
-            f"{what} contains a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
-            "pair), which is not a character."
-        )
+    if _UNSTORABLE_ESCAPE.search(text) is not None:
+        found = _unstorable(data)
+        if found == "\x00":
+            raise BadRequest(f"{what} contains a NUL character (\\u0000), which no field can hold.")
+        if found is not None:
+            raise BadRequest(
+                f"{what} contains a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
+                "pair), which is not a character."
+            )
     return data
 
 
@@ -123,18 +129,19 @@ def _depth(data: object) -> int:
     return deepest
 
 
-def _has_surrogate(data: object) -> bool:
-    """Whether any key or string holds a surrogate (a proper escaped pair decodes to one
-    character outside the BMP, so any surrogate left is a lone one)."""
+def _unstorable(data: object) -> str | None:
+    """The first NUL or surrogate in any key or string, if any (a proper escaped pair
+    decodes to one character outside the BMP, so any surrogate left is a lone one)."""
     stack: list[object] = [data]
     while stack:
         node = stack.pop()
         if isinstance(node, str):
-            if _SURROGATE.search(node) is not None:
-                return True
+            match = _UNSTORABLE.search(node)
+            if match is not None:
+                return match.group()
         elif isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return False
+    return None

@@ -111,6 +111,10 @@ def relay_id(server: ServerProcess, admin: Rest) -> str:
 # ---------------------------------------------------------------------------- 1. no 500s
 
 SURROGATE = b'"\\ud800"'
+NUL_FILENAME = multipart(
+    [("request_payload", "", "text/xml", b'<tsRequest><workbook name="nul"/></tsRequest>'),
+     ("tableau_workbook", "x\x00.twb", "application/octet-stream", WORKBOOK)]
+)  # fmt: skip
 MULTIPART_WB = [("Content-Type", "multipart/mixed; boundary=" + "b" * 5000)]
 
 # (id, method, path, extra headers, body, status, code). {site} is the admin's site, {relay}
@@ -148,6 +152,16 @@ CRASHERS = [
      [("Content-Type", "application/json")], b"[" * 100_000, 400, "400000"),
     ("deep-json-object-relay-inbound", "POST", "/relay/{relay}", [],
      b'{"a":' * 50_000 + b"1" + b"}" * 50_000, 400, "400000"),
+    # PostgreSQL text cannot hold a NUL: each of these was a DataError there.
+    ("nul-in-filter", "GET", "{api}/sites/{site}/users?filter=name:eq:a%00b", [], b"", 400,
+     "400000"),
+    ("nul-in-path", "GET", "{api}/sites/{site}/workbooks/a%00b", [], b"", 400, "400000"),
+    ("nul-in-json-user-add", "POST", "{api}/sites/{site}/users", [],
+     b'{"user": {"name": "a\\u0000b", "siteRole": "Viewer"}}', 400, "400000"),
+    ("nul-in-json-bin-create", "POST", "/tabhooks/v1/inbox/bins",
+     [("Content-Type", "application/json")], b'{"name": "a\\u0000b"}', 400, "400000"),
+    ("nul-in-multipart-filename", "POST", "{api}/sites/{site}/workbooks?workbookType=twb",
+     [("Content-Type", NUL_FILENAME[1])], NUL_FILENAME[0], 400, "400000"),
 ]  # fmt: skip
 
 
@@ -176,6 +190,22 @@ def test_input_that_used_to_500_gets_a_4xx_envelope_and_no_traceback(
         sent["Accept"] = "application/json"
     response = httpx.request(method, url, content=body, headers=sent, timeout=60)
     assert_envelope(response, status, code)
+    log.assert_quiet()
+
+
+def test_nul_in_a_dashboard_form_is_400(server: ServerProcess) -> None:
+    """The sign-in form of the dashboard: a NUL in the name used to reach PostgreSQL."""
+    log = Log(server)
+    with httpx.Client(base_url=server.base_url, timeout=30) as browser:
+        page = browser.get("/ui/login")
+        match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert match is not None, page.text
+        response = browser.post(
+            "/ui/login",
+            content=f"csrf={match.group(1)}&name=admin%00x&password=x&site=".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert_envelope(response, 400, "400000")
     log.assert_quiet()
 
 

@@ -17,6 +17,8 @@ from tabhooks.errors import BadRequest
         (b'{"name": "x\\uDC00y"}', "surrogate"),
         (b'{"\\ud83d": 1}', "surrogate"),  # in a key
         (b'{"a": ["\\udfff"]}', "surrogate"),
+        (b'{"name": "a\\u0000b"}', "NUL"),
+        (b'{"a\\u0000": 1}', "NUL"),
         (b"[" * 100_000, "nested too deeply"),
         (b'{"a":' * 65 + b"1" + b"}" * 65, "nested too deeply"),
         (b'{"n": ' + b"1" * 5000 + b"}", "longer than 64"),
@@ -49,7 +51,7 @@ def test_loads_accepts_what_clients_send() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"a": "\\ud800"}', b"[" * 65, b'{"n": ' + b"9" * 65 + b"}"],
+    [b'{"a": "\\ud800"}', b'{"a": "\\u0000"}', b"[" * 65, b'{"n": ' + b"9" * 65 + b"}"],
 )
 def test_looks_hostile_flags_every_refusable_body(raw: bytes) -> None:
     assert jsontext.looks_hostile(raw)

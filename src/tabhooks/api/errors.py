@@ -104,15 +104,15 @@ def install_error_handlers(app: FastAPI) -> None:
     """Render every error as Tableau's envelope, including the ones that escape handlers.
 
     Besides the exception handlers this adds two pure ASGI middlewares, innermost first:
-    :class:`JsonBodyGuard` (hostile JSON bodies on ``/tabhooks/`` are refused before FastAPI
-    decodes them) and :class:`LastResortMiddleware` (anything unexpected becomes a one-line
-    log and a 500 envelope). Middleware added after this call sits outside both.
+    :class:`InputGuard` (NULs in URLs and forms, hostile JSON bodies on ``/tabhooks/``) and
+    :class:`LastResortMiddleware` (anything unexpected becomes a one-line log and a 500
+    envelope). Middleware added after this call sits outside both.
     """
     app.add_exception_handler(TableauError, _on_tableau_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
-    app.add_middleware(JsonBodyGuard)
+    app.add_middleware(InputGuard)
     app.add_middleware(LastResortMiddleware)
 
 
@@ -122,10 +122,12 @@ def _log_failure(method: str, path: str, exc: BaseException) -> None:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
-    message = " ".join(str(exc).split())[:200]
+    # The driver's words, not the statement and its parameters SQLAlchemy appends.
+    message = " ".join(str(exc).split("[SQL:", 1)[0].split())[:200]
     log.error(
         "action=request_failed method=%s path=%s error=%s where=%s message=%r",
-        method, path[:200], type(exc).__name__, where, message,
+        method, path[:200].encode("unicode_escape").decode("ascii"), type(exc).__name__,
+        where, message,
     )  # fmt: skip
 
 
@@ -180,27 +182,42 @@ class LastResortMiddleware:
                 await error_response(InternalError(), _scope_accept(scope))(scope, receive, send)
 
 
-class JsonBodyGuard:
-    """Refuse hostile JSON bodies on ``/tabhooks/`` before FastAPI decodes them.
+class InputGuard:
+    """Refuse input no handler could store before any handler sees it.
 
-    FastAPI decodes JSON bodies with plain ``json.loads``: a lone surrogate passes it and
-    fails later with UnicodeEncodeError when the value is stored or rendered (a 500). The
-    body (already capped by :class:`BodyLimitMiddleware`) is read here; one that
-    :func:`tabhooks.jsontext.looks_hostile` flags is decoded carefully and refused with
-    400000 if :func:`tabhooks.jsontext.loads` refuses it, and every other body is handed on
-    untouched. Tableau routes decode with :func:`tabhooks.tsxml.parse_request`, which uses
-    the same decoder, so they need no guard.
+    - A NUL character in the path (``%00``) or the query string: PostgreSQL text cannot hold
+      one, so any id or filter carrying it used to end in a DataError (a 500).
+      ``/inbox/`` keeps its query strings (a capture stores them raw), not NULs in its path.
+    - A form body (``application/x-www-form-urlencoded``) with a NUL, for the same reason.
+    - A JSON body on ``/tabhooks/`` that :func:`tabhooks.jsontext.looks_hostile` flags and
+      :func:`tabhooks.jsontext.loads` refuses: FastAPI decodes with plain ``json.loads``, so a
+      lone surrogate used to pass it and fail later with UnicodeEncodeError. Tableau routes
+      decode with :func:`tabhooks.tsxml.parse_request`, which uses the same decoder.
+
+    Each is 400000 in the envelope. Other bodies are handed on untouched; the ones read here
+    (already capped by :class:`BodyLimitMiddleware`) are replayed to the app.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or not str(scope["path"]).startswith("/tabhooks/")
-            or not _is_json(_header(scope, b"content-type"))
-        ):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope["path"])
+        capture = path.startswith("/inbox/")
+        if "\x00" in path or (not capture and b"%00" in scope.get("query_string", b"")):
+            await self._refuse(scope, receive, send, BadRequest(
+                "The URL contains a NUL character (%00), which no name or id can hold."
+            ))  # fmt: skip
+            return
+        content_type = _header(scope, b"content-type")
+        if path.startswith("/tabhooks/") and _is_json(content_type):
+            check = _check_json
+        elif not capture and _is_form(content_type):
+            check = _check_form
+        else:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -212,12 +229,11 @@ class JsonBodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if jsontext.looks_hostile(body):
-            try:
-                jsontext.loads(body)
-            except TableauError as exc:
-                await error_response(exc, _scope_accept(scope))(scope, receive, send)
-                return
+        try:
+            check(body)
+        except TableauError as exc:
+            await self._refuse(scope, receive, send, exc)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -228,6 +244,26 @@ class JsonBodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, error: TableauError) -> None:
+        await error_response(error, _scope_accept(scope))(scope, receive, send)
+
+
+def _check_json(body: bytes) -> None:
+    if jsontext.looks_hostile(body):
+        jsontext.loads(body)
+
+
+def _check_form(body: bytes) -> None:
+    if b"%00" in body or b"\x00" in body:
+        raise BadRequest("The form contains a NUL character (%00), which no field can hold.")
+
+
+def _is_form(content_type: str | None) -> bool:
+    return content_type is not None and content_type.lower().startswith(
+        "application/x-www-form-urlencoded"
+    )
 
 
 def _is_json(content_type: str | None) -> bool:

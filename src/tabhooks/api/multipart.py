@@ -87,8 +87,11 @@ async def read_parts(request: Request) -> dict[str, Part]:
             # Tableau's documented form omits the type: `Content-Disposition: name="..."`.
             raw = f"form-data; {raw}"
         _, disposition = parse_options_header(raw)
-        part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        filename = disposition.get(b"filename")
+        name, filename = disposition.get(b"name", b""), disposition.get(b"filename")
+        if b"\x00" in name or (filename is not None and b"\x00" in filename):
+            # A stored file name cannot hold it (PostgreSQL text refuses NUL).
+            raise BadRequest("A multipart part's name or filename contains a NUL character.")
+        part.name = name.decode("utf-8", "replace")
         part.filename = filename.decode("utf-8", "replace") if filename is not None else None
         part.content_type = headers.get("content-type", "")
 

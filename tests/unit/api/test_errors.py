@@ -92,6 +92,33 @@ async def test_json_guard_refuses_hostile_bodies_on_tabhooks_routes(
     assert response.json()["error"]["code"] == "400000"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type"),
+    [
+        ("GET", "/tabhooks/v1/things/a%00b", b"", None),
+        ("GET", "/api/3.28/sites/s/users?filter=name:eq:a%00b", b"", None),
+        ("POST", "/ui/login", b"name=a%00b&password=x", "application/x-www-form-urlencoded"),
+        ("POST", "/inbox/bin_x/a%00b", b"", None),
+    ],
+)
+async def test_guard_refuses_nul_in_urls_and_forms(
+    client: httpx.AsyncClient, method: str, path: str, body: bytes, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await client.request(method, path, content=body, headers=headers)
+    assert response.status_code == 400
+    assert "NUL" in response.text
+
+
+async def test_guard_leaves_captured_query_strings_and_forms_alone(
+    client: httpx.AsyncClient,
+) -> None:
+    """A bin stores its query string and body raw: %00 there is data, not a name."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await client.post("/inbox/bin_x/hook?x=%00", content=b"a=%00", headers=form)
+    assert response.status_code == 404  # no such route in this app: not refused by the guard
+
+
 async def test_json_guard_hands_ordinary_bodies_on(client: httpx.AsyncClient) -> None:
     ok = await client.post("/tabhooks/v1/things", json={"name": "\U0001f600 \\ud800"})
     assert ok.status_code == 200 and ok.json() == {"name": "\U0001f600 \\ud800"}
