@@ -132,8 +132,9 @@ def _log_failure(method: str, path: str, exc: BaseException) -> None:
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:
+    """One header's value; ``wanted`` in lower case, as ASGI servers give header names."""
     for key, value in scope["headers"]:
-        if key.lower() == wanted:
+        if key == wanted:
             return bytes(value).decode("latin-1")
     return None
 
@@ -212,6 +213,9 @@ class InputGuard:
                 "The URL contains a NUL character (%00), which no name or id can hold."
             ))  # fmt: skip
             return
+        if scope["method"] in _BODILESS:  # the hot path: no body to look at
+            await self.app(scope, receive, send)
+            return
         content_type = _header(scope, b"content-type")
         if path.startswith("/tabhooks/") and _is_json(content_type):
             check = _check_json
@@ -248,6 +252,10 @@ class InputGuard:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, error: TableauError) -> None:
         await error_response(error, _scope_accept(scope))(scope, receive, send)
+
+
+#: Methods whose bodies no route reads.
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
 def _check_json(body: bytes) -> None:
