@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select, text
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.pool import StaticPool
 
 from tabhooks.store import crypto
@@ -17,11 +18,13 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 @pytest.fixture
 def box() -> Iterator[SecretBox]:
-    """A box installed for the process, as an entry command installs one."""
+    """A box installed for the process, as an entry command installs one (whatever was
+    installed before is put back)."""
+    before = crypto.current()
     made = SecretBox([crypto.generate_key()], "a test key")
     crypto.install(made)
     yield made
-    crypto.install(None)
+    crypto.install(before)
 
 
 def test_sealed_values_are_tagged_unique_and_open_again() -> None:
@@ -105,10 +108,12 @@ def test_open_is_cached_per_ciphertext() -> None:
     assert box.open(box.seal(SECRET)) == SECRET and len(calls) == 1
 
 
-def test_no_installed_box_means_no_secret_is_written() -> None:
+def test_no_installed_box_means_no_secret_is_written(box: SecretBox) -> None:
     crypto.install(None)
     with pytest.raises(SecretKeyError, match="no secret key is loaded"):
         crypto.installed()
+    with pytest.raises(SecretKeyError, match="no secret key is loaded"):
+        SealedText().process_bind_param(SECRET, sqlite_dialect())
 
 
 def test_sealed_column_seals_on_write_and_opens_on_read(box: SecretBox) -> None:
