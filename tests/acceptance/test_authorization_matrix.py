@@ -816,9 +816,14 @@ def _append_call(w: World, a: Actor) -> Call:
     )
 
 
+def _cases_of(key: tuple[str, str]) -> tuple[Case, ...]:
+    value = MATRIX[key]
+    return value if isinstance(value, tuple) else (value,)
+
+
 def cases() -> Iterator[tuple[tuple[str, str], Case]]:
-    for key, value in MATRIX.items():
-        for case in value if isinstance(value, tuple) else (value,):
+    for key in MATRIX:
+        for case in _cases_of(key):
             yield key, case
 
 
@@ -832,10 +837,10 @@ ALL_CASES = list(cases())
 # -- the route table -------------------------------------------------------------------------
 
 
-def route_table(tmp_path: Path) -> set[tuple[str, str]]:
+def route_table(tmp_path: Path, roles: str = "all") -> set[tuple[str, str]]:
     """Every (method, path template) the app answers; ``*`` for a route taking any method."""
     url = f"sqlite:///{tmp_path / 'routes.db'}"
-    app = create_app(Settings(database_url=url), open_store(url))
+    app = create_app(Settings(database_url=url, roles=roles), open_store(url))
     found: set[tuple[str, str]] = set()
     for context in iter_route_contexts(app.routes):
         route = context.original_route
@@ -858,6 +863,17 @@ def test_every_route_has_a_row(tmp_path: Path) -> None:
     missing, gone = sorted(routes - rows), sorted(rows - routes)
     assert not missing, f"routes without a row in MATRIX: {missing}"
     assert not gone, f"rows in MATRIX for routes the app does not have: {gone}"
+
+
+def test_the_relay_role_serves_only_public_routes(tmp_path: Path) -> None:
+    """``tabhooks relay serve`` (often exposed to the internet for Tableau Cloud) answers only
+    routes every row of which says anyone may call."""
+    served = route_table(tmp_path, roles="relay")
+    assert ("POST", "/relay/{route_id}") in served
+    for key in served:
+        assert key in MATRIX, f"{key} has no row"
+        for case in _cases_of(key):
+            assert case.expect[authz.ANON] is ALLOW, f"{key} is not public, yet the relay serves it"
 
 
 def test_every_row_names_every_principal() -> None:
