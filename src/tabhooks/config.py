@@ -64,6 +64,33 @@ class Settings(BaseSettings):
         description="Comma-separated CIDRs a refresh's database connections (PostgreSQL) may "
         "reach, checked on every address the host resolves to; unset: any host, as on Tableau.",
     )
+    job_concurrency: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Background jobs (extract refreshes, flow runs) one server or worker process "
+        "runs at once.",
+    )
+    job_concurrency_per_site: int = Field(
+        4,
+        ge=1,
+        description="Jobs of one site running at once, over every process sharing the store; "
+        "a site's further jobs wait while other sites' jobs take the free slots, so one site's "
+        "backlog cannot hold up the others. Waiting jobs are taken one per site in turn.",
+    )
+    job_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds one job may run; past it the job fails with a note naming this "
+        "setting (and a refresh fires *RefreshFailed, as any failure does).",
+    )
+    job_lease_s: float = Field(
+        60.0,
+        ge=1,
+        description="Seconds a process holds a job it took unless it renews the hold, which "
+        "it does every quarter of this while the job runs; a process that dies or stalls loses "
+        "its jobs to the others after this long, and never records them once lost.",
+    )
     session_ttl_minutes: int = Field(
         240, ge=1, le=60 * 24 * 30, description="Lifetime of a sign-in token, in minutes."
     )

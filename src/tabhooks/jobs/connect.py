@@ -10,6 +10,11 @@ What may be reached is :mod:`tabhooks.jobs.reach`'s decision. The notes a failur
 read by whoever may see the job, so they say *what kind* of failure it was ("connection
 refused", "authentication failed", "not a PostgreSQL server") and never repeat what the other
 end sent: a host that is not a database answers with its own bytes, and libpq quotes them.
+
+Nothing here blocks the event loop, and every check stops as soon as its job does (timed out,
+cancelled, lease lost): PostgreSQL is reached with psycopg's asynchronous connection, whose
+socket is closed when the check is cancelled; host names are resolved, and files opened and
+read, on the runner's own threads (:mod:`.offload`), which give up when abandoned.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import socket
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from tabhooks.jobs.reach import ReachPolicy, Unreachable
+from tabhooks.jobs.offload import Abandoned, Offload
+from tabhooks.jobs.reach import DatabaseTarget, ReachPolicy, Unreachable
 from tabhooks.models import Connection
 
 #: How long a simulated extract takes, so Started and Succeeded are distinct moments.
@@ -34,6 +42,10 @@ _TEXT_CLASSES = frozenset({"textscan", "textclean"})
 #: A password file that can never exist (its parent is not a folder): the server's own
 #: ~/.pgpass must not supply a password to a host a Creator chose. libpq skips it silently.
 _NO_PASSFILE = os.path.join(os.devnull, "no-pgpass")
+#: SQLite virtual-machine steps between two looks at whether the check was abandoned.
+_SQLITE_STEPS = 10_000
+#: CSV rows read between two looks at whether the check was abandoned.
+_TEXT_ROWS = 4_096
 
 #: Failure classes, recognised in libpq's (and psycopg's) own messages, first match wins.
 #: Everything after "failed:" in libpq's text may come from the other end, so it is only
@@ -86,7 +98,24 @@ def postgres_failure(exc: psycopg.Error) -> str:
     return "connection failed"
 
 
-def _postgres(connection: Connection, policy: ReachPolicy) -> Probe:
+def _resolved(policy: ReachPolicy, host: str, port: int, abandoned: Abandoned) -> DatabaseTarget:
+    """The policy's target, with its addresses looked up here when the policy left that to
+    the driver: libpq would resolve the name inside its (otherwise non-blocking) connect, and
+    psycopg in the loop's default executor. Blocking: run on the runner's threads."""
+    target = policy.database_target(host, port)
+    if target.addresses or abandoned.is_set():
+        return target
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise Unreachable("host not found") from exc
+    addresses = tuple(dict.fromkeys(str(answer[4][0]) for answer in answers))
+    if not addresses:
+        raise Unreachable("host not found")
+    return DatabaseTarget(target.host, port, addresses)
+
+
+async def _postgres(connection: Connection, policy: ReachPolicy, offload: Offload) -> Probe:
     where = f"postgres://{connection.server_address}"
     try:
         port = int(connection.server_port or 5432)
@@ -94,13 +123,18 @@ def _postgres(connection: Connection, policy: ReachPolicy) -> Probe:
             raise ValueError(port)
     except ValueError:
         return Probe(False, f"{where}: the port is not a number from 1 to 65535")
+    host = connection.server_address or "localhost"
     try:
-        target = policy.database_target(connection.server_address or "localhost", port)
+        target = await offload.run(lambda abandoned: _resolved(policy, host, port, abandoned))
     except Unreachable as exc:
         return Probe(False, f"{where}: {exc}")
+    # Exactly the checked addresses: no second DNS answer can point somewhere else, and the
+    # driver never resolves (which would block).
+    count = len(target.addresses)
     params: dict[str, str] = {
-        "host": target.host,
-        "port": str(target.port),
+        "host": ",".join([target.host] * count),
+        "hostaddr": ",".join(target.addresses),
+        "port": ",".join([str(target.port)] * count),
         "dbname": connection.dbname or "postgres",
         # "" rather than nothing: libpq would otherwise take PGPASSWORD from our environment.
         "password": connection.password if connection.embed_password else "",
@@ -109,21 +143,16 @@ def _postgres(connection: Connection, policy: ReachPolicy) -> Probe:
     }
     if connection.username:
         params["user"] = connection.username
-    if target.addresses:
-        # Exactly the checked addresses: no second DNS answer can point somewhere else.
-        count = len(target.addresses)
-        params["host"] = ",".join([target.host] * count)
-        params["hostaddr"] = ",".join(target.addresses)
-        params["port"] = ",".join([str(target.port)] * count)
     try:
-        with psycopg.connect(make_conninfo("", **params)) as conn:
-            conn.execute("SELECT 1")
+        conn = await psycopg.AsyncConnection.connect(make_conninfo("", **params))
+        async with conn:
+            await conn.execute("SELECT 1")
     except psycopg.Error as exc:
         return Probe(False, f"{where}: {postgres_failure(exc)}")
     return Probe(True, f"{where}/{connection.dbname}: connected")
 
 
-def _sqlite(connection: Connection, policy: ReachPolicy) -> Probe:
+def _sqlite(connection: Connection, policy: ReachPolicy, abandoned: Abandoned) -> Probe:
     name = connection.filename
     try:
         path = policy.connection_file(name)
@@ -133,14 +162,16 @@ def _sqlite(connection: Connection, policy: ReachPolicy) -> Probe:
         return Probe(False, f"sqlite: file not found: {name}")
     uri = f"file:{quote(str(path))}?mode=ro"
     try:
-        with sqlite3.connect(uri, uri=True, timeout=policy.connect_timeout_s) as db:
+        with closing(sqlite3.connect(uri, uri=True, timeout=policy.connect_timeout_s)) as db:
+            # A non-zero answer interrupts the statement once nobody waits for it.
+            db.set_progress_handler(abandoned.is_set, _SQLITE_STEPS)
             tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.Error as exc:
         return Probe(False, f"sqlite: {name}: {exc}")
     return Probe(True, f"sqlite: {name}: {tables} schema objects")
 
 
-def _text(connection: Connection, policy: ReachPolicy) -> Probe:
+def _text(connection: Connection, policy: ReachPolicy, abandoned: Abandoned) -> Probe:
     name = connection.filename
     try:
         path = policy.connection_file(name)
@@ -148,37 +179,44 @@ def _text(connection: Connection, policy: ReachPolicy) -> Probe:
         return Probe(False, f"text: {exc}")
     if not path.is_file():
         return Probe(False, f"text: file not found: {name}")
+    rows = 0
     try:
         # The resolved path, not the name: nothing swapped in after the check is followed.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with open(fd, newline="", encoding="utf-8", errors="replace") as handle:
-            rows = sum(1 for _ in csv.reader(handle))
+            for _ in csv.reader(handle):
+                rows += 1
+                if rows % _TEXT_ROWS == 0 and abandoned.is_set():
+                    return Probe(False, f"text: {name}: abandoned")
     except OSError as exc:
         return Probe(False, f"text: {name}: {exc.strerror or 'cannot be read'}")
     return Probe(True, f"text: {name}: {rows} rows")
 
 
-async def probe(connection: Connection, policy: ReachPolicy) -> Probe:
-    """Reach one connection as a refresh would, within ``policy``."""
+async def probe(connection: Connection, policy: ReachPolicy, offload: Offload) -> Probe:
+    """Reach one connection as a refresh would, within ``policy``; blocking parts run on
+    ``offload``'s threads."""
     kind = connection.type.lower()
     if kind in ("postgres", "postgresql"):
-        return await asyncio.to_thread(_postgres, connection, policy)
+        return await _postgres(connection, policy, offload)
     if kind == "sqlite":
-        return await asyncio.to_thread(_sqlite, connection, policy)
+        return await offload.run(lambda abandoned: _sqlite(connection, policy, abandoned))
     if kind in _TEXT_CLASSES:
-        return await asyncio.to_thread(_text, connection, policy)
+        return await offload.run(lambda abandoned: _text(connection, policy, abandoned))
     await asyncio.sleep(SIMULATED_EXTRACT_S)
     if kind in _EXTRACT_CLASSES:
         return Probe(True, f"{kind}: extract refreshed (self-contained)")
     return Probe(True, f"{kind}: simulated extract (tabhooks cannot reach this connection class)")
 
 
-async def refresh(connections: list[Connection], policy: ReachPolicy) -> tuple[bool, str]:
+async def refresh(
+    connections: list[Connection], policy: ReachPolicy, offload: Offload
+) -> tuple[bool, str]:
     """Try every connection; the refresh fails if any does. Returns (ok, notes)."""
     if not connections:
         await asyncio.sleep(SIMULATED_EXTRACT_S)
         return True, "no connections: simulated extract"
-    probes = [await probe(c, policy) for c in connections]
+    probes = [await probe(c, policy, offload) for c in connections]
     failed = [p.note for p in probes if not p.ok]
     if failed:
         return False, "; ".join(failed)

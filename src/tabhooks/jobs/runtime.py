@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from tabhooks.config import Settings
+from tabhooks.jobs.limits import JobLimits
 from tabhooks.jobs.reach import ReachPolicy
 from tabhooks.jobs.runner import JobRunner
 from tabhooks.store import Store
@@ -13,8 +14,11 @@ from tabhooks.store import Store
 
 @asynccontextmanager
 async def job_runtime(store: Store, settings: Settings) -> AsyncIterator[JobRunner]:
-    """A running job runner, reaching what ``settings`` allow, for the block's duration."""
-    runner = JobRunner(store, ReachPolicy.from_settings(settings))
+    """A running job runner, reaching what ``settings`` allow within their bounds, for the
+    block's duration."""
+    runner = JobRunner(
+        store, ReachPolicy.from_settings(settings), JobLimits.from_settings(settings)
+    )
     await runner.start()
     try:
         yield runner

@@ -1,7 +1,16 @@
-"""Named statements over ``jobs``: enqueue, claim, finish, cancel and inspect.
+"""Named statements over ``jobs``: enqueue, claim, renew, finish, cancel and inspect.
 
-Jobs are queued like deliveries: claimed under a lease (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL), so a runner that dies mid-job leaves it to be picked up again.
+Jobs are claimed under a lease, so a runner that dies mid-job leaves it to be picked up again
+once the lease runs out. A runner renews the lease while the job runs, and every claim carries
+its own token (``lease_token``): renewals and the outcome are written only while the token is
+still the job's, so a runner that lost its job — taken over after a long pause, or cancelled —
+can never record it, and one job never runs twice at once.
+
+Claims are fair across sites: a site's waiting jobs are taken in turns with every other
+site's, and never more than a cap of one site's jobs run at once (counted over every process
+sharing the store), so one site's backlog cannot hold up the others. On PostgreSQL claims are
+serialised by an advisory lock, so two processes never both see room under the cap; on SQLite
+the write lock does the same.
 """
 
 from __future__ import annotations
@@ -12,10 +21,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tabhooks.store.tables import jobs, utcnow
+from tabhooks.store.tables import jobs, utcnow, utcnow_precise
 
 
 class JobStatus(StrEnum):
@@ -35,6 +44,8 @@ class JobStatus(StrEnum):
 
 FINISH_CODES = {JobStatus.SUCCESS: 0, JobStatus.FAILED: 1, JobStatus.CANCELLED: 2}
 _ACTIVE = (JobStatus.PENDING.value, JobStatus.IN_PROGRESS.value)
+#: Arbitrary key of the PostgreSQL advisory lock that serialises claims (see the module doc).
+_CLAIM_LOCK_KEY = 0x7AB40B5C
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,50 +179,135 @@ async def owner_of(conn: AsyncConnection, site_id: str, job_id: str) -> str | No
     return row.owner_id if row else None
 
 
-async def claim(conn: AsyncConnection, *, limit: int, lease_s: float) -> list[tuple[Job, bool]]:
-    """Take pending jobs (and in-progress ones whose runner's lease ran out).
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job taken by a runner, under a lease."""
 
-    Returns each job with whether it is starting for the first time (not taken over).
+    job: Job
+    #: Whether the job starts for the first time (not taken over from a lost runner).
+    first_start: bool
+    #: This claim's fencing token: see :func:`renew` and :func:`finish`.
+    token: str
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Jobs waiting to be taken: queued, or running under a lease that ran out."""
+    return or_(
+        jobs.c.status == JobStatus.PENDING.value,
+        and_(jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.lease_expires_at <= now),
+    )
+
+
+async def claim(conn: AsyncConnection, *, limit: int, lease_s: float, per_site: int) -> list[Claim]:
+    """Take up to ``limit`` due jobs, fairly across sites, under a new lease.
+
+    Each site's due jobs are numbered oldest first; a job's *load* is its number plus the jobs
+    of its site already running (under a live lease, in any process). Jobs are taken lowest
+    load first — one of each waiting site before a second of any — and only while the load is
+    at most ``per_site``.
+
+    Args:
+        conn: A write transaction.
+        limit: Free slots of the claiming runner.
+        lease_s: Seconds the lease lasts unless renewed.
+        per_site: Most jobs of one site running at once, over every runner.
     """
-    now = utcnow()
-    due = (
-        select(jobs.c.id, jobs.c.status)
-        .where(
-            or_(
-                jobs.c.status == JobStatus.PENDING.value,
-                and_(jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.lease_expires_at <= now),
-            )
-        )
-        .order_by(jobs.c.created_at)
+    if limit <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
+    now = utcnow_precise()
+    running = (
+        select(jobs.c.site_id, func.count().label("n"))
+        .where(jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.lease_expires_at > now)
+        .group_by(jobs.c.site_id)
+        .subquery()
+    )
+    turn = func.row_number().over(
+        partition_by=jobs.c.site_id, order_by=(jobs.c.created_at, jobs.c.id)
+    )
+    waiting = (
+        select(jobs.c.id, jobs.c.site_id, jobs.c.status, jobs.c.created_at, turn.label("turn"))
+        .where(_due(now))
+        .subquery()
+    )
+    load = waiting.c.turn + func.coalesce(running.c.n, 0)
+    picked = (
+        select(waiting.c.id, waiting.c.status)
+        .select_from(waiting.outerjoin(running, running.c.site_id == waiting.c.site_id))
+        .where(load <= per_site)
+        .order_by(load, waiting.c.created_at, waiting.c.id)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    found = {row.id: row.status == JobStatus.PENDING.value for row in await conn.execute(due)}
-    ids = list(found)
-    if not ids:
+    found = {row.id: row.status == JobStatus.PENDING.value for row in await conn.execute(picked)}
+    if not found:
         return []
+    token = str(uuid.uuid4())
+    wall = utcnow()
+    # The due condition again: a job cancelled since the SELECT (cancelling takes no lock)
+    # stays cancelled.
     await conn.execute(
         update(jobs)
-        .where(jobs.c.id.in_(ids))
+        .where(jobs.c.id.in_(list(found)), _due(now))
         .values(
             status=JobStatus.IN_PROGRESS.value,
-            started_at=func.coalesce(jobs.c.started_at, now),
+            started_at=func.coalesce(jobs.c.started_at, wall),
             lease_expires_at=now + timedelta(seconds=lease_s),
+            lease_token=token,
             progress=10,
-            updated_at=now,
+            updated_at=wall,
         )
     )
-    rows = await conn.execute(select(jobs).where(jobs.c.id.in_(ids)).order_by(jobs.c.created_at))
-    return [(Job.from_row(r), found[r.id]) for r in rows]
+    rows = await conn.execute(
+        select(jobs)
+        .where(jobs.c.id.in_(list(found)), jobs.c.lease_token == token)
+        .order_by(jobs.c.created_at)
+    )
+    return [Claim(Job.from_row(r), found[r.id], token) for r in rows]
 
 
-async def finish(conn: AsyncConnection, job_id: str, status: JobStatus, notes: str | None) -> bool:
-    """Record the outcome unless the job was cancelled meanwhile; True if recorded."""
+def _held(job_id: str, token: str) -> ColumnElement[bool]:
+    """The job is still running under the claim ``token``."""
+    return and_(
+        jobs.c.id == job_id,
+        jobs.c.status == JobStatus.IN_PROGRESS.value,
+        jobs.c.lease_token == token,
+    )
+
+
+async def renew(conn: AsyncConnection, job_id: str, token: str, lease_s: float) -> bool:
+    """Extend the lease of a running job; False when it is no longer the claim's (cancelled,
+    or taken over by another runner after the lease ran out)."""
+    result = await conn.execute(
+        update(jobs)
+        .where(_held(job_id, token))
+        .values(lease_expires_at=utcnow_precise() + timedelta(seconds=lease_s))
+    )
+    return result.rowcount > 0
+
+
+async def release(conn: AsyncConnection, job_id: str, token: str) -> bool:
+    """End a claim's lease now, so another runner takes the job over without waiting for it
+    to run out (a runner shutting down mid-job)."""
+    result = await conn.execute(
+        update(jobs).where(_held(job_id, token)).values(lease_expires_at=utcnow_precise())
+    )
+    return result.rowcount > 0
+
+
+async def finish(
+    conn: AsyncConnection, job_id: str, token: str, status: JobStatus, notes: str | None
+) -> bool:
+    """Record the outcome if the claim ``token`` still holds the job; True if recorded.
+
+    Nothing is written when the job was cancelled meanwhile or taken over by another runner:
+    only the claim holding the job may finish it, so it is finished (and its events fired)
+    once.
+    """
     now = utcnow()
     result = await conn.execute(
         update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.status == JobStatus.IN_PROGRESS.value)
+        .where(_held(job_id, token))
         .values(
             status=status.value,
             finish_code=FINISH_CODES[status],

@@ -436,6 +436,9 @@ jobs = Table(
     Column("started_at", UTCDateTime()),
     Column("completed_at", UTCDateTime()),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The claim holding the lease (a fencing token): renewals and the outcome are written
+    # only while it is still this job's, so a runner that lost the job cannot finish it.
+    Column("lease_token", String(36)),
     # Who queued it: they (or an administrator) may cancel it.
     Column("owner_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
     Index(None, "status", "created_at"),

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tabhooks.jobs.connect import _postgres
+from tabhooks.jobs.offload import Offload
 from tabhooks.jobs.reach import ReachPolicy
 from tabhooks.models import Connection
 
@@ -25,6 +26,13 @@ def _connection(port: int, *, password: str = "", embed: bool = False) -> Connec
 
 
 @pytest.fixture
+def offload() -> Iterator[Offload]:
+    threads = Offload(2)
+    yield threads
+    threads.close()
+
+
+@pytest.fixture
 def black_hole() -> Iterator[int]:
     """Accepts connections and never answers."""
     with socket.socket() as listener:
@@ -33,14 +41,14 @@ def black_hole() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-def test_a_host_that_never_answers_is_timed_out(black_hole: int) -> None:
-    probe = _postgres(_connection(black_hole), POLICY)
+async def test_a_host_that_never_answers_is_timed_out(black_hole: int, offload: Offload) -> None:
+    probe = await _postgres(_connection(black_hole), POLICY, offload)
     assert not probe.ok
     assert probe.note == "postgres://127.0.0.1: timed out"
 
 
-def test_the_servers_own_pgpassword_is_never_sent(
-    monkeypatch: pytest.MonkeyPatch, postgres_admin_url: str
+async def test_the_servers_own_pgpassword_is_never_sent(
+    monkeypatch: pytest.MonkeyPatch, postgres_admin_url: str, offload: Offload
 ) -> None:
     """Without an embedded password, libpq must not fall back to PGPASSWORD (or ~/.pgpass)
     of the server's environment: the Creator chose the host, and would receive it."""
@@ -48,7 +56,7 @@ def test_the_servers_own_pgpassword_is_never_sent(
 
     url = make_url(postgres_admin_url)
     monkeypatch.setenv("PGPASSWORD", "the-servers-own-secret")
-    probe = _postgres(
+    probe = await _postgres(
         Connection(
             id="c", content_id="x", type="postgres", server_address=url.host or "127.0.0.1",
             server_port=str(url.port or 5432), dbname="postgres", filename="",
@@ -56,6 +64,7 @@ def test_the_servers_own_pgpassword_is_never_sent(
             query_tagging=False,
         ),
         POLICY,
+        offload,
     )  # fmt: skip
     assert not probe.ok
     assert probe.note.endswith(": authentication failed (no password embedded)"), probe.note
