@@ -170,7 +170,6 @@ class Settings(BaseSettings):
     admin_pat_secret: str | None = Field(
         None, description="Secret of the bootstrap admin's personal access token."
     )
-    delivery_retry_schedule: str = Field(
     secret_key: SecretStr | None = Field(
         None,
         description="Fernet keys that seal stored secrets (webhook, relay and bin signing "
@@ -184,6 +183,7 @@ class Settings(BaseSettings):
         "or more keys, newest first). Default on SQLite: the database's path with .key (e.g. "
         "tabhooks.key), created mode 0600 on first start; on PostgreSQL it must exist.",
     )
+    delivery_retry_schedule: str = Field(
         "tableau",
         description="Retry delays after a failed attempt: 'tableau' (30s,5m,30m: four tries, "
         "like Tableau's three retries), 'standard-webhooks' (10 tries over ~3 days), 'svix', "
