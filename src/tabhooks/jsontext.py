@@ -2,13 +2,14 @@
 
 ``json.loads`` accepts things the rest of the server cannot hold: a lone surrogate
 (``"\\ud800"``) decodes to a ``str`` that no database driver, logger or response encoder will
-write (UnicodeEncodeError deep inside a handler), and a NUL (``"\\u0000"``) to one that
-PostgreSQL text cannot hold; ``[[[[...`` a hundred thousand deep raises RecursionError, which
-is not a ValueError; a 5,000-digit number raises ValueError from the int conversion rather
-than JSONDecodeError, and a shorter one overflows a 64-bit column later; ``NaN`` and
-``Infinity`` are not JSON at all. :func:`loads` refuses each of these up front with a
-:class:`~tabhooks.errors.BadRequest`, and :func:`looks_hostile` is a cheap scan that tells a
-middleware whether a body needs the careful decode at all.
+write (UnicodeEncodeError deep inside a handler), a NUL (``"\\u0000"``) to one that PostgreSQL
+text cannot hold, and other control characters to ones no XML answer can carry;
+``[[[[...`` a hundred thousand deep raises RecursionError, which is not a ValueError; a
+5,000-digit number raises ValueError from the int conversion rather than JSONDecodeError, and
+a shorter one overflows a 64-bit column later; ``NaN`` and ``Infinity`` are not JSON at all.
+:func:`loads` refuses each of these up front with a :class:`~tabhooks.errors.BadRequest`, and
+:func:`looks_hostile` is a cheap scan that tells a middleware whether a body needs the careful
+decode at all.
 """
 
 from __future__ import annotations
@@ -23,19 +24,28 @@ MAX_DEPTH = 64
 #: Longest number literal accepted, in characters (an int64 has 19 digits, a double ~25).
 MAX_NUMBER_CHARS = 64
 
-#: A ``\u0000`` or ``\uD800``-``\uDFFF`` escape: the only way a NUL or a surrogate reaches
-#: decoded JSON text (a raw NUL is malformed JSON; the UTF-8 decoder refuses surrogates).
-_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-_UNSTORABLE_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: How a character no field may hold reaches decoded JSON text: a ``\u0000``-``\u001F``,
+#: ``\uD800``-``\uDFFF`` or ``\uFFFE``/``\uFFFF`` escape, or a raw U+FFFE/U+FFFF (raw control
+#: characters are malformed JSON; the UTF-8 decoder refuses surrogates). Flags tab, line feed
+#: and carriage return too, which the careful check then lets through.
+_UNSTORABLE_ESCAPE = re.compile(
+    r"\\u(?:00[01][0-9a-fA-F]|[dD][89a-fA-F]|[fF]{3}[eEfF])|[\ufffe\uffff]"
+)
+_UNSTORABLE_ESCAPE_BYTES = re.compile(
+    rb"\\u(?:00[01][0-9a-fA-F]|[dD][89a-fA-F]|[fF]{3}[eEfF])|\xef\xbf[\xbe\xbf]"
+)
+#: What no stored value may hold: NUL (PostgreSQL text), other characters XML 1.0 cannot
+#: carry (every value may be rendered in an XML answer), lone surrogates (not characters).
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _LONG_DIGITS_BYTES = re.compile(rb"[0-9]{%d}" % (MAX_NUMBER_CHARS + 1))
 
 
 def looks_hostile(body: bytes) -> bool:
     """Whether ``body`` might hold something :func:`loads` refuses that plain parsing accepts.
 
-    Three C-speed scans, no decoding: a NUL or surrogate escape, a digit run longer than any
-    number accepted, or more brackets than the deepest nesting allowed. ``False`` means a plain
+    Three C-speed scans, no decoding: a control character, surrogate or non-character
+    escape, a digit run longer than any number accepted, or more brackets than the deepest
+    nesting allowed. ``False`` means a plain
     ``json.loads`` of the body is safe (it may still be malformed, which it reports itself).
     """
     return (
@@ -54,7 +64,8 @@ def loads(raw: bytes | str, *, what: str = "The JSON request body") -> object:
 
     Raises:
         BadRequest: not UTF-8, malformed, nested deeper than :data:`MAX_DEPTH`, a number
-            longer than :data:`MAX_NUMBER_CHARS`, ``NaN``/``Infinity``, a NUL or a lone
+            longer than :data:`MAX_NUMBER_CHARS`, ``NaN``/``Infinity``, a NUL or other control
+            character but tab, line feed and carriage return, U+FFFE/U+FFFF, or a lone
             surrogate.
     """
     if isinstance(raw, bytes):
@@ -83,10 +94,15 @@ def loads(raw: bytes | str, *, what: str = "The JSON request body") -> object:
         found = _unstorable(data)
         if found == "\x00":
             raise BadRequest(f"{what} contains a NUL character (\\u0000), which no field can hold.")
-        if found is not None:
+        if found is not None and "\ud800" <= found <= "\udfff":
             raise BadRequest(
                 f"{what} contains a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
                 "pair), which is not a character."
+            )
+        if found is not None:
+            raise BadRequest(
+                f"{what} contains the character {ascii(found)[1:-1]}, which no field can hold "
+                "(XML 1.0 cannot carry it)."
             )
     return data
 
@@ -130,8 +146,8 @@ def _depth(data: object) -> int:
 
 
 def _unstorable(data: object) -> str | None:
-    """The first NUL or surrogate in any key or string, if any (a proper escaped pair
-    decodes to one character outside the BMP, so any surrogate left is a lone one)."""
+    """The first character no field may hold in any key or string, if any (a proper escaped
+    pair decodes to one character outside the BMP, so any surrogate left is a lone one)."""
     stack: list[object] = [data]
     while stack:
         node = stack.pop()

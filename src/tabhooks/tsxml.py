@@ -14,6 +14,7 @@ with defusedxml, which refuses DTDs and entity declarations (billion laughs, XXE
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -151,6 +152,25 @@ def needs_escape(text: str) -> bool:
         '"' in text or "&" in text or "<" in text or ">" in text
         or "\n" in text or "\r" in text or "\t" in text
     )  # fmt: skip
+
+
+#: Characters XML 1.0 cannot carry at all, not even as ``&#N;`` (§2.2), plus lone surrogates.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every character XML 1.0 cannot carry written out as ``\\xNN``/``\\uNNNN``.
+
+    For text that echoes what a client sent (an error's detail quoting a query parameter):
+    a raw ``\\x08`` there made the whole error document unreadable to XML clients. Stored
+    values never hold such characters (request bodies refuse them), so rendering does not pay
+    for this check.
+    """
+    return _NOT_XML.sub(_escaped, text) if _NOT_XML.search(text) else text
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return ascii(match.group())[1:-1]
 
 
 def element(

@@ -162,6 +162,12 @@ CRASHERS = [
      [("Content-Type", "application/json")], b'{"name": "a\\u0000b"}', 400, "400000"),
     ("nul-in-multipart-filename", "POST", "{api}/sites/{site}/workbooks?workbookType=twb",
      [("Content-Type", NUL_FILENAME[1])], NUL_FILENAME[0], 400, "400000"),
+    # XML 1.0 cannot carry C0 controls: an error quoting one was unreadable to XML clients,
+    # and a stored name holding one would make every later listing unreadable.
+    ("control-char-echoed-in-error", "GET", "{api}/sites/{site}/users?pageSize=%08", [], b"",
+     400, "400006"),
+    ("control-char-in-json-name", "POST", "{api}/sites/{site}/users", [],
+     b'{"user": {"name": "a\\u0008b", "siteRole": "Viewer"}}', 400, "400000"),
 ]  # fmt: skip
 
 
@@ -206,6 +212,22 @@ def test_nul_in_a_dashboard_form_is_400(server: ServerProcess) -> None:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert_envelope(response, 400, "400000")
+    log.assert_quiet()
+
+
+def test_malformed_webhook_secret_is_400(server: ServerProcess, admin: Rest) -> None:
+    """Found by the fuzzing battery: a secret that is not base64 was a ValueError (a 500)."""
+    log = Log(server)
+    webhook_id = admin.create_webhook(
+        f"secret-{uuid.uuid4().hex[:8]}", "WorkbookCreated", "http://127.0.0.1:9/hook"
+    )
+    response = httpx.post(
+        f"{admin.ops_url}/webhooks/{webhook_id}/secret",
+        json={"secret": "0"},
+        headers={"X-Tableau-Auth": admin.token},
+    )
+    assert_envelope(response, 400, "400000")
+    admin.delete_webhook(webhook_id)
     log.assert_quiet()
 
 

@@ -19,6 +19,9 @@ from tabhooks.errors import BadRequest
         (b'{"a": ["\\udfff"]}', "surrogate"),
         (b'{"name": "a\\u0000b"}', "NUL"),
         (b'{"a\\u0000": 1}', "NUL"),
+        (b'{"name": "bell\\u0007"}', "character \\x07"),
+        (b'{"name": "\\uFFFE"}', "character \\ufffe"),
+        ('{"name": "raw \uffff"}'.encode(), "character \\uffff"),
         (b"[" * 100_000, "nested too deeply"),
         (b'{"a":' * 65 + b"1" + b"}" * 65, "nested too deeply"),
         (b'{"n": ' + b"1" * 5000 + b"}", "longer than 64"),
@@ -40,6 +43,7 @@ def test_loads_accepts_what_clients_send() -> None:
     body = {
         "emoji": "\U0001f600",  # escaped as a surrogate pair by json.dumps: a whole character
         "text": "报表 \\ud800 as typed",  # a backslash-u in the text itself, not an escape
+        "layout": "tab\there,\r\nnext line",  # the controls XML carries
         "n": 12345678901234567890,
         "f": -1.5e300,
         "deep": json.loads('{"a":' * 63 + "1" + "}" * 63),

@@ -210,3 +210,12 @@ def test_escape_attr_skips_only_values_needing_nothing(value: str) -> None:
         .replace("\t", "&#09;")
     )
     assert tsxml.escape_attr(value) == expected
+
+
+def test_scrub_writes_out_what_xml_cannot_carry() -> None:
+    assert tsxml.scrub("not '\x08' \x00 \ud800 \uffff") == "not '\\x08' \\x00 \\ud800 \\uffff"
+    kept = "tab\tline\nreturn\r 报表 \U0001f600"
+    assert tsxml.scrub(kept) is kept
+    document = tsxml.render([element("error", element("detail", text=tsxml.scrub("\x1b[31m")))],
+                            Dialect.XML)  # fmt: skip
+    assert ET.fromstring(document).find("t:error/t:detail", NS).text == "\\x1b[31m"

@@ -41,7 +41,8 @@ def error_response(error: TableauError, accept: str | None) -> Response:
             tsxml.element(
                 "error",
                 tsxml.element("summary", text=error.summary),
-                tsxml.element("detail", text=error.detail),
+                # The detail may quote what the client sent, control characters included.
+                tsxml.element("detail", text=tsxml.scrub(error.detail)),
                 code=error.code,
             )
         ],

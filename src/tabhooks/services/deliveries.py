@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tabhooks.delivery import signing
-from tabhooks.errors import Conflict, ResourceNotFound
+from tabhooks.errors import BadRequest, Conflict, ResourceNotFound
 from tabhooks.services import webhooks as webhooks_service
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store, outbox
@@ -46,7 +46,10 @@ async def rotate_secret(
     """Create (or rotate to) a secret; the old one keeps signing for :data:`ROTATION_OVERLAP`."""
     await webhooks_service.get(store, principal, webhook_id)
     new_secret = secret or signing.generate_secret()
-    signing.decode_secret(new_secret)  # refuse a malformed secret before storing it
+    try:
+        signing.decode_secret(new_secret)  # refuse a malformed secret before storing it
+    except ValueError as exc:
+        raise BadRequest(f"The secret is malformed: {exc}.") from exc
     async with store.write() as conn:
         await secrets_store.rotate(
             conn,
