@@ -190,7 +190,8 @@ class InputGuard:
     - A NUL character in the path (``%00``) or the query string: PostgreSQL text cannot hold
       one, so any id or filter carrying it used to end in a DataError (a 500).
       ``/inbox/`` keeps its query strings (a capture stores them raw), not NULs in its path.
-    - A form body (``application/x-www-form-urlencoded``) with a NUL, for the same reason.
+    - A form body (``application/x-www-form-urlencoded``) with a NUL, for the same reason, or
+      another character XML 1.0 cannot carry (as JSON bodies, see :mod:`tabhooks.jsontext`).
     - A JSON body on ``/tabhooks/`` that :func:`tabhooks.jsontext.looks_hostile` flags and
       :func:`tabhooks.jsontext.loads` refuses: FastAPI decodes with plain ``json.loads``, so a
       lone surrogate used to pass it and fail later with UnicodeEncodeError. Tableau routes
@@ -264,9 +265,19 @@ def _check_json(body: bytes) -> None:
         jsontext.loads(body)
 
 
+#: In a form body, encoded or raw: what :mod:`tabhooks.jsontext` refuses in JSON strings (NUL
+#: and the other characters XML 1.0 cannot carry), since form fields end up in the same rows.
+_FORM_UNSTORABLE = re.compile(
+    rb"%(?:0[0-8bcef]|1[0-9a-f]|ef%bf%b[ef])|[\x00-\x08\x0b\x0c\x0e-\x1f]", re.IGNORECASE
+)
+
+
 def _check_form(body: bytes) -> None:
-    if b"%00" in body or b"\x00" in body:
-        raise BadRequest("The form contains a NUL character (%00), which no field can hold.")
+    if _FORM_UNSTORABLE.search(body) is not None:
+        raise BadRequest(
+            "The form contains a NUL or another control character (such as %00 or %08), which "
+            "no field can hold."
+        )
 
 
 def _is_form(content_type: str | None) -> bool:

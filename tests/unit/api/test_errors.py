@@ -98,6 +98,7 @@ async def test_json_guard_refuses_hostile_bodies_on_tabhooks_routes(
         ("GET", "/tabhooks/v1/things/a%00b", b"", None),
         ("GET", "/api/3.28/sites/s/users?filter=name:eq:a%00b", b"", None),
         ("POST", "/ui/login", b"name=a%00b&password=x", "application/x-www-form-urlencoded"),
+        ("POST", "/ui/webhooks", b"name=a%1bb&url=x", "application/x-www-form-urlencoded"),
         ("POST", "/inbox/bin_x/a%00b", b"", None),
     ],
 )
