@@ -251,7 +251,7 @@ def test_relay_open_link_uses_the_public_url(public_server: ServerProcess) -> No
         )
         assert tested.status_code == 202, tested.text
         link = json.loads(receiver.wait_for(1)[0].body)["link"]
-        assert link.startswith("https://hooks.example.test/#/datasources/"), link
+        assert link.startswith("https://hooks.example.test/ui/content/datasources/"), link
     finally:
         receiver.stop()
 

@@ -90,7 +90,7 @@ def test_relay_deliveries_are_listed_filtered_and_shown_with_every_attempt(
     expect(page.locator("#delivery-source")).to_contain_text("refresh alerts")
     expect(page.locator("#delivery-source .target")).to_have_text("http")
     expect(page.locator("#delivery-body")).to_have_text(
-        '{"alert": "Datasource refresh failed", "what": "Superstore"}'
+        '{\n  "alert": "Datasource refresh failed",\n  "what": "Superstore"\n}'
     )
     delivery = page.locator("article.delivery")
     expect(delivery.locator(".badge.status-failed")).to_be_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tabhooks.models import Connection, Content, ContentKind, Project, View
+from tabhooks.relay.messages import content_page_url
 from tabhooks.tsxml import Element, element, listing, timestamp
 
 
@@ -20,15 +21,21 @@ def project_element(project: Project) -> Element:
     )
 
 
+#: The dashboard's content page section of each kind (``webpageUrl`` points there).
+_SECTIONS = {
+    ContentKind.WORKBOOK: "workbooks",
+    ContentKind.DATASOURCE: "datasources",
+    ContentKind.FLOW: "flows",
+}
+
+
 def _common(content: Content, base_url: str, site_url: str) -> dict[str, object]:
-    section = "workbooks" if content.kind is ContentKind.WORKBOOK else "datasources"
-    site_part = f"/site/{site_url}" if site_url else ""
     return {
         "id": content.id,
         "name": content.name,
         "contentUrl": content.content_url,
         "description": content.description,
-        "webpageUrl": f"{base_url}/#{site_part}/{section}/{content.id}",
+        "webpageUrl": content_page_url(base_url, site_url, _SECTIONS[content.kind], content.id),
         "size": max(1, content.size // (1024 * 1024)) if content.size else 0,
         "createdAt": timestamp(content.created_at),
         "updatedAt": timestamp(content.updated_at),
@@ -74,7 +81,6 @@ def datasource_element(content: Content, base_url: str, site_url: str) -> Elemen
 
 def flow_element(content: Content, base_url: str, site_url: str) -> Element:
     common = _common(content, base_url, site_url)
-    common["webpageUrl"] = str(common["webpageUrl"]).replace("/datasources/", "/flows/")
     return element("flow", *_children(content), fileType=content.file_type, **common)  # type: ignore[arg-type]
 
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from tabhooks import events as catalog
 
@@ -39,13 +40,13 @@ _KIND_OF_EVENT_PREFIX: tuple[tuple[str, Kind], ...] = (
     ("View", "view"),
     ("Flow", "flow"),
 )
-#: Page sections of the web UI, by content kind (or payload resource, for users).
+#: Sections of the dashboard's content pages (``/ui/content/...``), by content kind. Users
+#: and sites have no page, so their events carry no link.
 _LINK_PATHS = {
     "workbook": "workbooks",
     "datasource": "datasources",
     "flow": "flows",
     "view": "views",
-    "USER": "users",
 }
 
 
@@ -133,12 +134,20 @@ def resource_kind(inbound: Inbound) -> Kind | None:
 
 
 def resource_link(base_url: str | None, site_content_url: str | None, inbound: Inbound) -> str:
-    """A link to the resource on this server, or ``""`` when it is not ours to link to."""
-    path = _LINK_PATHS.get(resource_kind(inbound) or inbound.resource.upper())
+    """The resource's page in this server's dashboard (``/ui/content/...``, ``?site=`` naming
+    a site other than the default), or ``""`` when it is not ours to link to."""
+    path = _LINK_PATHS.get(resource_kind(inbound) or "")
     if not base_url or site_content_url is None or not path or not inbound.resource_luid:
         return ""
-    site = f"/site/{site_content_url}" if site_content_url else ""
-    return f"{base_url.rstrip('/')}/#{site}/{path}/{inbound.resource_luid}"
+    return content_page_url(base_url, site_content_url, path, inbound.resource_luid)
+
+
+def content_page_url(base_url: str, site_content_url: str, section: str, luid: str) -> str:
+    """Where the dashboard shows a workbook, data source, flow or view (``section`` is
+    ``workbooks``, ``datasources``, ``flows`` or ``views``); REST ``webpageUrl`` values and
+    relay Open links both point here."""
+    site = f"?site={quote(site_content_url, safe='')}" if site_content_url else ""
+    return f"{base_url.rstrip('/')}/ui/content/{section}/{quote(luid, safe='')}{site}"
 
 
 def context(inbound: Inbound, link: str, enrichment: Mapping[str, Any]) -> dict[str, Any]:

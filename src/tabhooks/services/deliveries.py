@@ -77,6 +77,7 @@ async def listing(
     before: str | None,
     limit: int,
     relay_route_id: str | None = None,
+    event: str | None = None,
 ) -> list[dict[str, Any]]:
     principal.require_site_admin()
     async with store.read() as conn:
@@ -90,6 +91,7 @@ async def listing(
             before_id=before,
             limit=limit,
             relay_route_id=relay_route_id,
+            event=event,
         )
 
 

@@ -513,3 +513,53 @@ async def _render(
         return Outgoing(target["id"], messages.body(target["type"], ctx, rendered), None)
     except templates.RenderFailed as exc:
         return Outgoing(target["id"], None, str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What one target would send for a sample event: its body, or why it cannot."""
+
+    body: str | None
+    error: str | None
+    link: str
+
+
+async def preview(
+    store: Store,
+    principal: Principal,
+    target_type: str,
+    template: str | None,
+    event_name: str,
+    *,
+    base_url: str | None,
+    renderer: templates.Renderer,
+) -> Preview:
+    """Render ``template`` for a sample ``event_name`` as a ``target_type`` target would send
+    it, in the render workers like every relayed message; nothing is saved or sent.
+
+    The sample is the event :func:`test` sends (resource "Sample: Superstore" on the caller's
+    site), so what the editor shows is what a route test delivers.
+    """
+    principal.require_site_admin()
+    kind = target_type.lower()
+    if kind not in messages.TARGET_TYPES:
+        raise BadRequest(f"Target type must be one of {', '.join(messages.TARGET_TYPES)}.")
+    event = catalog.lookup(event_name or "DatasourceRefreshFailed")
+    inbound = Inbound(
+        resource=str(event.resource),
+        event_type=event.name,
+        resource_name="Sample: Superstore",
+        site_luid=principal.site.id,
+        resource_luid=str(uuid.uuid4()),
+        created_at=timestamp(utcnow()) or "",
+    )
+    link = messages.resource_link(base_url, principal.site.content_url, inbound)
+    ctx = messages.context(inbound, link, {})
+    try:
+        if template:
+            await renderer.check(template)
+        rendered = await renderer.render(template, ctx) if template else None
+    except (templates.InvalidTemplate, templates.RenderFailed) as exc:
+        detail = exc.detail if isinstance(exc, templates.InvalidTemplate) else str(exc)
+        return Preview(None, detail, link)
+    return Preview(messages.body(kind, ctx, rendered), None, link)

@@ -426,6 +426,7 @@ async def list_for_site(
     before_id: str | None = None,
     limit: int = 50,
     relay_route_id: str | None = None,
+    event: str | None = None,
 ) -> list[dict[str, Any]]:
     query = _with_context(select(*_delivery_columns()).select_from(deliveries)).where(
         deliveries.c.site_id == site_id
@@ -437,6 +438,8 @@ async def list_for_site(
         conditions.append(relay_targets.c.route_id == relay_route_id)
     if status:
         conditions.append(deliveries.c.status == status)
+    if event:
+        conditions.append(events.c.event == event)
     if since:
         conditions.append(deliveries.c.created_at >= since)
     if until:

@@ -1,5 +1,6 @@
-"""The web UI: the dashboard (``/ui``), the delivery log (``/ui/deliveries``), the inspector's
-pages (``/ui/bins``), the API docs page (``/tabhooks/docs``) and their assets.
+"""The web UI: the first page (``/``), the dashboard (``/ui``: webhooks, the delivery log,
+relay routes, content pages), the inspector's pages (``/ui/bins``), the project docs
+(``/ui/docs``), the API docs page (``/tabhooks/docs``) and their assets.
 
 :func:`install` is the one call the app factory makes: it adds the routers, serves
 ``/ui/static`` from the package (nothing from a CDN: the machines may have no internet),
@@ -20,7 +21,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from tabhooks.errors import TableauError
-from tabhooks.web import apidocs, bins, dashboard, deliveries
+from tabhooks.web import (
+    apidocs,
+    bins,
+    content,
+    dashboard,
+    deliveries,
+    home,
+    projectdocs,
+    relays,
+    webhook_forms,
+)
 from tabhooks.web.headers import SecurityHeadersMiddleware
 from tabhooks.web.session import CsrfRefused, SignInRequired
 from tabhooks.web.templating import STATIC_DIR, STATIC_PREFIX, Pages
@@ -76,9 +87,11 @@ async def _on_csrf_refused(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     """Add the UI to ``app`` (after the error handlers are installed)."""
     app.state.pages = Pages()
-    app.include_router(dashboard.router)
-    app.include_router(deliveries.router)
-    app.include_router(bins.router)
+    app.include_router(home.router)
+    # Before the dashboard's: /ui/webhooks/new is not a webhook id.
+    app.include_router(webhook_forms.router)
+    for module in (dashboard, deliveries, relays, content, projectdocs, bins):
+        app.include_router(module.router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="ui-static")
     apidocs.install(app)
     for exc_class in (TableauError, StarletteHTTPException, RequestValidationError):

@@ -1,4 +1,5 @@
-"""``/ui``: sign-in, the site's webhooks with delivery charts, and each webhook's story.
+"""``/ui``: sign-in, the site's webhooks with their health and delivery charts, and each
+webhook's story. Creating, editing, deleting and rotating live in :mod:`.webhook_forms`.
 
 Every action calls the same service the REST API calls (``services.webhooks.update`` to
 enable or disable, ``services.deliveries.redeliver``, ``services.webhook_test.run`` through
@@ -20,10 +21,12 @@ from tabhooks.api.throttle import client_address
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.sender import Sender
 from tabhooks.errors import Conflict, SigninFailed, TooManyRequests
-from tabhooks.services import auth, deliveries, webhook_test, webhooks
+from tabhooks.models import WebhookOut
+from tabhooks.services import auth, deliveries, overview, webhook_test, webhooks
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import stats as stats_store
+from tabhooks.store.health import WebhookHealth
 from tabhooks.store.tables import utcnow_precise
 from tabhooks.web import charts, session
 from tabhooks.web.session import MaybeViewerDep, ViewerDep
@@ -31,10 +34,16 @@ from tabhooks.web.templating import pages_of
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
+#: How the dispatcher's reasons for disabling a webhook begin (tabhooks.delivery.dispatcher).
+AUTO_DISABLED = "Webhook disabled automatically"
 #: Deliveries shown per webhook, each with its whole attempt timeline.
 DELIVERIES_SHOWN = 12
 #: Notices a redirect may ask for (codes, never text: nothing a link says is shown as is).
 NOTICES = {
+    "created": "Webhook created. Fire its event below to see a delivery.",
+    "saved": "Webhook saved.",
+    "deleted": "Webhook deleted.",
+    "fired": "Event fired; its deliveries appear below.",
     "enabled": "Webhook enabled.",
     "disabled": "Webhook disabled.",
     "redelivered": "Delivery queued again; watch its attempts below.",
@@ -46,13 +55,18 @@ def safe_next(target: str | None) -> str:
     """Only our own pages are redirect targets (no open redirect through ``next``)."""
     if target and target.startswith("/ui/") and not target.startswith("//"):
         return target
-    return "/ui/webhooks"
+    return "/ui/"
 
 
 @router.get("")
 @router.get("/")
-async def home() -> Response:
-    return RedirectResponse("/ui/webhooks", status_code=303)
+async def home(viewer: MaybeViewerDep) -> Response:
+    """The first page for who is signed in: webhooks for administrators (what only they
+    may see), the site's content for everyone else; the sign-in page for a stranger."""
+    if viewer is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    first = "/ui/webhooks" if viewer.principal.user.is_site_admin else "/ui/content"
+    return RedirectResponse(first, status_code=303)
 
 
 @router.get("/login")
@@ -139,14 +153,24 @@ async def _minutes(
 async def webhooks_page(request: Request, viewer: ViewerDep) -> Response:
     store = store_of(request)
     found = await webhooks.listing(store, viewer.principal)
+    health = await overview.webhook_health(store, viewer.principal)
     minutes = await _minutes(store, viewer.principal)
     return pages_of(request).page(
         request,
         "webhooks.html",
         viewer=viewer,
         webhooks=found,
+        health=health,
+        no_health=WebhookHealth(),
         charts=[charts.attempts_chart(minutes), charts.latency_chart(minutes)],
+        notice=NOTICES.get(request.query_params.get("done") or ""),
     )
+
+
+def auto_disabled(webhook: WebhookOut) -> bool:
+    """Disabled by the dispatcher (failures in a row, or 410 Gone), not by a person."""
+    is_enabled, reason = webhook[5], webhook[6]
+    return not is_enabled and reason.startswith(AUTO_DISABLED)
 
 
 async def _story(store: Store, principal: Principal, webhook_id: str) -> list[dict[str, Any]]:
@@ -168,28 +192,35 @@ async def _story(store: Store, principal: Principal, webhook_id: str) -> list[di
     return story
 
 
-async def _webhook_page(
+async def webhook_page_response(
     request: Request, viewer: session.Viewer, webhook_id: str, **extra: Any
 ) -> Response:
+    """The webhook's page; ``extra`` may carry a ``test_result`` or a ``new_secret`` to show
+    once (they are answers to a POST, never put in a URL)."""
     store = store_of(request)
     webhook = await webhooks.get(store, viewer.principal, webhook_id)
     minutes = await _minutes(store, viewer.principal, webhook_id)
+    secrets = await deliveries.secrets(store, viewer.principal, webhook_id)
     done = request.query_params.get("done")
     return pages_of(request).page(
         request,
         "webhook.html",
         viewer=viewer,
         webhook=webhook,
+        auto_disabled=auto_disabled(webhook),
+        signing=secrets.current is not None,
+        previous_secrets=secrets.previous,
         story=await _story(store, viewer.principal, webhook_id),
         charts=[charts.attempts_chart(minutes), charts.latency_chart(minutes)],
         notice=NOTICES.get(done or ""),
         test_result=extra.get("test_result"),
+        new_secret=extra.get("new_secret"),
     )
 
 
 @router.get("/webhooks/{webhook_id}")
 async def webhook_page(request: Request, webhook_id: str, viewer: ViewerDep) -> Response:
-    return await _webhook_page(request, viewer, webhook_id)
+    return await webhook_page_response(request, viewer, webhook_id)
 
 
 @router.get("/webhooks/{webhook_id}/deliveries")
@@ -236,7 +267,7 @@ async def send_test(request: Request, webhook_id: str, viewer: ViewerDep) -> Res
     webhook = await webhooks.get_for_test(store, viewer.principal, webhook_id)
     sender: Sender = request.app.state.sender
     result = await webhook_test.run(store, sender, webhook)
-    return await _webhook_page(request, viewer, webhook_id, test_result=result)
+    return await webhook_page_response(request, viewer, webhook_id, test_result=result)
 
 
 @router.post("/deliveries/{delivery_id}/redeliver")

@@ -11,11 +11,13 @@ script against today's page.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -36,6 +38,64 @@ def _when(moment: datetime | None) -> str:
     if moment is None:
         return "—"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    """``moment`` as people say it: "just now", "2 min ago", "in 30 s", "3 days ago"."""
+    seconds = (now - moment).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 5:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min"), (1, "s")):
+        if seconds >= size:
+            count = int(seconds // size)
+            label = f"{count} {unit}" + ("s" if unit == "day" and count != 1 else "")
+            return f"in {label}" if future else f"{label} ago"
+    return "just now"  # pragma: no cover - the loop always returns
+
+
+def _ago(moment: datetime | None) -> Markup:
+    """A ``<time>`` that says how long ago, with the UTC time on hover; ``app.js`` keeps the
+    words current while the page stays open."""
+    if moment is None:
+        return Markup("—")
+    moment = moment.astimezone(UTC)
+    return Markup('<time class="ago" datetime="{iso}" title="{title}">{text}</time>').format(
+        iso=moment.isoformat().replace("+00:00", "Z"),
+        title=_when(moment),
+        text=relative(moment, datetime.now(UTC)),
+    )
+
+
+#: Bodies longer than this are shown as they are, not parsed to be indented.
+PRETTY_MAX_CHARS = 256 * 1024
+
+
+def pretty(text: str | bytes | None) -> str:
+    """JSON indented for reading; anything else (or anything huge) as it is."""
+    if text is None:
+        return ""
+    raw = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+    if len(raw) > PRETTY_MAX_CHARS:
+        return raw
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return raw
+
+
+def header_pairs(stored: str | dict[str, str] | None) -> list[tuple[str, str]]:
+    """Response headers as recorded with an attempt (a JSON object), as ``(name, value)``."""
+    if not stored:
+        return []
+    try:
+        found = json.loads(stored) if isinstance(stored, str) else stored
+    except ValueError:
+        return []
+    if not isinstance(found, dict):
+        return []
+    return [(str(name), str(value)) for name, value in found.items()]
 
 
 def _clock(moment: datetime | None) -> str:
@@ -79,7 +139,14 @@ class Pages:
             f"{STATIC_PREFIX}/{name}?v={hashes.get(name, '0')}"
         )
         self.env.filters.update(
-            when=_when, clock=_clock, size=_size, excerpt=_excerpt, status_class=_status_class
+            when=_when,
+            clock=_clock,
+            size=_size,
+            excerpt=_excerpt,
+            status_class=_status_class,
+            ago=_ago,
+            pretty=pretty,
+            headers=header_pairs,
         )
 
     def fragment(self, template: str, /, **context: Any) -> str:

@@ -90,13 +90,24 @@ def test_normalise_events_accepts_both_spellings_and_refuses_unknown_names() -> 
 @pytest.mark.parametrize(
     ("event_type", "resource", "site_url", "link"),
     [
-        ("WorkbookCreated", "WORKBOOK", "", f"{BASE}/#/workbooks/{LUID}"),
-        ("DatasourceRefreshFailed", "EXTRACTS", "fin", f"{BASE}/#/site/fin/datasources/{LUID}"),
-        ("WorkbookRefreshFailed", "EXTRACTS", "", f"{BASE}/#/workbooks/{LUID}"),
-        ("ViewDeleted", "VIEW", "", f"{BASE}/#/views/{LUID}"),
-        ("FlowCompleted", "FLOW", "", f"{BASE}/#/flows/{LUID}"),
-        ("UserDeleted", "USER", "", f"{BASE}/#/users/{LUID}"),
-        ("LabelCreated", "DATASOURCE", "", f"{BASE}/#/datasources/{LUID}"),
+        ("WorkbookCreated", "WORKBOOK", "", f"{BASE}/ui/content/workbooks/{LUID}"),
+        (
+            "DatasourceRefreshFailed",
+            "EXTRACTS",
+            "fin",
+            f"{BASE}/ui/content/datasources/{LUID}?site=fin",
+        ),
+        ("WorkbookRefreshFailed", "EXTRACTS", "", f"{BASE}/ui/content/workbooks/{LUID}"),
+        ("ViewDeleted", "VIEW", "", f"{BASE}/ui/content/views/{LUID}"),
+        ("FlowCompleted", "FLOW", "", f"{BASE}/ui/content/flows/{LUID}"),
+        ("UserDeleted", "USER", "", ""),  # users have no page
+        ("LabelCreated", "DATASOURCE", "", f"{BASE}/ui/content/datasources/{LUID}"),
+        (
+            "WorkbookCreated",
+            "WORKBOOK",
+            "a b&c",
+            f"{BASE}/ui/content/workbooks/{LUID}?site=a%20b%26c",
+        ),
         ("SiteUpdated", "SITE", "", ""),
         ("WorkbookCreated", "WORKBOOK", None, ""),  # not a site of this server
     ],

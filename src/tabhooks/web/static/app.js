@@ -1,17 +1,61 @@
-// tabhooks UI: copy buttons, confirmations, the live bin view (server-sent events) and the
-// self-refreshing delivery timeline. No inline script anywhere: the pages' CSP forbids it.
+// tabhooks UI: copy buttons, confirmations, relative times, the live bin view (server-sent
+// events) and the self-refreshing delivery timeline. No inline script anywhere: the pages'
+// CSP forbids it.
 (function () {
   "use strict";
+
+  function copied(button) {
+    var label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    button.textContent = "Copied";
+    setTimeout(function () { button.textContent = label; }, 1200);
+  }
+
+  function copyBySelection(source, button) {
+    // Where the Clipboard API is missing or refused (plain http on another host).
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    try { if (document.execCommand("copy")) copied(button); } catch (e) { /* left selected */ }
+  }
 
   function onCopy(event) {
     var button = event.target.closest("[data-copy]");
     if (!button) return;
     var source = document.getElementById(button.dataset.copy);
-    if (!source || !navigator.clipboard) return;
-    navigator.clipboard.writeText(source.textContent).then(function () {
-      var label = button.textContent;
-      button.textContent = "Copied";
-      setTimeout(function () { button.textContent = label; }, 1200);
+    if (!source) return;
+    if (!navigator.clipboard) { copyBySelection(source, button); return; }
+    navigator.clipboard.writeText(source.textContent).then(
+      function () { copied(button); },
+      function () { copyBySelection(source, button); }
+    );
+  }
+
+  // "2 min ago", kept current while the page is open; the server wrote the first words
+  // and the absolute UTC time (the title) with the same rules (tabhooks.web.templating).
+  function relative(moment, now) {
+    var seconds = (now - moment) / 1000;
+    var future = seconds < 0;
+    seconds = Math.abs(seconds);
+    if (seconds < 5) return "just now";
+    var units = [[86400, "day"], [3600, "h"], [60, "min"], [1, "s"]];
+    for (var i = 0; i < units.length; i++) {
+      if (seconds >= units[i][0]) {
+        var count = Math.floor(seconds / units[i][0]);
+        var label = count + " " + units[i][1] + (units[i][1] === "day" && count !== 1 ? "s" : "");
+        return future ? "in " + label : label + " ago";
+      }
+    }
+    return "just now";
+  }
+
+  function refreshTimes(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll("time.ago[datetime]").forEach(function (node) {
+      var moment = Date.parse(node.getAttribute("datetime"));
+      if (!isNaN(moment)) node.textContent = relative(moment, now);
     });
   }
 
@@ -78,6 +122,7 @@
             function (d) { return d.parentElement && d.parentElement.id; }
           );
           panel.innerHTML = html;
+          refreshTimes(panel);
           open.forEach(function (id) {
             var holder = id && document.getElementById(id);
             var details = holder && holder.querySelector("details");
@@ -95,5 +140,7 @@
     if (list) followBin(list);
     var panel = document.querySelector("[data-refresh]");
     if (panel) refresh(panel);
+    refreshTimes(document);
+    setInterval(function () { if (!document.hidden) refreshTimes(document); }, 15000);
   });
 })();
