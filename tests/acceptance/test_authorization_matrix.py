@@ -753,6 +753,138 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("GET", "/ui/deliveries/{delivery_id}/attempts"): Case(
         ui(ADMINS), lambda w, a: Call("GET", f"/ui/deliveries/{w.a.delivery}/attempts", ui=True)
     ),
+    # The first page and the project docs are for anyone (clients never call them).
+    ("GET", "/"): Case(PUBLIC, lambda w, a: Call("GET", "/")),
+    ("GET", "/ui/docs"): Case(PUBLIC, lambda w, a: Call("GET", "/ui/docs", ui=True)),
+    ("GET", "/ui/docs/"): Case(PUBLIC, lambda w, a: Call("GET", "/ui/docs/", ui=True)),
+    ("GET", "/ui/docs/{name}"): Case(
+        PUBLIC, lambda w, a: Call("GET", "/ui/docs/relay.md", ui=True)
+    ),
+    ("GET", "/ui/docs/screenshots/{name}"): Case(
+        PUBLIC, lambda w, a: Call("GET", "/ui/docs/screenshots/inbox.png", ui=True)
+    ),
+    # Managing webhooks from the dashboard: the REST API's rule (site and server admins).
+    ("GET", "/ui/webhooks/new"): Case(
+        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/webhooks/new", ui=True)
+    ),
+    ("POST", "/ui/webhooks"): Case(
+        ui(with_(ADMINS, other=ALLOW)),
+        lambda w, a: Call(
+            "POST",
+            "/ui/webhooks",
+            form={
+                "name": w.unique("ui-webhook"),
+                "event": "WorkbookCreated",
+                "url": w.receiver.url,
+                "enabled": "on",
+            },
+            ui=True,
+        ),
+    ),
+    ("GET", "/ui/webhooks/{webhook_id}/edit"): Case(
+        ui(ADMINS), lambda w, a: Call("GET", f"/ui/webhooks/{w.a.webhook}/edit", ui=True)
+    ),
+    ("POST", "/ui/webhooks/{webhook_id}/edit"): Case(
+        ui(ADMINS),
+        lambda w, a: Call(
+            "POST",
+            f"/ui/webhooks/{w.webhook()}/edit",
+            form={
+                "name": w.unique("ui-edited"),
+                "event": "DatasourceRefreshFailed",
+                "url": w.receiver.url,
+                "enabled": "on",
+            },
+            ui=True,
+        ),
+    ),
+    ("POST", "/ui/webhooks/{webhook_id}/delete"): Case(
+        ui(ADMINS),
+        lambda w, a: Call("POST", f"/ui/webhooks/{w.webhook()}/delete", form={}, ui=True),
+    ),
+    ("POST", "/ui/webhooks/{webhook_id}/secret"): Case(
+        ui(ADMINS),
+        lambda w, a: Call("POST", f"/ui/webhooks/{w.webhook()}/secret", form={}, ui=True),
+    ),
+    ("POST", "/ui/webhooks/{webhook_id}/fire"): Case(
+        ui(ADMINS),
+        lambda w, a: Call(
+            "POST", f"/ui/webhooks/{w.a.webhook}/fire", form={"resource_name": "mx"}, ui=True
+        ),
+    ),
+    # Relay routes from the dashboard: as /tabhooks/v1/relays (site and server admins).
+    ("GET", "/ui/relays"): Case(
+        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/relays", ui=True)
+    ),
+    ("GET", "/ui/relays/new"): Case(
+        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/relays/new", ui=True)
+    ),
+    ("POST", "/ui/relays"): Case(
+        ui(with_(ADMINS, other=ALLOW)),
+        lambda w, a: Call(
+            "POST",
+            "/ui/relays",
+            form={
+                "name": w.unique("ui-relay"),
+                "t0.type": "http",
+                "t0.method": "POST",
+                "t0.url": w.receiver.url,
+                "action": "save",
+            },
+            ui=True,
+        ),
+    ),
+    ("GET", "/ui/relays/{route_id}"): Case(
+        ui(ADMINS), lambda w, a: Call("GET", f"/ui/relays/{w.a.relay}", ui=True)
+    ),
+    ("GET", "/ui/relays/{route_id}/edit"): Case(
+        ui(ADMINS), lambda w, a: Call("GET", f"/ui/relays/{w.a.relay}/edit", ui=True)
+    ),
+    ("POST", "/ui/relays/{route_id}/edit"): Case(
+        ui(ADMINS),
+        lambda w, a: Call(
+            "POST",
+            f"/ui/relays/{w.relay()}/edit",
+            form={
+                "name": w.unique("ui-relay-edited"),
+                "t0.type": "http",
+                "t0.method": "POST",
+                "t0.url": w.receiver.url,
+                "action": "save",
+            },
+            ui=True,
+        ),
+    ),
+    ("POST", "/ui/relays/{route_id}/delete"): Case(
+        ui(ADMINS), lambda w, a: Call("POST", f"/ui/relays/{w.relay()}/delete", form={}, ui=True)
+    ),
+    # Content pages: every member reads content (jobs and events only shown to admins).
+    ("GET", "/ui/content"): Case(
+        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/content", ui=True)
+    ),
+    ("GET", "/ui/content/"): Case(
+        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/content/", ui=True)
+    ),
+    ("GET", "/ui/content/views/{view_id}"): Case(
+        ui(MEMBERS), lambda w, a: Call("GET", f"/ui/content/views/{w.a.view}", ui=True)
+    ),
+    ("GET", "/ui/content/{section}/{content_id}"): (
+        Case(
+            ui(MEMBERS),
+            lambda w, a: Call("GET", f"/ui/content/workbooks/{w.a.workbook}", ui=True),
+            label="workbook",
+        ),
+        Case(
+            ui(MEMBERS),
+            lambda w, a: Call("GET", f"/ui/content/datasources/{w.a.datasource}", ui=True),
+            label="data source",
+        ),
+        Case(
+            ui(MEMBERS),
+            lambda w, a: Call("GET", f"/ui/content/flows/{w.a.flow}", ui=True),
+            label="flow",
+        ),
+    ),
     ("GET", "/ui/bins"): Case(
         ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/bins", ui=True)
     ),
