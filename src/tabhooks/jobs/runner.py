@@ -158,7 +158,11 @@ class JobRunner:
             raise
         finally:
             keeping.cancel()
-        await self._record(claim, ok, notes)
+        try:
+            await self._record(claim, ok, notes)
+        except Exception:
+            # The job stays InProgress under a lease nobody renews: taken over once it ends.
+            log.exception("action=job_record_failed job=%s", job.id)
 
     async def _bounded(self, job: Job) -> tuple[bool, str]:
         """The job's outcome, or a failure once it has run ``timeout_s``."""
