@@ -386,7 +386,9 @@ def test_fire_refresh_failure_is_delivered_and_seen_in_an_inbox(cli: Cli) -> Non
     try:
         fired = cli.json("fire", "DatasourceRefreshFailed", "--name", "Nightly Sales")
         assert fired["event"] == "DatasourceRefreshFailed" and fired["complete"] is True
-        assert any("the refresh failed: sqlite: file not found" in s for s in fired["steps"])
+        assert any("the refresh failed: sqlite: file not found" in s for s in fired["steps"]), (
+            fired["steps"]
+        )
         (delivery,) = fired["deliveries"]
         assert delivery["status"] == "succeeded" and delivery["last_status"] == 200
         assert delivery["webhook_id"] == hook
@@ -487,6 +489,8 @@ def test_listen_forwards_every_request_to_a_local_app(cli: Cli, receiver: Receiv
         assert json.loads(relayed.body)["resource_luid"] == fired["resource_luid"]
         assert relayed.headers["webhook-id"] == fired["deliveries"][0]["id"]
         assert relayed.headers["content-type"] == "application/json"
+        cli.run("webhooks", "delete", hook, "--yes")  # else the bin is kept (test_cli_one.py)
+        hook = ""
         assert listen.interrupt() == 130
         bin_id = url.rsplit("/", 1)[-1]
         assert f"bin {bin_id} deleted" in "".join(listen.err)

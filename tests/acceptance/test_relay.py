@@ -4,9 +4,6 @@ in for Slack, Teams, IFTTT and a plain HTTP service; filters, retries, templates
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from tests.acceptance.test_delivery import FAST_RETRIES, Client
 from tests.conftest import database_url_for
 from tests.support.receiver import Receiver
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -368,50 +365,6 @@ def test_signed_route_signs_http_targets_only_and_verifies_with_standardwebhooks
 
     bad = httpx.put(url, json={"signing_secret": "whsec_***"}, headers=client.headers)
     assert bad.status_code == 400 and "whsec_" in bad.json()["error"]["detail"]
-
-
-def _cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tabhooks.cli.relay", *args],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")},
-            "TABHOOKS_CLI_SERVER": server.base_url,
-            "TABHOOKS_CLI_USERNAME": ADMIN_USERNAME,
-            "TABHOOKS_CLI_PASSWORD": ADMIN_PASSWORD,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_cli_add_list_test_remove(
-    relay_server: ServerProcess, receivers: dict[str, Receiver], tmp_path: Path
-) -> None:
-    template = tmp_path / "body.j2"
-    template.write_text('{"msg": {{ (event.title ~ " " ~ event.resource_name) | tojson }}}')
-    added = _cli(
-        relay_server, "add", "cli route", "-e", "DatasourceRefreshFailed",
-        "--http", receivers["http"].url, "-H", "X-Env: test", "--template", f"@{template}",
-    )  # fmt: skip
-    assert added.returncode == 0, added.stderr
-    route_id, inbound_url = added.stdout.strip().split("\t")
-    assert inbound_url.endswith(f"/relay/{route_id}")
-    listed = _cli(relay_server, "list")
-    assert route_id in listed.stdout and "DatasourceRefreshFailed" in listed.stdout
-    tested = _cli(relay_server, "test", route_id)
-    assert tested.returncode == 0 and "Queued 1" in tested.stdout, tested.stderr
-    request = wait_for(receivers["http"])[0]
-    assert json.loads(request.body) == {"msg": "Datasource refresh failed Sample: Superstore"}
-    assert request.headers["x-env"] == "test"
-    broken = _cli(relay_server, "add", "bad", "--slack", receivers["slack"].url, "--template", "{{")
-    assert broken.returncode == 1 and "does not compile" in broken.stderr
-    signed = _cli(relay_server, "add", "cli signed", "--http", receivers["http"].url, "--sign")
-    signed_id, _, secret = signed.stdout.strip().split("\t")
-    assert secret.startswith("whsec_"), signed.stderr
-    assert _cli(relay_server, "remove", signed_id, "--yes").returncode == 0
-    assert _cli(relay_server, "remove", route_id, "--yes").returncode == 0
-    assert route_id not in _cli(relay_server, "list").stdout
 
 
 def test_relay_role_serves_only_the_inbound_route(

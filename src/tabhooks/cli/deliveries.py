@@ -117,6 +117,7 @@ def list_deliveries(
             )
             for d in found
         ],
+        keep=(1,),
     )
 
 
@@ -169,6 +170,7 @@ def show(
             )
             for a in found["attempt_log"]
         ],
+        keep=(0, 1),
     )
 
 

@@ -70,4 +70,5 @@ def events_command(as_json: JsonOpt = False) -> None:
             (e.name, e.source_element, " or ".join(r.value for r in e.resources), e.summary)
             for e in events.CATALOG
         ],
+        keep=(0, 1),
     )

@@ -195,6 +195,7 @@ def _report(
             )
             for d in found
         ],
+        keep=(1, 5),
     )
     if not complete:
         output.note(

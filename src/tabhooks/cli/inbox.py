@@ -12,14 +12,15 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from tabhooks.cli import output, polling, profiles, terminal
-from tabhooks.cli.client import TableauClient
+from tabhooks.cli import output, polling, profiles, terminal, webhooks
+from tabhooks.cli.client import TableauApiError, TableauClient
 from tabhooks.cli.options import (
     DEFAULT,
     JsonOpt,
@@ -29,13 +30,18 @@ from tabhooks.cli.options import (
     YesOpt,
     require_yes,
 )
+from tabhooks.cli.output import CliError
 
 app = typer.Typer(
     help="Bins that capture webhooks: create, list, tail, delete.", no_args_is_help=True
 )
 
-BinArg = Annotated[str, typer.Argument(help="The bin's id, or its capture URL.")]
+BinArg = Annotated[
+    str, typer.Argument(metavar="BIN", help="The bin's id, its capture URL, or its name.")
+]
 _PAGE_MAX = 500
+#: A bin id as the server makes them: ``bin_`` and 22 URL-safe base64 characters.
+_BIN_ID = re.compile(r"^bin_[A-Za-z0-9_-]{16,}$")
 HINTS = {"404003": "List the site's bins with: tabhooks inbox list"}
 #: Pages read back in one look; a burst beyond them is skipped rather than stalling the tail.
 _PAGES_MAX = 20
@@ -50,6 +56,75 @@ def bin_id_of(ref: str) -> str:
     if "/inbox/" in ref:
         return ref.split("/inbox/", 1)[1].split("/", 1)[0].split("?", 1)[0]
     return ref
+
+
+def _by_name(found: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Bins named ``name`` exactly, else in any case (as webhooks are found by name)."""
+    exact = [b for b in found if b["name"] == name]
+    return exact or [b for b in found if str(b["name"]).lower() == name.lower()]
+
+
+def resolve(client: TableauClient, ref: str) -> dict[str, Any]:
+    """The bin ``ref`` names: a capture URL, an id, or a name the site's bins list.
+
+    An id or URL is one GET. A name is looked up in the listing; when several bins share it
+    (names are labels, not keys), the error lists each one's id so the user can pick.
+
+    Raises:
+        CliError: No bin has that name, or several do.
+    """
+    if "/inbox/" in ref or _BIN_ID.match(ref):
+        try:
+            found: dict[str, Any] = client.ext("GET", f"/inbox/bins/{bin_id_of(ref)}")
+            return found
+        except TableauApiError as missing:
+            if "/inbox/" in ref or missing.status != 404:
+                raise
+            named = _by_name(client.ext("GET", "/inbox/bins")["bins"], ref)
+            if not named:
+                raise
+    else:
+        named = _by_name(client.ext("GET", "/inbox/bins")["bins"], ref)
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        raise CliError(
+            f"no bin with the id, capture URL or name '{ref}' on this site",
+            hint="List the site's bins with: tabhooks inbox list",
+        )
+    listed = "; ".join(
+        f"{b['id']} (created {str(b['created_at'])[:19].replace('T', ' ')}, "
+        f"{b['request_count'] or 0} requests)"
+        for b in sorted(named, key=lambda b: str(b["created_at"]))
+    )
+    raise CliError(
+        f"{len(named)} bins are named '{ref}': {listed}",
+        hint="Name the bin by its id or capture URL instead.",
+    )
+
+
+def webhooks_pointing_at(client: TableauClient, bin_id: str) -> list[dict[str, Any]] | None:
+    """The site's webhooks whose destination is the bin (or a path below it).
+
+    ``None`` when the user may not list webhooks (only administrators may, and then no
+    webhook of theirs can point anywhere): the caller cannot tell, and says nothing.
+    """
+    try:
+        hooks = webhooks.listing(client)
+    except TableauApiError as refused:
+        if refused.status == 403:
+            return None
+        raise
+    return [
+        hook
+        for hook in hooks
+        if "/inbox/" in str(hook["url"] or "") and bin_id_of(str(hook["url"])) == bin_id
+    ]
+
+
+def describe_webhooks(hooks: list[dict[str, Any]]) -> str:
+    """``'a' (id), 'b' (id)``: the webhooks named in a warning."""
+    return ", ".join(f"'{h['name']}' ({h['id']})" for h in hooks)
 
 
 class BinFollower:
@@ -205,6 +280,9 @@ def list_bins(
     if as_json:
         output.emit_json(found)
         return
+    if not found:
+        output.say("No bins on this site. Create one: tabhooks inbox create --name NAME")
+        return
     output.table(
         None,
         ("bin", "name", "requests", "last received", "capture URL"),
@@ -212,6 +290,7 @@ def list_bins(
             (b["id"], b["name"], b["request_count"] or 0, b["last_received_at"], b["url"])
             for b in found
         ],
+        keep=(0, 4),
     )
 
 
@@ -234,15 +313,14 @@ def tail(
 
     With --json, one request per line (the inbox API's request object).
 
-    Example: [bold]tabhooks inbox tail bin_01JD3W0V9D1C3AX4YQ2M8K7Z5R --body[/]
+    Example: [bold]tabhooks inbox tail refresh-alerts --body[/]
     """
-    bin_id = bin_id_of(bin_ref)
     shown = 0
     with (
         profiles.session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client,
         polling.until_signalled() as stop,
     ):
-        client.ext("GET", f"/inbox/bins/{bin_id}")  # a wrong id fails now, not silently later
+        bin_id = str(resolve(client, bin_ref)["id"])  # a wrong bin fails now, not later
         follower = BinFollower(client, bin_id)
         held = follower.start(last)
         output.note(f"Following {bin_id} (Ctrl-C to stop)")
@@ -268,13 +346,23 @@ def delete(
 ) -> None:
     """Delete a bin and everything it captured (needs --yes).
 
+    Says which webhooks still point at the bin: their deliveries fail from now on.
+
     Example: [bold]tabhooks inbox delete bin_01JD3W0V9D1C3AX4YQ2M8K7Z5R --yes[/]
     """
     require_yes(yes, "Deleting a bin")
-    bin_id = bin_id_of(bin_ref)
     with profiles.session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
+        bin_id = str(resolve(client, bin_ref)["id"])
+        pointing = webhooks_pointing_at(client, bin_id) or []
         client.ext("DELETE", f"/inbox/bins/{bin_id}")
     if as_json:
-        output.emit_json({"deleted": bin_id})
-    else:
-        output.say(f"Deleted bin {bin_id}.")
+        output.emit_json(
+            {"deleted": bin_id, "webhooks": [{"id": h["id"], "name": h["name"]} for h in pointing]}
+        )
+        return
+    output.say(f"Deleted bin {bin_id}.")
+    if pointing:
+        output.note(
+            f"Still pointing at it: {describe_webhooks(pointing)}; their deliveries will fail "
+            "until they are changed (tabhooks webhooks update WEBHOOK --url URL) or deleted."
+        )

@@ -6,11 +6,14 @@ it started to the local app — same headers (minus credentials and hop-by-hop o
 below the bin, query and body, so signature verification in the app still works — printing
 one line per request with the app's answer. Anybody may post to a bin, so what is forwarded
 is limited (:mod:`tabhooks.cli.forwarding`): only POSTs, only below the forward URL. The bin
-is deleted on Ctrl-C unless ``--keep`` (or an existing bin was given with ``--bin``).
+is deleted on Ctrl-C unless ``--keep`` (or an existing bin was given with ``--bin``) — and
+unless a webhook still points at it: deleting it then would make that webhook's deliveries
+fail, so listen warns and deletes it only when told (``--yes``, or "y" at the prompt).
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -20,6 +23,7 @@ import typer
 from rich.text import Text
 
 from tabhooks.cli import forwarding, inbox, output, polling, profiles, terminal
+from tabhooks.cli.client import TableauClient
 from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.options import DEFAULT, JsonOpt, PollOpt, ProfileOpt, VerboseOpt
 
@@ -100,8 +104,21 @@ def listen(
     keep: Annotated[bool, typer.Option("--keep", help="Keep the bin on exit.")] = False,
     bin_ref: Annotated[
         str | None,
-        typer.Option("--bin", help="Use this existing bin (kept on exit) instead of a new one."),
+        typer.Option(
+            "--bin",
+            metavar="BIN",
+            help="Use this existing bin (id, capture URL or name; kept on exit) instead of a "
+            "new one.",
+        ),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="On exit, delete the bin even if a webhook still points at it (without asking).",
+        ),
+    ] = False,
     interval: PollOpt = polling.INTERVAL_S,
     profile: ProfileOpt = DEFAULT,
     as_json: JsonOpt = False,
@@ -112,7 +129,9 @@ def listen(
     Prints the bin's capture URL: point a webhook at it. Then one line per request that
     arrives from now on: time, method, path, Tableau event, and the local app's status. Only
     POSTs are forwarded, only below URL, without credentials (Authorization, Cookie,
-    X-Tableau-Auth). With --json, a "ready" object and then one object per request.
+    X-Tableau-Auth). With --json, a "ready" object, one object per request and a "stopped"
+    one. On exit the bin is deleted unless --keep or --bin; one a webhook still points at is
+    deleted only after a "y" at the prompt, or with --yes.
 
     Example: [bold]tabhooks listen --forward http://localhost:5000/hook --events WorkbookCreated[/]
     """
@@ -132,7 +151,7 @@ def listen(
     ):
         http.headers.clear()  # send the captured headers only, not httpx's defaults
         if bin_ref:
-            found = client.ext("GET", f"/inbox/bins/{inbox.bin_id_of(bin_ref)}")
+            found = inbox.resolve(client, bin_ref)
         else:
             found = client.ext("POST", "/inbox/bins", {"name": f"tabhooks listen -> {forward}"})
         owned = bin_ref is None and not keep
@@ -150,11 +169,52 @@ def listen(
                 else:
                     output.console.print(_line(result), soft_wrap=True)
         finally:
-            if owned:
-                client.ext("DELETE", f"/inbox/bins/{found['id']}")
-                output.note(f"Stopped; bin {found['id']} deleted.")
-            else:
-                output.note(f"Stopped; bin {found['id']} kept: {found['url']}")
+            _leave(client, found, owned=owned, yes=yes, as_json=as_json)
+
+
+def _leave(
+    client: TableauClient, found: dict[str, Any], *, owned: bool, yes: bool, as_json: bool
+) -> None:
+    """Delete the bin listen made, unless a webhook still points at it and nobody said so."""
+    bin_id = str(found["id"])
+    pointing = (inbox.webhooks_pointing_at(client, bin_id) or []) if owned else []
+    deleted = owned and (not pointing or yes or _confirmed(bin_id, pointing))
+    if deleted:
+        client.ext("DELETE", f"/inbox/bins/{bin_id}")
+    if as_json:
+        output.emit_json_line(
+            {
+                "type": "stopped",
+                "bin": bin_id,
+                "deleted": deleted,
+                "webhooks": [{"id": h["id"], "name": h["name"]} for h in pointing],
+            }
+        )
+    if deleted:
+        still = f" {inbox.describe_webhooks(pointing)} still pointed at it." if pointing else ""
+        output.note(f"Stopped; bin {bin_id} deleted.{still}")
+    elif pointing:
+        output.note(
+            f"Stopped; bin {bin_id} kept, because {inbox.describe_webhooks(pointing)} still "
+            f"point(s) at it: {found['url']}\nWhen nothing does, delete it with: "
+            f"tabhooks inbox delete {bin_id} --yes (or stop listen with --yes next time)."
+        )
+    else:
+        output.note(f"Stopped; bin {bin_id} kept: {found['url']}")
+
+
+def _confirmed(bin_id: str, pointing: list[dict[str, Any]]) -> bool:
+    """Warn that webhooks point at the bin; ask whether to delete it, when someone can answer."""
+    output.note(
+        f"Webhook(s) {inbox.describe_webhooks(pointing)} still point at bin {bin_id}: "
+        "deleting it makes their deliveries fail."
+    )
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return typer.confirm("Delete the bin anyway?", default=False, err=True)
+    except typer.Abort:
+        return False
 
 
 def _announce(found: dict[str, Any], forward: str, wanted: set[str], as_json: bool) -> None:

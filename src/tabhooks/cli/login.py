@@ -210,6 +210,7 @@ def logout(
         bool, typer.Option("--forget", help="Also delete the profile, not just its session.")
     ] = False,
     profile: ProfileOpt = DEFAULT,
+    as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Sign out (the server forgets the token) and drop the cached token.
@@ -231,7 +232,11 @@ def logout(
                 client.close()
         if forget:
             profiles.remove(profile)
-            output.say(f"Logged out; profile '{profile}' deleted.")
         else:
             profiles.save(saved.with_credentials(None))
-            output.say(f"Logged out of profile '{profile}'.")
+    if as_json:
+        output.emit_json({"profile": profile, "logged_out": True, "deleted": forget})
+    elif forget:
+        output.say(f"Logged out; profile '{profile}' deleted.")
+    else:
+        output.say(f"Logged out of profile '{profile}'.")

@@ -15,9 +15,10 @@ payload cannot drive the terminal.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -32,8 +33,12 @@ from rich.text import Text
 from tabhooks.cli import terminal
 from tabhooks.cli.client import TableauApiError
 
-#: Piped output is not folded at 80 columns: ids and URLs stay whole for grep and cut.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+#: Piped output is not folded at 80 columns: ids and URLs stay whole for grep and cut. A
+#: ``COLUMNS`` set in the environment is the width, piped or not (Rich reads it).
+console = Console(
+    highlight=False,
+    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160,
+)
 errors = Console(stderr=True, highlight=False)
 
 EXIT_OK = 0
@@ -195,20 +200,64 @@ def json_block(data: Any, indent: str = "") -> None:
     console.print(shown, soft_wrap=True)
 
 
+#: Narrowest a folded column is made before a table gives way to one block per row.
+FOLD_FLOOR = 8
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
-    whole: int = 1,
+    keep: Collection[int] = (0,),
 ) -> None:
-    """A table; the first ``whole`` columns (ids, names) are never folded."""
+    """A table whose ``keep`` columns (ids, URLs) are never broken, at any terminal width.
+
+    Those columns are as wide as their longest value and never wrap; the others fold. When
+    even that does not fit — the others would drop below :data:`FOLD_FLOOR` characters — each
+    row is printed as a block of ``label  value`` lines instead, values unbroken (a terminal
+    may still wrap a long line visually, but copying it gives the whole id or URL back).
+
+    Args:
+        title: Shown above the table, or ``None``.
+        columns: The header of each column.
+        rows: One sequence of cells per row: values (shown as text, controls escaped) or
+            :class:`~rich.text.Text`.
+        keep: Indexes of the columns never to break.
+    """
+    cells = [[c if isinstance(c, Text) else terminal.text(_cell(c)) for c in row] for row in rows]
+    widths = [
+        max([len(column), *(row[index].cell_len for row in cells)])
+        for index, column in enumerate(columns)
+    ]
+    kept = sum(widths[i] for i in keep)
+    folded = sum(min(w, FOLD_FLOOR) for i, w in enumerate(widths) if i not in keep)
+    # Each column adds one space of padding on either side and one border line; one more
+    # closes the table.
+    if kept + folded + 3 * len(columns) + 1 > console.width:
+        _blocks(title, columns, cells)
+        return
     grid = Table(title=title, title_justify="left", show_lines=False)
     for index, column in enumerate(columns):
-        grid.add_column(column, overflow="fold", no_wrap=index < whole)
-    for row in rows:
-        grid.add_row(*(c if isinstance(c, Text) else terminal.text(_cell(c)) for c in row))
+        if index in keep:
+            grid.add_column(column, no_wrap=True, min_width=widths[index])
+        else:
+            grid.add_column(column, overflow="fold")
+    for row in cells:
+        grid.add_row(*row)
     console.print(grid)
+
+
+def _blocks(title: str | None, columns: Sequence[str], cells: Sequence[Sequence[Text]]) -> None:
+    """A table too wide for the terminal: one ``label  value`` block per row."""
+    width = max(len(column) for column in columns)
+    if title:
+        console.print(Text(title, style="italic"), soft_wrap=True)
+    for number, row in enumerate(cells):
+        if number:
+            console.print()
+        for column, value in zip(columns, row, strict=True):
+            console.print(Text.assemble((f"{column:<{width}}  ", "bold"), value), soft_wrap=True)
 
 
 def _cell(value: Any) -> str:

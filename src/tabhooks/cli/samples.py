@@ -13,8 +13,10 @@ import io
 import zipfile
 from xml.sax.saxutils import quoteattr
 
-#: A path no server has: the "broken connection" of a failing refresh.
-MISSING_SQLITE_FILE = "/nonexistent/tabhooks-fire/missing.sqlite"
+#: A file no server has: the "broken connection" of a failing refresh. Relative, so it lies in
+#: the server's working folder, which a refresh may read (TABHOOKS_FILE_CONNECTION_ROOTS), and
+#: the refresh fails as a missing file does rather than as a file it may not read.
+MISSING_SQLITE_FILE = "tabhooks-fire-missing/missing.sqlite"
 
 
 def connection(*, broken: bool = False) -> str:

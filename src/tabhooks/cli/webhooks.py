@@ -148,6 +148,7 @@ def list_webhooks(
             )
             for w in found
         ],
+        keep=(0, 3),
     )
 
 
