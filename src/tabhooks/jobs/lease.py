@@ -17,6 +17,7 @@ checks the token too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -46,13 +47,21 @@ class LeaseKeeper:
         self._held_since = held_since
         #: Why the work was stopped, once it was.
         self.lost: str | None = None
+        self._over = asyncio.Event()
 
     async def keep(self, work: asyncio.Task[Any]) -> None:
-        """Renew until cancelled; cancel ``work`` and return once the job is no longer ours."""
+        """Renew until :meth:`done`; cancel ``work`` and return once the job is no longer ours.
+
+        Never cancelled itself (a renewal cut off half-way would cost the store connection):
+        after :meth:`done` it returns at once if asleep, or after the renewal in flight.
+        """
         loop = asyncio.get_running_loop()
         job = self.claim.job
-        while not work.done():
-            await asyncio.sleep(self.limits.renew_every_s)
+        while not self._over.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._over.wait(), self.limits.renew_every_s)
+            if self._over.is_set():
+                return
             give_up_at = self._held_since + self.limits.give_up_s
             sent = loop.time()
             kept: bool | None = None
@@ -63,6 +72,8 @@ class LeaseKeeper:
                 pass
             except Exception:
                 log.exception("action=job_lease_renew_failed job=%s", job.id)
+            if self._over.is_set():
+                return  # the outcome was recorded meanwhile (or the runner is stopping)
             if kept:
                 self._held_since = sent
                 continue
@@ -75,6 +86,10 @@ class LeaseKeeper:
             log.warning("action=job_stopped job=%s reason=%s", job.id, self.lost)
             work.cancel()
             return
+
+    def done(self) -> None:
+        """The work is over: stop renewing (see :meth:`keep`)."""
+        self._over.set()
 
     async def _renew(self) -> bool:
         async with self.store.write() as conn:

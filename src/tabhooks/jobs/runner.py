@@ -72,6 +72,8 @@ class JobRunner:
         self._offload = Offload(self.limits.concurrency)
         #: The jobs this runner holds, by the task running each.
         self._running: dict[asyncio.Task[None], Claim] = {}
+        #: Their lease keepers, which end on their own once told the work is over.
+        self._keepers: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
 
@@ -89,6 +91,7 @@ class JobRunner:
         for task in held:
             task.cancel()
         await asyncio.gather(*held, return_exceptions=True)
+        await asyncio.gather(*self._keepers, return_exceptions=True)
         for claim in held.values():
             try:
                 async with self.store.write() as conn:
@@ -148,6 +151,8 @@ class JobRunner:
         work = asyncio.create_task(self._bounded(job))
         keeper = LeaseKeeper(self.store, claim, self.limits, held_since)
         keeping = asyncio.create_task(keeper.keep(work))
+        self._keepers.add(keeping)  # the loop holds tasks weakly
+        keeping.add_done_callback(self._keepers.discard)
         try:
             ok, notes = await work
         except asyncio.CancelledError:
@@ -157,7 +162,7 @@ class JobRunner:
             work.cancel()
             raise
         finally:
-            keeping.cancel()
+            keeper.done()
         try:
             await self._record(claim, ok, notes)
         except Exception:
