@@ -350,6 +350,81 @@ class Settings(BaseSettings):
         description="Anyone holding a bin's unguessable URL may watch its page (like "
         "webhook.site); false requires a dashboard sign-in on the bin's site.",
     )
+    inbox_max_bins_per_user: int = Field(
+        100,
+        ge=1,
+        description="Inspector bins one user may have created (on all sites together); "
+        "creating one more is refused with 403 403181 until one is deleted.",
+    )
+    inbox_max_bins_per_site: int = Field(
+        1000,
+        ge=1,
+        description="Inspector bins one site may hold; creating one more is refused with 403 "
+        "403181.",
+    )
+    inbox_max_requests_per_user: int = Field(
+        50_000,
+        ge=1,
+        description="Captured requests the bins one user created may keep together (the sum of "
+        "their max_requests); a bin that would take the sum past it is refused (403 403181). "
+        "Times TABHOOKS_INBOX_MAX_BODY_BYTES, it bounds what the user's bins may store.",
+    )
+    inbox_max_requests_per_site: int = Field(
+        200_000,
+        ge=1,
+        description="Captured requests one site's bins may keep together (the sum of their "
+        "max_requests); a bin that would take the sum past it is refused (403 403181).",
+    )
+    inbox_capture_burst: int = Field(
+        200,
+        ge=1,
+        description="Requests one bin captures at once before TABHOOKS_INBOX_CAPTURE_RATE_PER_S "
+        "applies.",
+    )
+    inbox_capture_rate_per_s: float = Field(
+        50.0,
+        gt=0,
+        description="Requests per second one bin captures, sustained; beyond it (and the burst) "
+        "429 with Retry-After, not captured. Counted per server process.",
+    )
+    inbox_captures_in_flight: int = Field(
+        64,
+        ge=1,
+        description="Captures (all bins) whose body is being received and stored at once; more "
+        "wait their turn, so a flood holds at most this many bodies in memory.",
+    )
+    inbox_capture_body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds a capture, once it has its place, may take to receive its body; "
+        "a sender still sending after that is answered 408, so slow senders cannot keep the "
+        "places of TABHOOKS_INBOX_CAPTURES_IN_FLIGHT.",
+    )
+    inbox_streams_per_bin: int = Field(
+        10,
+        ge=1,
+        description="Live views (`/ui/bins/{id}/stream`) open at once on one bin; more are "
+        "answered 429 with Retry-After. Counted per server process.",
+    )
+    inbox_streams_per_address: int = Field(
+        20,
+        ge=1,
+        description="Live views open at once from one client address, on all bins (429 beyond).",
+    )
+    inbox_streams_max: int = Field(
+        200,
+        ge=1,
+        description="Live views open at once on the whole server process (429 beyond).",
+    )
+    inbox_stream_send_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds a live view's client may leave one event unread before the stream "
+        "is ended, so a client that never reads holds no memory or place for long.",
+    )
+
 
     @field_validator("allowed_destination_cidrs", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ Tree::
         │   ├── WrongSite            403 403001
         │   ├── AlreadyOnSite        403 403070
         │   ├── UploadQuotaExceeded  403 403180
+        │   ├── InboxQuotaExceeded   403 403181
         │   └── WriteForbidden       403 403004
         ├── SiteNotFound             404 404000
         ├── UserNotFound             404 404002
@@ -45,6 +46,7 @@ Tree::
         │   ├── ContentConflict      409 409004
         │   ├── RefreshQueued        409 409093
         │   └── WebhookNameConflict  409 409160
+        ├── RequestTimeout           408 408000
         ├── PayloadTooLarge          413 413000
         ├── TooManyRequests          429 429000 (with Retry-After)
         └── InternalError            500 500000
@@ -151,6 +153,13 @@ class UploadQuotaExceeded(Forbidden):
     """The user already has as many upload sessions open as the server allows."""
 
     code, summary = "403180", "Upload quota exceeded"
+
+
+class InboxQuotaExceeded(Forbidden):
+    """The user or site already holds as many inspector bins, or keeps as many captured
+    requests, as the server allows."""
+
+    code, summary = "403181", "Inbox quota exceeded"
 
 
 class WriteForbidden(Forbidden):
@@ -287,6 +296,12 @@ class WebhookNameConflict(Conflict):
     """A webhook with that name already exists on this site."""
 
     code = "409160"
+
+
+class RequestTimeout(TableauError):
+    """The request body did not arrive in time."""
+
+    status, code, summary = 408, "408000", "Request Timeout"
 
 
 class PayloadTooLarge(TableauError):

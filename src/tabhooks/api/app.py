@@ -40,6 +40,7 @@ from tabhooks.delivery.runtime import delivery_runtime, sender_for
 from tabhooks.inbox.capture import CaptureEndpoint
 from tabhooks.inbox.hub import InboxHub
 from tabhooks.inbox.runtime import inbox_runtime
+from tabhooks.inbox.watchers import Watchers
 from tabhooks.jobs.runtime import job_runtime
 from tabhooks.relay.lookup import Enricher
 from tabhooks.relay.render_pool import RenderLimits, RenderPool
@@ -121,6 +122,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.relay_limiter = RouteLimiter.from_settings(settings)
     app.state.signin_throttle = SigninThrottle(SigninLimits.from_settings(settings))
     app.state.inbox_hub = hub
+    app.state.inbox_watchers = Watchers.from_settings(settings)  # live views of bins, bounded
     install_error_handlers(app)
     if settings.roles != "relay":
         # Webhooks, the routes clients call hottest, go first (before even FastAPI's docs

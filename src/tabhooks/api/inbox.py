@@ -109,7 +109,10 @@ class RequestOut(BaseModel):
 
 class RequestList(BaseModel):
     requests: list[RequestOut]
-    next_before: str | None
+    next_before: str | None = Field(
+        description="Pass as `before` for the next, older page; null when none is left. A page "
+        "holds `limit` requests or about 8 MiB of bodies, whichever comes first."
+    )
 
 
 class ReplayRequest(BaseModel):
@@ -222,7 +225,8 @@ async def get_bin(request: Request, bin_id: str, store: StoreDep, caller: Caller
 async def update_bin(
     request: Request, bin_id: str, body: BinSettings, store: StoreDep, caller: CallerDep
 ) -> BinOut:
-    changed = await bins.update(store, caller, bin_id, body.changes(), _origins(request))
+    settings = request.app.state.settings
+    changed = await bins.update(store, settings, caller, bin_id, body.changes(), _origins(request))
     return bin_out(request, changed, caller)
 
 
@@ -241,10 +245,9 @@ async def list_requests(
     limit: int = Query(history.PAGE_SIZE, ge=1, le=history.MAX_PAGE_SIZE),
 ) -> RequestList:
     bin_ = await bins.get(store, caller, bin_id)
-    items = await history.page(store, bin_, before=before, limit=limit)
+    found = await history.page(store, bin_, before=before, limit=limit)
     return RequestList(
-        requests=[request_out(i) for i in items],
-        next_before=items[-1].id if len(items) == limit else None,
+        requests=[request_out(i) for i in found.items], next_before=found.next_before
     )
 
 

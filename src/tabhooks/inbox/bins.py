@@ -10,7 +10,9 @@ as on webhook.site.
 
 Settings are checked here once for the JSON API and the dashboard forms alike. Chosen
 response headers come from an allow-list (:mod:`tabhooks.inbox.answer_headers`), because the
-bin's answer is served from tabhooks' own origin to whoever opens its URL.
+bin's answer is served from tabhooks' own origin to whoever opens its URL. How many bins, and
+kept requests, a user and a site may hold is checked here too (:mod:`tabhooks.inbox.quotas`),
+in the transaction that creates or changes the bin.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tabhooks.config import Settings
 from tabhooks.delivery import signing
-from tabhooks.errors import BadRequest, Forbidden, ResourceNotFound
-from tabhooks.inbox import answer_headers
+from tabhooks.errors import BadRequest, Forbidden, InboxQuotaExceeded, ResourceNotFound
+from tabhooks.inbox import answer_headers, quotas
 from tabhooks.inbox.hub import InboxHub
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -222,10 +226,48 @@ async def create(
     }
     values.update(_columns(changes, origins))
     async with store.write() as conn:
+        await _check_quotas(
+            conn,
+            quotas.BinQuotas.from_settings(settings),
+            site_id=principal.site.id,
+            creator=principal.user.id,
+            new_bins=1,
+            new_requests=values["max_requests"],
+        )
         await inbox_store.create_bin(conn, values)
         row = await inbox_store.get_bin(conn, bin_id)
     assert row is not None
     return Bin.from_row(row)
+
+
+async def _check_quotas(
+    conn: AsyncConnection,
+    limits: quotas.BinQuotas,
+    *,
+    site_id: str,
+    creator: str | None,
+    new_bins: int,
+    new_requests: int,
+    changing: str | None = None,
+) -> None:
+    """Refuse (403 ``403181``) a bin the site or its creator has no room for.
+
+    Runs in the write transaction that creates or changes the bin, after locking the site
+    (PostgreSQL), so two bins created at once cannot both take the last place.
+    """
+    await inbox_store.lock_site(conn, site_id)
+    site, user = await inbox_store.bins_held(
+        conn, site_id=site_id, user_id=creator, excluding=changing
+    )
+    problem = quotas.refusal(
+        limits,
+        site=quotas.Held(*site),
+        user=quotas.Held(*user) if creator is not None else None,
+        new_bins=new_bins,
+        new_requests=new_requests,
+    )
+    if problem is not None:
+        raise InboxQuotaExceeded(problem)
 
 
 async def listing(store: Store, principal: Principal) -> list[Bin]:
@@ -277,6 +319,7 @@ async def get_managed(store: Store, principal: Principal, bin_id: str) -> Bin:
 
 async def update(
     store: Store,
+    settings: Settings,
     principal: Principal,
     bin_id: str,
     changes: BinChanges,
@@ -284,14 +327,30 @@ async def update(
 ) -> Bin:
     """Change the bin's settings (its managers only).
 
+    Raising ``max_requests`` is checked against the quotas of the bin's site and creator;
+    lowering it drops the requests beyond the new limit at once.
+
     Args:
         origins: This server's origins, for a chosen ``Location`` header.
     """
-    await get_managed(store, principal, bin_id)
+    current = await get_managed(store, principal, bin_id)
     columns = _columns(changes, origins)
+    keep = columns.get("max_requests")
     async with store.write() as conn:
+        if keep is not None and keep > current.max_requests:
+            await _check_quotas(
+                conn,
+                quotas.BinQuotas.from_settings(settings),
+                site_id=current.site_id,
+                creator=current.created_by,
+                new_bins=0,
+                new_requests=keep,
+                changing=bin_id,
+            )
         if columns:
             await inbox_store.change_bin(conn, bin_id, columns)
+        if keep is not None and keep < current.max_requests:
+            await inbox_store.trim(conn, bin_id, keep)
         row = await inbox_store.get_bin(conn, bin_id)
     if row is None:
         raise _not_found(bin_id)

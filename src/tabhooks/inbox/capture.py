@@ -8,7 +8,16 @@ sign-in).
 The request is stored *before* the answer is delayed or withheld, so it appears in the live
 view at once even when the bin is told to be slow or never to answer. The body is read as a
 stream and only the first ``inbox_max_body_bytes`` are kept, so a large upload costs no more
-memory than that.
+memory than that, and it is let go once stored: a bin told to answer after 30 s, or never,
+holds a connection but not the body.
+
+A flood is bounded twice. Each bin captures ``inbox_capture_burst`` requests at once and
+``inbox_capture_rate_per_s`` sustained; beyond that it answers 429 with ``Retry-After``
+before reading the body (a webhook sender retries later, as from a rate-limited receiver;
+webhook.site answers 429 likewise). And at most ``inbox_captures_in_flight`` captures, of all
+bins, receive and store a body at once; the rest wait their turn with their bodies unread, and
+a body still arriving after ``inbox_capture_body_timeout_s`` is answered 408, so slow senders
+cannot keep those places.
 
 Whatever a bin is told to answer is served from tabhooks' own origin, so every answer carries
 ``Content-Security-Policy: sandbox`` and ``nosniff``: a bin answering HTML with a script in
@@ -30,10 +39,12 @@ from starlette.types import Receive, Scope, Send
 from tabhooks import hosts
 from tabhooks.config import Settings
 from tabhooks.delivery.signing import ID_HEADER
-from tabhooks.errors import ResourceNotFound
+from tabhooks.errors import RequestTimeout, ResourceNotFound, TooManyRequests
 from tabhooks.ids import new_id
 from tabhooks.inbox import bins, chaos
+from tabhooks.inbox.bins import Bin
 from tabhooks.inbox.hub import InboxHub
+from tabhooks.services.throttle import TokenBuckets
 from tabhooks.store import Store
 from tabhooks.store import inbox as inbox_store
 from tabhooks.store.tables import utcnow_precise
@@ -82,14 +93,38 @@ class CaptureEndpoint:
         self.store = store
         self.settings = settings
         self.hub = hub
+        self.rate = TokenBuckets(settings.inbox_capture_burst, settings.inbox_capture_rate_per_s)
+        self._places = asyncio.Semaphore(settings.inbox_captures_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         bin_id = str(scope["path_params"]["bin_id"])
         bin_ = await bins.find(self.store, bin_id)
         if bin_ is None:
             raise ResourceNotFound(f"No inbox bin '{bin_id}' exists.")
-        body, size = await _read_body(request, self.settings.inbox_max_body_bytes)
+        wait_s = self.rate.take(bin_.id)
+        if wait_s:
+            raise TooManyRequests(
+                f"Inbox bin '{bin_id}' is receiving more than "
+                f"{self.settings.inbox_capture_rate_per_s:g} requests a second "
+                "(TABHOOKS_INBOX_CAPTURE_RATE_PER_S); this one was not captured.",
+                retry_after_s=wait_s,
+            )
+        async with self._places:
+            request_id, reply = await self._capture(bin_, scope, receive)
+        await self._answer(reply, request_id, scope, receive, send)
+
+    async def _capture(self, bin_: Bin, scope: Scope, receive: Receive) -> tuple[str, chaos.Reply]:
+        """Receive and store the request; what to answer. The body goes when this returns."""
+        request = Request(scope, receive)
+        limit_s = self.settings.inbox_capture_body_timeout_s
+        try:
+            async with asyncio.timeout(limit_s):
+                body, size = await _read_body(request, self.settings.inbox_max_body_bytes)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The body did not arrive within {limit_s:g} s "
+                "(TABHOOKS_INBOX_CAPTURE_BODY_TIMEOUT_S); nothing was captured."
+            ) from None
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         msg_id = request.headers.get(ID_HEADER)
         request_id = new_id(REQUEST_ID_PREFIX)
@@ -127,7 +162,7 @@ class CaptureEndpoint:
         log.debug(
             "action=inbox_capture bin=%s request=%s status=%s", bin_.id, request_id, reply.status
         )
-        await self._answer(reply, request_id, scope, receive, send)
+        return request_id, reply
 
     async def _answer(
         self, reply: chaos.Reply, request_id: str, scope: Scope, receive: Receive, send: Send

@@ -8,6 +8,13 @@ and on many PostgreSQL processes (where a hint may come late or never).
 Ids are time-ordered but minted by whichever process captured the request, so two processes'
 clocks can disagree a little; the view therefore looks back :data:`LOOKBACK` behind the
 newest arrival it has shown and skips ids it already sent.
+
+A flood must not cost a view more than a reader can use: it looks at most every
+:data:`LOOK_MIN_INTERVAL_S`, reads only ids and sizes of what arrived, and takes the bodies of
+the newest :data:`LOOK_MAX_REQUESTS` (at most :data:`LOOK_MAX_BYTES` of them) per look; older
+arrivals of that look are passed over, as a reload shows them. Each watcher's wake-ups come
+through a bounded queue (:mod:`tabhooks.inbox.hub`), so a view that falls behind loses hints,
+never memory.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,6 +41,12 @@ LOOKBACK = timedelta(seconds=5)
 KEEPALIVE_S = 15.0
 #: Ids remembered to avoid sending a request twice.
 _SEEN_MAX = 5000
+#: Shortest time between two looks at the store, however many hints arrive.
+LOOK_MIN_INTERVAL_S = 0.25
+#: Requests one look sends at most (the newest of those not yet sent).
+LOOK_MAX_REQUESTS = 20
+#: Body bytes one look reads at most (at least one request is sent).
+LOOK_MAX_BYTES = 1024 * 1024
 
 
 class ChangeKind(StrEnum):
@@ -67,7 +80,7 @@ async def _next_hints(queue: asyncio.Queue[str], timeout_s: float) -> set[str]:
 
 async def follow(
     store: Store, hub: InboxHub, bin_: Bin, *, after: datetime, shown: Iterable[str] = ()
-) -> AsyncIterator[Change]:
+) -> AsyncGenerator[Change, None]:
     """Changes to ``bin_`` from ``after`` on, until the bin is deleted or the caller stops.
 
     Args:
@@ -77,9 +90,13 @@ async def follow(
     seen: OrderedDict[str, None] = OrderedDict((i, None) for i in shown)
     floor = after - LOOKBACK
     quiet_s = 0.0
+    clock = asyncio.get_running_loop().time
+    last_look = clock() - LOOK_MIN_INTERVAL_S
     with hub.subscribe(bin_.id) as queue:
         while True:
             hints = await _next_hints(queue, POLL_S)
+            await asyncio.sleep(max(0.0, last_look + LOOK_MIN_INTERVAL_S - clock()))
+            last_look = clock()
             if hints:
                 current = await bins.find(store, bin_.id)
                 if current is None or "deleted" in hints:
@@ -88,15 +105,23 @@ async def follow(
                 bin_ = current
                 if "cleared" in hints:
                     yield Change(ChangeKind.CLEARED)
-            fresh = [r for r in await history.since(store, bin_, floor) if r.id not in seen]
-            for request in fresh:
+            fresh = await history.since(
+                store,
+                bin_,
+                floor,
+                shown=seen,
+                max_items=LOOK_MAX_REQUESTS,
+                max_bytes=LOOK_MAX_BYTES,
+            )
+            seen.update((i, None) for i in fresh.passed_over)
+            for request in fresh.items:
                 seen[request.id] = None
                 yield Change(ChangeKind.REQUEST, request)
             while len(seen) > _SEEN_MAX:
                 seen.popitem(last=False)
-            if fresh:
-                floor = max(floor, max(r.received_at for r in fresh) - LOOKBACK)
-            quiet_s = 0.0 if (fresh or hints) else quiet_s + POLL_S
+            if fresh.items:
+                floor = max(floor, max(r.received_at for r in fresh.items) - LOOKBACK)
+            quiet_s = 0.0 if (fresh.items or hints) else quiet_s + POLL_S
             if quiet_s >= KEEPALIVE_S:
                 quiet_s = 0.0
                 yield Change(ChangeKind.KEEPALIVE)

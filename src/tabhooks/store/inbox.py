@@ -11,7 +11,7 @@ commits (PostgreSQL delivers notifications only on commit).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import ResourceNotFound
-from tabhooks.store.tables import inbox_bins, inbox_requests, utcnow_precise
+from tabhooks.store.tables import inbox_bins, inbox_requests, sites, utcnow_precise
 
 #: The PostgreSQL channel live views LISTEN on; payloads are ``"<kind>:<bin id>"``.
 NOTIFY_CHANNEL = "tabhooks_inbox"
@@ -36,6 +36,38 @@ async def notify(conn: AsyncConnection, kind: str, bin_id: str) -> None:
 
 
 # ----------------------------------------------------------------------------- bins
+
+
+async def lock_site(conn: AsyncConnection, site_id: str) -> None:
+    """Serialise the quota checks of one site's bins until this transaction ends.
+
+    SQLite writers are serialised already; on PostgreSQL two processes creating bins at once
+    would otherwise both see room for one more.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(sites.c.id).where(sites.c.id == site_id).with_for_update())
+
+
+async def bins_held(
+    conn: AsyncConnection, *, site_id: str, user_id: str | None, excluding: str | None = None
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((bins, kept requests) of the site, (bins, kept requests) of the user))``.
+
+    Kept requests are the sum of the bins' ``max_requests``: what they may hold, not what they
+    hold now, so a quota checked against it holds on every capture without counting there.
+
+    Args:
+        user_id: The creator whose bins count (on every site); ``None`` counts none.
+        excluding: A bin left out of both sums (the one being changed).
+    """
+    totals = select(func.count(), func.coalesce(func.sum(inbox_bins.c.max_requests), 0))
+    if excluding is not None:
+        totals = totals.where(inbox_bins.c.id != excluding)
+    site = (await conn.execute(totals.where(inbox_bins.c.site_id == site_id))).one()
+    user = (0, 0)
+    if user_id is not None:
+        user = tuple((await conn.execute(totals.where(inbox_bins.c.created_by == user_id))).one())
+    return (int(site[0]), int(site[1])), (int(user[0]), int(user[1]))
 
 
 async def create_bin(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -113,6 +145,13 @@ async def add_request(
     except IntegrityError as exc:
         raise ResourceNotFound(f"No inbox bin '{row['bin_id']}' exists.") from exc
     bin_id = row["bin_id"]
+    await trim(conn, bin_id, keep)
+    await _drop_older(conn, bin_id, row["received_at"] - timedelta(seconds=max_age_s))
+    await notify(conn, "request", bin_id)
+
+
+async def trim(conn: AsyncConnection, bin_id: str, keep: int) -> int:
+    """Drop all but the bin's newest ``keep`` requests (two index lookups when within)."""
     # The id of the newest request beyond the limit: it and everything older goes.
     cutoff_id = (
         await conn.execute(
@@ -123,14 +162,14 @@ async def add_request(
             .offset(keep)
         )
     ).scalar()
-    if cutoff_id is not None:
-        await conn.execute(
-            delete(inbox_requests).where(
-                inbox_requests.c.bin_id == bin_id, inbox_requests.c.id <= cutoff_id
-            )
+    if cutoff_id is None:
+        return 0
+    result = await conn.execute(
+        delete(inbox_requests).where(
+            inbox_requests.c.bin_id == bin_id, inbox_requests.c.id <= cutoff_id
         )
-    await _drop_older(conn, bin_id, row["received_at"] - timedelta(seconds=max_age_s))
-    await notify(conn, "request", bin_id)
+    )
+    return result.rowcount
 
 
 async def _drop_older(conn: AsyncConnection, bin_id: str, cutoff: datetime) -> int:
@@ -151,6 +190,10 @@ async def purge_expired(conn: AsyncConnection, now: datetime) -> int:
     return dropped
 
 
+def _kept_bytes() -> Any:
+    return func.length(inbox_requests.c.body).label("kept_bytes")
+
+
 async def list_requests(
     conn: AsyncConnection,
     bin_id: str,
@@ -158,32 +201,67 @@ async def list_requests(
     not_before: datetime,
     before_id: str | None = None,
     limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Newest first; ``before_id`` pages towards older requests."""
-    query = select(inbox_requests).where(
+    max_bytes: int | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Newest first, and whether older ones remain; ``before_id`` pages towards older ones.
+
+    Args:
+        max_bytes: Stop once the bodies read reach this many bytes (at least one request is
+            returned), so a page of large bodies costs a bounded amount of memory. The ids
+            and sizes are read first, and only the chosen rows with their bodies.
+    """
+    query = select(inbox_requests.c.id, _kept_bytes()).where(
         inbox_requests.c.bin_id == bin_id, inbox_requests.c.received_at >= not_before
     )
     if before_id:
         query = query.where(inbox_requests.c.id < before_id)
-    rows = await conn.execute(query.order_by(inbox_requests.c.id.desc()).limit(limit))
+    found = (await conn.execute(query.order_by(inbox_requests.c.id.desc()).limit(limit + 1))).all()
+    chosen = ids_within(found[:limit], max_bytes)
+    return await requests_by_ids(conn, bin_id, chosen), len(found) > len(chosen)
+
+
+def ids_within(found: Sequence[Any], max_bytes: int | None) -> list[str]:
+    """The ids of ``(id, kept bytes)`` rows, in order, until their bodies reach ``max_bytes``."""
+    chosen: list[str] = []
+    total = 0
+    for request_id, kept_bytes in found:
+        if chosen and max_bytes is not None and total + (kept_bytes or 0) > max_bytes:
+            break
+        chosen.append(request_id)
+        total += kept_bytes or 0
+    return chosen
+
+
+async def requests_by_ids(
+    conn: AsyncConnection, bin_id: str, ids: list[str]
+) -> list[dict[str, Any]]:
+    """The bin's requests with these ids, newest first."""
+    if not ids:
+        return []
+    rows = await conn.execute(
+        select(inbox_requests)
+        .where(inbox_requests.c.bin_id == bin_id, inbox_requests.c.id.in_(ids))
+        .order_by(inbox_requests.c.id.desc())
+    )
     return [dict(r._mapping) for r in rows]
 
 
-async def received_since(
-    conn: AsyncConnection, bin_id: str, since: datetime, limit: int = 200
-) -> list[dict[str, Any]]:
-    """The newest ``limit`` requests received at or after ``since``, oldest first.
+async def arrivals_since(
+    conn: AsyncConnection, bin_id: str, since: datetime, limit: int = 500
+) -> list[tuple[str, datetime, int]]:
+    """``(id, arrival, kept body bytes)`` of the newest ``limit`` requests received at or
+    after ``since``, newest first: what a live view chooses from before it reads any body.
 
-    Newest rather than oldest, so a live view flooded with more than ``limit`` requests at
-    once skips some (a reload shows them all) instead of never catching up.
+    Newest rather than oldest, so a live view flooded with more than it may show at once
+    skips some (a reload shows them all) instead of never catching up.
     """
     rows = await conn.execute(
-        select(inbox_requests)
+        select(inbox_requests.c.id, inbox_requests.c.received_at, _kept_bytes())
         .where(inbox_requests.c.bin_id == bin_id, inbox_requests.c.received_at >= since)
         .order_by(inbox_requests.c.received_at.desc(), inbox_requests.c.id.desc())
         .limit(limit)
     )
-    return [dict(r._mapping) for r in reversed(rows.all())]
+    return [(r[0], r[1], int(r[2] or 0)) for r in rows]
 
 
 async def get_request(conn: AsyncConnection, bin_id: str, request_id: str) -> dict[str, Any] | None:

@@ -10,12 +10,19 @@ form, the secret in it and the replay forms. Every form needs a CSRF token.
 The live stream is server-sent events (one-way, auto-reconnecting, plain HTTP). Each event
 carries the request's card rendered by the same template as the page, so a live card and a
 reloaded one are identical, and escaped identically.
+
+Watching is bounded (:mod:`tabhooks.inbox.watchers`): a live view needs a place (per bin, per
+client address, in all; 429 with ``Retry-After`` beyond), pages and cards render in worker
+threads, a page reads at most :data:`PAGE_MAX_BYTES` of bodies, and a client that leaves an
+event unread for ``inbox_stream_send_timeout_s`` loses its stream, so one that never reads
+holds neither memory nor a place for long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,26 +31,33 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from tabhooks import hosts
 from tabhooks.api.deps import store_of
 from tabhooks.api.wire import base_url
 from tabhooks.delivery.retry import ErrorClass
 from tabhooks.delivery.sender import Sender
-from tabhooks.errors import BadRequest, ResourceNotFound
+from tabhooks.errors import BadRequest, InboxQuotaExceeded, ResourceNotFound, TooManyRequests
 from tabhooks.inbox import bins, history, live, replay
 from tabhooks.inbox.bins import Bin, BinChanges
 from tabhooks.inbox.hub import InboxHub
+from tabhooks.inbox.inspection import Captured
+from tabhooks.inbox.watchers import Place, Watchers
 from tabhooks.store.tables import utcnow_precise
 from tabhooks.web import session
 from tabhooks.web.session import MaybeViewerDep, Viewer, ViewerDep
-from tabhooks.web.templating import pages_of
+from tabhooks.web.templating import Pages, pages_of
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ui/bins", include_in_schema=False)
 
 #: A stream ends after this long and the browser reconnects (resuming where it was), so a
 #: server shutting down never waits on a stream that would otherwise never end.
 STREAM_MAX_S = 300.0
+#: Body bytes one bin page shows at most (at least one request; "Older requests" goes on).
+PAGE_MAX_BYTES = 4 * 1024 * 1024
 #: Larger ``since`` values are not times (the year 5138); they fall back to "now".
 _EPOCH_S_MAX = 1e11
 _ERROR_CODES = frozenset(e.value for e in ErrorClass)
@@ -57,6 +71,56 @@ NOTICES = {
 def _hub(request: Request) -> InboxHub:
     hub: InboxHub = request.app.state.inbox_hub
     return hub
+
+
+def _watchers(request: Request) -> Watchers:
+    watchers: Watchers = request.app.state.inbox_watchers
+    return watchers
+
+
+class _Lagging(Exception):
+    """The client left an event unread for longer than the stream allows."""
+
+
+class LiveResponse(StreamingResponse):
+    """A stream that holds a :class:`Place` while it runs and ends a client that stops reading.
+
+    Writing waits while the client does not read (the transport's buffer is full), so without
+    a limit a client that never reads would hold its place, its subscription and the event
+    being written for ever. Each write may wait ``send_timeout_s``; then the stream ends.
+    """
+
+    def __init__(self, content: AsyncIterator[str], *, place: Place, send_timeout_s: float) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+        self.place = place
+        self.send_timeout_s = send_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def timed_send(message: Message) -> None:
+            try:
+                async with asyncio.timeout(self.send_timeout_s):
+                    await send(message)
+            except TimeoutError:
+                raise _Lagging from None
+
+        try:
+            await super().__call__(scope, receive, timed_send)
+        except _Lagging:
+            log.info(
+                "action=inbox_stream_dropped bin=%s client=%s reason=not_reading for=%ss",
+                self.place.bin_id,
+                self.place.address,
+                self.send_timeout_s,
+            )
+        finally:
+            self.place.release()
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()  # leave the hub now, not when the generator is collected
 
 
 def _member(viewer: Viewer | None, bin_: Bin) -> Viewer | None:
@@ -98,9 +162,20 @@ async def bins_page(request: Request, viewer: ViewerDep) -> Response:
 async def create_bin(request: Request, viewer: ViewerDep) -> Response:
     form = await session.checked_form(request, viewer.csrf)
     changes = BinChanges(name=form.get("name", "").strip() or None)
-    created = await bins.create(
-        store_of(request), request.app.state.settings, viewer.principal, changes
-    )
+    store = store_of(request)
+    try:
+        created = await bins.create(store, request.app.state.settings, viewer.principal, changes)
+    except InboxQuotaExceeded as exc:
+        found = await bins.listing(store, viewer.principal)
+        return pages_of(request).page(
+            request,
+            "bins.html",
+            status=exc.status,
+            viewer=viewer,
+            bins=found,
+            base=base_url(request),
+            error=exc.detail,
+        )
     return RedirectResponse(f"/ui/bins/{quote(created.id)}", status_code=303)
 
 
@@ -133,17 +208,19 @@ async def _bin_page(
     status: int = 200,
 ) -> Response:
     bin_ = await _viewable(request, bin_id, viewer)
-    items = await history.page(store_of(request), bin_, before=before)
+    found = await history.page(store_of(request), bin_, before=before, max_bytes=PAGE_MAX_BYTES)
     params = request.query_params
     done = params.get("done")
     base = base_url(request)
-    return pages_of(request).page(
+    # Each card may pretty-print a 256 KiB body: rendered in a worker thread, off the loop.
+    return await _watchers(request).render(
+        pages_of(request).page,
         request,
         "bin.html",
         status=status,
         viewer=viewer,
-        requests=items,
-        older=items[-1].id if len(items) == history.PAGE_SIZE else None,
+        requests=found.items,
+        older=found.next_before,
         live=before is None,
         since=utcnow_precise().timestamp(),
         notice=NOTICES.get(done or ""),
@@ -159,46 +236,81 @@ def _frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+def _card_frame(pages: Pages, item: Captured, context: dict[str, Any]) -> str:
+    """The ``request`` event of one captured request: its card, as the page renders it."""
+    html = pages.fragment("_request.html", item=item, **context)
+    payload = {"id": item.id, "webhook_id": item.webhook_msg_id, "html": html}
+    return _frame("request", payload, item.id)
+
+
 @router.get("/{bin_id}/stream")
 async def stream(
     request: Request, bin_id: str, viewer: MaybeViewerDep, since: float | None = None
 ) -> Response:
-    """Server-sent events: ``request`` (with the rendered card), ``cleared``, ``deleted``."""
-    store = store_of(request)
+    """Server-sent events: ``request`` (with the rendered card), ``cleared``, ``deleted``.
+
+    429 (an HTML page with ``Retry-After``) when the bin, the client's address or the server
+    has as many live views open as allowed.
+    """
     bin_ = await _viewable(request, bin_id, viewer)
-    resume = request.headers.get("last-event-id")
-    after = await history.arrival_of(store, bin_, resume) if resume else None
+    watchers = _watchers(request)
+    address = request.client.host if request.client else "unknown"
+    try:
+        place = watchers.admit(bin_.id, address)
+    except TooManyRequests as exc:
+        refused = pages_of(request).page(
+            request, "error.html", status=exc.status, title=exc.summary, message=exc.detail
+        )
+        refused.headers["Retry-After"] = str(exc.retry_after_s)
+        return refused
+    try:
+        return _live(request, bin_, viewer, since, place)
+    except BaseException:
+        place.release()
+        raise
+
+
+async def _resume_point(request: Request, bin_: Bin, since: float | None) -> tuple[datetime, str]:
+    """Where a stream starts: after ``Last-Event-ID`` when the browser reconnects, else at
+    ``since`` (when the page was rendered), else now."""
+    resume = request.headers.get("last-event-id") or ""
+    after = await history.arrival_of(store_of(request), bin_, resume) if resume else None
     if after is None:
         after = utcnow_precise()
         if since is not None and 0 < since < _EPOCH_S_MAX:
             after = datetime.fromtimestamp(since, UTC)
+    return after, resume
+
+
+def _live(
+    request: Request, bin_: Bin, viewer: Viewer | None, since: float | None, place: Place
+) -> Response:
+    store = store_of(request)
+    watchers = _watchers(request)
     context = _card_context(bin_, viewer, base_url(request))
     pages = pages_of(request)
 
     async def frames() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
+        after, resume = await _resume_point(request, bin_, since)
         deadline = asyncio.get_running_loop().time() + STREAM_MAX_S
-        changes = live.follow(store, _hub(request), bin_, after=after, shown=[resume or ""])
-        async for change in changes:
-            if change.kind is live.ChangeKind.REQUEST and change.request is not None:
-                item = change.request
-                html = pages.fragment("_request.html", item=item, **context)
-                payload = {"id": item.id, "webhook_id": item.webhook_msg_id, "html": html}
-                yield _frame("request", payload, item.id)
-            elif change.kind is live.ChangeKind.KEEPALIVE:
-                yield ": keepalive\n\n"
-            else:
-                yield _frame(change.kind.value, {})
-                if change.kind is live.ChangeKind.DELETED:
+        changes = live.follow(store, _hub(request), bin_, after=after, shown=[resume])
+        try:
+            async for change in changes:
+                if change.kind is live.ChangeKind.REQUEST and change.request is not None:
+                    yield await watchers.render(_card_frame, pages, change.request, context)
+                elif change.kind is live.ChangeKind.KEEPALIVE:
+                    yield ": keepalive\n\n"
+                else:
+                    yield _frame(change.kind.value, {})
+                    if change.kind is live.ChangeKind.DELETED:
+                        return
+                if asyncio.get_running_loop().time() > deadline:
                     return
-            if asyncio.get_running_loop().time() > deadline:
-                return
+        finally:
+            await changes.aclose()
 
-    return StreamingResponse(
-        frames(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return LiveResponse(frames(), place=place, send_timeout_s=watchers.limits.send_timeout_s)
 
 
 def _number(form: dict[str, str], key: str, kind: type[int] | type[float], blank: Any) -> Any:
@@ -262,13 +374,14 @@ async def save_settings(request: Request, bin_id: str, viewer: ViewerDep) -> Res
     try:
         await bins.update(
             store_of(request),
+            request.app.state.settings,
             viewer.principal,
             bin_id,
             settings_from_form(form),
             _origins(request),
         )
-    except BadRequest as exc:
-        return await _bin_page(request, bin_id, viewer, error=exc.detail, status=400)
+    except (BadRequest, InboxQuotaExceeded) as exc:
+        return await _bin_page(request, bin_id, viewer, error=exc.detail, status=exc.status)
     return _back(bin_id, done="saved")
 
 
