@@ -83,7 +83,11 @@ def admin(ui_server: ServerProcess) -> Admin:
 
 
 class PageWatch:
-    """A fresh browser page that remembers Content-Security-Policy violations and dialogs."""
+    """A fresh browser page that remembers Content-Security-Policy violations and dialogs.
+
+    Confirmation dialogs are dismissed (the person said "Cancel") unless ``accept_dialogs``
+    is set.
+    """
 
     def __init__(self, context: Any) -> None:
         self.context = context
@@ -91,6 +95,7 @@ class PageWatch:
         self.page.set_default_timeout(EXPECT_TIMEOUT_MS)
         self.csp_violations: list[str] = []
         self.dialogs: list[str] = []
+        self.accept_dialogs = False
         self.page.on("console", self._console)
         self.page.on("dialog", self._dialog)
 
@@ -100,7 +105,14 @@ class PageWatch:
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
-        dialog.dismiss()
+        if self.accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    def clipboard(self) -> str:
+        """What the page's last Copy put on the clipboard (needs :func:`allow_clipboard`)."""
+        return str(self.page.evaluate("navigator.clipboard.readText()"))
 
 
 @pytest.fixture()
@@ -123,9 +135,17 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-def sign_in(page: Any, password: str = ADMIN_PASSWORD) -> None:
-    """Use the sign-in form like a person would."""
-    page.goto("/ui/login")
-    page.fill("input[name=name]", ADMIN_USERNAME)
+def sign_in(
+    page: Any, password: str = ADMIN_PASSWORD, name: str = ADMIN_USERNAME, *, go: bool = True
+) -> None:
+    """Use the sign-in form like a person would (``go=False``: the form is already open)."""
+    if go:
+        page.goto("/ui/login")
+    page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
     page.click("#login-form button[type=submit]")
+
+
+def allow_clipboard(watch: PageWatch, base_url: str) -> None:
+    """Let the page's Copy buttons write, and the test read, the clipboard."""
+    watch.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)

@@ -88,12 +88,20 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """A chat message as its app shows it: a headline, fields, and buttons."""
+class Block:
+    """One block of a message, in the order the app stacks them: lines of text, or fields
+    (a title and a value side by side)."""
 
-    app: str
     lines: list[list[Run]] = field(default_factory=list)
     fields: list[tuple[str, list[Run]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A chat message as its app shows it: blocks, then buttons."""
+
+    app: str
+    blocks: list[Block] = field(default_factory=list)
     buttons: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -102,7 +110,11 @@ def _safe_href(url: str) -> str | None:
     return url if re.match(r"https?://", url, re.IGNORECASE) else None
 
 
-_MRKDWN = re.compile(r"<(?P<url>[^|>]+)(?:\|(?P<label>[^>]*))?>|\*(?P<bold>[^*\n]+)\*")
+#: ``<scheme:target|label>`` (a link only when the scheme is http or https) or ``*bold*``;
+#: any other ``<...>`` is text, as Slack shows it.
+_MRKDWN = re.compile(
+    r"<(?P<url>[A-Za-z][A-Za-z0-9+.-]*:[^|>\s]+)(?:\|(?P<label>[^>]*))?>|\*(?P<bold>[^*\n]+)\*"
+)
 
 
 def mrkdwn(text: str) -> list[list[Run]]:
@@ -148,18 +160,20 @@ def slack(body: str | None) -> Message | None:
         text = data.get("text")
         if not isinstance(text, str):
             return None
-        message.lines.extend(mrkdwn(text))
+        message.blocks.append(Block(lines=mrkdwn(text)))
         return message
     for block in blocks:
         if not isinstance(block, dict):
             continue
+        shown = Block()
         text = block.get("text")
         if isinstance(text, dict) and isinstance(text.get("text"), str):
-            message.lines.extend(mrkdwn(text["text"]))
+            shown.lines.extend(mrkdwn(text["text"]))
         for item in block.get("fields") or ():
             if isinstance(item, dict) and isinstance(item.get("text"), str):
                 title, _, value = item["text"].partition("\n")
-                message.fields.append((title.strip("*"), [r for ln in mrkdwn(value) for r in ln]))
+                shown.fields.append((title.strip("*"), [r for ln in mrkdwn(value) for r in ln]))
+        message.blocks.append(shown)
     return message
 
 
@@ -178,13 +192,16 @@ def teams(body: str | None) -> Message | None:
             continue
         if element.get("type") == "TextBlock" and isinstance(element.get("text"), str):
             bold = element.get("weight") == "Bolder"
-            message.lines.append([Run(element["text"], bold=bold)])
+            message.blocks.append(Block(lines=[[Run(element["text"], bold=bold)]]))
         elif element.get("type") == "FactSet":
-            for fact in element.get("facts") or ():
-                if isinstance(fact, dict):
-                    message.fields.append(
-                        (str(fact.get("title", "")), [Run(str(fact.get("value", "")))])
-                    )
+            facts = [f for f in element.get("facts") or () if isinstance(f, dict)]
+            message.blocks.append(
+                Block(
+                    fields=[
+                        (str(f.get("title", "")), [Run(str(f.get("value", "")))]) for f in facts
+                    ]
+                )
+            )
     for action in card.get("actions") or ():
         if isinstance(action, dict) and action.get("type") == "Action.OpenUrl":
             href = _safe_href(str(action.get("url", "")))
