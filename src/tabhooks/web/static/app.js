@@ -85,7 +85,13 @@
     if (!window.EventSource) { show("reload to update", false); return; }
     var source = new EventSource(list.dataset.liveStream);
     source.onopen = function () { show("live", true); };
-    source.onerror = function () { show("reconnecting…", false); };
+    source.onerror = function () {
+      if (source.readyState !== EventSource.CLOSED) { show("reconnecting…", false); return; }
+      // Refused (429: the bin or the server has as many live views open as allowed): an
+      // EventSource never retries a refusal by itself, so try again a little later.
+      show("live view full, retrying…", false);
+      setTimeout(function () { followBin(list); }, 15000);
+    };
     source.addEventListener("request", function (event) {
       var message = JSON.parse(event.data);
       if (document.getElementById("req-" + message.id)) return;
