@@ -91,6 +91,19 @@ class Settings(BaseSettings):
         "it does every quarter of this while the job runs; a process that dies or stalls loses "
         "its jobs to the others after this long, and never records them once lost.",
     )
+    schedule_timezone: str = Field(
+        "UTC",
+        description="The time zone (an IANA name such as Europe/Paris) in which schedules' times "
+        "of day (frequencyDetails start and end) are read; nextRunAt and every other time stay "
+        "UTC on the wire.",
+    )
+    schedule_poll_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between two looks of a process's scheduler for schedules that "
+        "came due; a due run starts at most this long after its time.",
+    )
     session_ttl_minutes: int = Field(
         240, ge=1, le=60 * 24 * 30, description="Lifetime of a sign-in token, in minutes."
     )
@@ -473,6 +486,17 @@ class Settings(BaseSettings):
         from tabhooks.hosts import host_pattern
 
         return [host_pattern(host) for host in value]
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _check_schedule_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"not a time zone name: {value!r}") from exc
+        return value
 
     @field_validator("public_url")
     @classmethod

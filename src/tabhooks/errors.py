@@ -246,6 +246,18 @@ class LabelNotFound(TableauError):
     status, code, summary = 404, "404057", "Data quality warning not found"
 
 
+class ScheduleNotFound(TableauError):
+    """The schedule does not exist."""
+
+    status, code, summary = 404, "404026", "Schedule not found"
+
+
+class TaskNotFound(TableauError):
+    """The task does not exist on this site (or is not the caller's to see)."""
+
+    status, code, summary = 404, "404028", "Task not found"
+
+
 class UnsupportedVersion(ResourceNotFound):
     """The REST API version in the URI is not supported."""
 
@@ -290,6 +302,12 @@ class RefreshQueued(Conflict):
     """Job for 'extract' is already queued. Not queuing a duplicate."""
 
     code = "409093"
+
+
+class ScheduleNameConflict(Conflict):
+    """A schedule with that name already exists on the server."""
+
+    code = "409021"
 
 
 class WebhookNameConflict(Conflict):

@@ -32,6 +32,8 @@ from tabhooks.api import (
     webhooks,
 )
 from tabhooks.api import inbox as inbox_api
+from tabhooks.api import schedules as schedules_api
+from tabhooks.api import tasks as tasks_api
 from tabhooks.api.errors import BodyLimitMiddleware, install_error_handlers
 from tabhooks.config import Settings
 from tabhooks.delivery.guard import DestinationPolicy
@@ -147,6 +149,8 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         app.include_router(router)
     for module in (extensions, labels, operations):
         app.include_router(module.router)
+    for router in (schedules_api.router, schedules_api.site_router, tasks_api.router):
+        app.include_router(router)
     app.include_router(inbox_api.router)
     app.include_router(relays.router)
     # Any method, any path below the bin: a pure ASGI endpoint (see tabhooks.inbox.capture).

@@ -540,6 +540,56 @@ inbox_requests = Table(
 )
 
 
+# Server schedules (site_id NULL, named, listed by Query Schedules) and the schedules of Tableau
+# Cloud style tasks (site_id set, no name, shown only with their task). Times of day are wall
+# times in TABHOOKS_SCHEDULE_TIMEZONE; next_run_at is the UTC instant the scheduler claims.
+schedules = Table(
+    "schedules",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE")),
+    Column("name", String(255)),
+    # Extract, Flow, Subscription, ...
+    Column("type", String(32), nullable=False),
+    Column("frequency", String(16), nullable=False),
+    Column("start_time", String(8), nullable=False),
+    Column("end_time", String(8)),
+    # JSON list of [occurrence, value] pairs, as <interval occurrence="value"/> carries them.
+    Column("intervals", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("execution_order", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("next_run_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("name"),
+    Index(None, "state", "next_run_at"),
+)
+
+# A task: one workbook, data source or flow refreshed (run) on one schedule.
+tasks = Table(
+    "tasks",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "schedule_id", String(36), ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False
+    ),
+    # extractRefresh or runFlow
+    Column("type", String(16), nullable=False),
+    Column("content_id", String(36), ForeignKey("contents.id", ondelete="CASCADE"), nullable=False),
+    Column("content_kind", String(16), nullable=False),
+    # FullRefresh or IncrementalRefresh
+    Column("refresh_type", String(32), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("last_run_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("schedule_id", "content_id", "type"),
+    Index(None, "site_id", "created_at"),
+    Index(None, "content_id"),
+)
+
 def utcnow() -> datetime:
     """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
     return datetime.fromtimestamp(int(time.time()), UTC)  # half the cost of now().replace()

@@ -1,0 +1,3 @@
+"""Schedules: when refreshes and flow runs happen on their own (recurrence, scheduler)."""
+
+from __future__ import annotations
