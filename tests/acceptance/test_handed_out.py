@@ -368,7 +368,8 @@ def test_a_stored_refused_header_is_not_sent(server: ServerProcess, admin: Rest)
 
 
 def _ui_routes(tmp_path: Path) -> list[tuple[str, str]]:
-    """Every ``/ui`` route (path, method) in the app's own route table, plus the docs page."""
+    """Every ``/ui`` route (path, method) in the app's own route table, plus the API docs page
+    and the first page (``/``)."""
     url = f"sqlite:///{tmp_path / 'routes.db'}"
     app = create_app(Settings(database_url=url), open_store(url))
     found: list[tuple[str, str]] = []
@@ -376,7 +377,7 @@ def _ui_routes(tmp_path: Path) -> list[tuple[str, str]]:
         path = context.path or ""
         if isinstance(context.original_route, Mount):
             continue
-        if path.startswith("/ui") or path == "/tabhooks/docs":
+        if path.startswith("/ui") or path in ("/tabhooks/docs", "/"):
             found += [
                 (path, method) for method in sorted(context.methods or ()) if method != "HEAD"
             ]
@@ -409,6 +410,12 @@ def test_every_html_response_carries_the_security_headers(
         "request_id": request_id,
         "webhook_id": webhook_id,
         "delivery_id": delivery_id,
+        # Pages of things that do not exist are HTML pages too (404s): they count as well.
+        "route_id": "rly_none",
+        "view_id": "none",
+        "section": "workbooks",
+        "content_id": "none",
+        "name": "README.md",
     }
     routes = _ui_routes(tmp_path)
     assert ("/ui/deliveries/{delivery_id}/attempts", "GET") in routes
@@ -433,3 +440,4 @@ def test_every_html_response_carries_the_security_headers(
     assert "/ui/deliveries/{delivery_id}/attempts" in html_pages
     assert "/ui/webhooks/{webhook_id}/deliveries" in html_pages
     assert "/tabhooks/docs" in html_pages
+    assert "/" in html_pages
