@@ -23,10 +23,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,18 +38,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from tabhooks import events
 from tabhooks.api.app import create_app
 from tabhooks.config import Settings
+from tabhooks.delivery import signing
 from tabhooks.delivery.runtime import delivery_runtime
 from tabhooks.delivery.sender import USER_AGENT
 from tabhooks.services import emit as emit_service
 from tabhooks.store import Store, open_store
 from tabhooks.store import deliveries as queue
+from tabhooks.store import secrets as secrets_store
 from tabhooks.store import sites as sites_store
 from tabhooks.store import users as users_store
 from tabhooks.store import webhooks as webhooks_store
@@ -53,6 +61,8 @@ from tabhooks.store.tables import deliveries
 
 ADMIN_PASSWORD = "bench-admin-password"
 EVENT = "WorkbookCreated"
+#: The event of (j)'s burst, so its webhooks are apart from the (b) load's.
+BURST_EVENT = "WorkbookUpdated"
 SITE_LUID = "00000000-0000-4000-8000-000000000000"
 #: How often the emitter looks at the receiver's count when it keeps a backlog.
 POLL_S = 0.05
@@ -82,13 +92,14 @@ class ReceiverClient:
     base_url: str
     session: aiohttp.ClientSession
 
-    async def stats(self) -> dict[str, int]:
+    async def stats(self) -> dict[str, Any]:
         async with self.session.get(f"{self.base_url}/_bench/stats") as response:
-            result: dict[str, int] = await response.json()
+            result: dict[str, Any] = await response.json()
             return result
 
     async def count(self) -> int:
-        return (await self.stats())["count"]
+        count: int = (await self.stats())["count"]
+        return count
 
     async def arrivals(self) -> list[tuple[str, str, float]]:
         async with self.session.get(f"{self.base_url}/_bench/arrivals") as response:
@@ -299,6 +310,11 @@ class QueueTrace:
         queue.release = counted_release  # type: ignore[assignment]
         queue.finish = counted_finish  # type: ignore[assignment]
 
+    def reset(self) -> None:
+        for name in self.snapshot():
+            setattr(self, name, type(getattr(self, name))())
+        self._last_claim = time.monotonic()
+
     def snapshot(self) -> dict[str, float]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
@@ -315,27 +331,41 @@ class Tabhooks:
     webhook_count: int = 0
     trace: QueueTrace = field(default_factory=QueueTrace)
 
-    async def add_webhooks(self, urls: Sequence[str]) -> None:
+    async def add_webhooks(
+        self, urls: Sequence[str], *, signed: bool = False, event: str = EVENT
+    ) -> list[str]:
+        """Webhooks on ``event`` to ``urls``; ``signed`` gives each a signing secret, as
+        Create Webhook with a secret does (sealed in the store)."""
+        ids = []
         async with self.store.write() as conn:
             for url in urls:
                 self.webhook_count += 1
-                await webhooks_store.create(
+                hook = await webhooks_store.create(
                     conn,
                     site_id=self.site_id,
                     name=f"bench-{self.webhook_count:05d}",
-                    event=EVENT,
+                    event=event,
                     url=url,
                     is_enabled=True,
                     status_change_reason="",
                     owner_id=self.owner_id,
                 )
+                if signed:
+                    await secrets_store.rotate(
+                        conn,
+                        hook.id,
+                        secret=signing.generate_secret(),
+                        old_expires_at=datetime.now(UTC),
+                    )
+                ids.append(hook.id)
+        return ids
 
-    async def emit(self, markers: Sequence[str]) -> float:
+    async def emit(self, markers: Sequence[str], event: str = EVENT) -> float:
         """Emit one event per marker in ONE write transaction; returns the commit time."""
         async with self.store.write() as conn:
             for marker in markers:
                 await emit_service.emit(
-                    conn, EVENT, site_id=self.site_id, resource_luid=marker, resource_name="bench"
+                    conn, event, site_id=self.site_id, resource_luid=marker, resource_name="bench"
                 )
         return time.time()
 
@@ -349,7 +379,7 @@ class Tabhooks:
 
 def tabhooks_settings(spec: dict[str, Any]) -> Settings:
     knobs: dict[str, Any] = {
-        "database_url": f"sqlite:///{spec['db']}",
+        "database_url": spec.get("database_url") or f"sqlite:///{spec['db']}",
         "dev": True,  # http:// and 127.0.0.1 destinations, as with --dev
         "admin_password": ADMIN_PASSWORD,
     }
@@ -456,7 +486,7 @@ async def drain(
 async def phase_throughput(spec: dict[str, Any]) -> dict[str, Any]:
     """(b) One webhook on the receiver; sustained deliveries/s with a standing backlog."""
     async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
-        await app.add_webhooks([f"{spec['receiver']}/hook/0"])
+        await app.add_webhooks([f"{spec['receiver']}/hook/0"], signed=bool(spec.get("signed")))
         emitted: dict[str, Any] = {}
 
         async def drive(until: float) -> None:
@@ -473,8 +503,12 @@ async def phase_throughput(spec: dict[str, Any]) -> dict[str, Any]:
 
         window = await sustained_window(receiver, spec, drive)
         during = memory_mb()
+        signed = await receiver.stats()
+        if spec.get("signed") and signed.get("signed", 0) < signed["count"]:
+            raise RuntimeError(f"unsigned deliveries arrived: {signed}")
         log(
-            f"  tabhooks: {window.rate:,.0f} deliveries/s over {window.seconds:.1f} s "
+            f"  tabhooks{' (signed)' if spec.get('signed') else ''}: "
+            f"{window.rate:,.0f} deliveries/s over {window.seconds:.1f} s "
             f"({window.cpu_us_each:.0f} µs of server CPU each, emitting included); emitted "
             f"{emitted['events']:,} events in {emitted['transactions']:,} transactions, "
             f"{1000 * emitted['emit_s'] / max(1, emitted['events']):.2f} ms per event inside emit"
@@ -704,7 +738,291 @@ async def phase_pending(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def burst(
+    app: Tabhooks,
+    receiver: ReceiverClient,
+    *,
+    webhooks: int,
+    events_count: int,
+    drain_s: float,
+    event: str = EVENT,
+    add_webhooks: bool = True,
+) -> dict[str, Any]:
+    """``webhooks`` webhooks on one destination; ``events_count`` events emitted back to back,
+    one per transaction (as that many API calls would); first emit -> last arrival.
+
+    A warm-up event goes first (its deliveries open the connections) and is not counted.
+    ``add_webhooks=False`` reuses the webhooks an earlier burst on ``event`` added.
+    """
+    expected = webhooks * events_count
+    if add_webhooks:
+        urls = [f"{receiver.base_url}/hook/{i}" for i in range(webhooks)]
+        await app.add_webhooks(urls, event=event)
+    succeeded_before = (await app.queue_by_status()).get("succeeded", 0)
+    await app.emit(["warmup"], event=event)
+    await receiver.wait_for(webhooks, 30, poll_s=0.02)
+    await asyncio.sleep(0.3)  # let the writer record the warm-up
+    await receiver.reset()
+    app.trace.reset()
+    cpu = time.process_time()
+    first = time.time()
+    for n in range(events_count):
+        await app.emit([f"burst{n}"], event=event)
+    emitted_in = time.time() - first
+    got = await receiver.wait_for(expected, drain_s, poll_s=0.01)
+    cpu_s = time.process_time() - cpu
+    stats = await receiver.stats()
+    seconds = (stats["last_arrival"] or time.time()) - first
+    settled = await drain(app, receiver, expected, 5.0)
+    # The warm-up event's deliveries and any earlier load's, all received before the reset.
+    settled["earlier"] = succeeded_before + webhooks
+    trace = app.trace.snapshot()
+    rate = got / seconds if seconds > 0 else 0.0
+    log(
+        f"  {got:,} of {expected:,} deliveries in {seconds:.2f} s = {rate:,.0f}/s "
+        f"({1e6 * cpu_s / max(1, got):.0f} µs of this process's CPU each; emitting took "
+        f"{1000 * emitted_in:.0f} ms); claimed {trace['claimed_rows']:,} rows in "
+        f"{trace['claims']:,} claims, handed back {trace['released_rows']:,}, claim loop "
+        f"paused >= 0.5 s {trace['late_claims']} times"
+    )
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "cpu_us_each": 1e6 * cpu_s / max(1, got),
+        "emit_s": emitted_in,
+        "settled": settled,
+        "trace": trace,
+    }
+
+
+async def phase_burst(spec: dict[str, Any]) -> dict[str, Any]:
+    """(g) A burst of events to many webhooks on one destination (see :func:`burst`)."""
+    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+        result = await burst(
+            app,
+            receiver,
+            webhooks=int(spec["webhooks"]),
+            events_count=int(spec["events"]),
+            drain_s=float(spec["drain_s"]),
+        )
+    return {**result, "memory": memory_mb()}
+
+
+async def phase_catchup(spec: dict[str, Any]) -> dict[str, Any]:
+    """(h) Deliveries queued for one destination while no dispatcher ran, then one starts.
+
+    The server runs with its dispatcher off while ``webhooks`` x ``events`` deliveries are
+    emitted (a worker that was down); then a dispatcher starts in the same process, as when
+    the worker comes back, and the rate is taken from its start to the last arrival.
+    """
+    webhooks, events_per = int(spec["webhooks"]), int(spec["events"])
+    expected = webhooks * events_per
+    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+        await app.add_webhooks([f"{spec['receiver']}/hook/{i}" for i in range(webhooks)])
+        started = time.perf_counter()
+        for first in range(0, events_per, int(spec["emit_batch"])):
+            last = min(events_per, first + int(spec["emit_batch"]))
+            await app.emit([str(i) for i in range(first, last)])
+        emit_s = time.perf_counter() - started
+        idle = memory_mb()
+        app.trace.reset()
+        cpu = time.process_time()
+        begun = time.time()
+        async with delivery_runtime(
+            app.store, app.app.state.sender, app.settings, app.app.state.metrics
+        ):
+            got = await receiver.wait_for(expected, float(spec["drain_s"]), poll_s=0.05)
+            cpu_s = time.process_time() - cpu
+            stats = await receiver.stats()
+            settled = await drain(app, receiver, expected, 5.0)
+        seconds = (stats["last_arrival"] or time.time()) - begun
+        trace = app.trace.snapshot()
+    rate = got / seconds if seconds > 0 else 0.0
+    working = memory_mb()
+    log(
+        f"  {expected:,} deliveries queued ({webhooks} webhooks x {events_per:,} events, emitted "
+        f"in {emit_s:.1f} s, RSS {idle['rss_mb']} MiB); dispatcher started: {got:,} arrived in "
+        f"{seconds:.2f} s = {rate:,.0f}/s ({1e6 * cpu_s / max(1, got):.0f} µs of server CPU "
+        f"each); claimed {trace['claimed_rows']:,} rows in {trace['claims']:,} claims, handed "
+        f"back {trace['released_rows']:,}; peak RSS {working['peak_rss_mb']} MiB"
+    )
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "cpu_us_each": 1e6 * cpu_s / max(1, got),
+        "emit_s": emit_s,
+        "idle": idle,
+        "settled": settled,
+        "trace": trace,
+        "memory": working,
+    }
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+def new_postgres_database(admin_url: str) -> str:
+    """An empty database on the cluster at ``admin_url``; returns its URL."""
+    name = f"tabhooks_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@dataclass
+class Worker:
+    """A ``python -m tabhooks worker`` process; its output goes to ``log_path``."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def ready(self) -> bool:
+        return "delivering" in self.log_path.read_text(errors="replace")
+
+    def trouble(self) -> list[str]:
+        return [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if line.startswith(("WARNING", "ERROR", "CRITICAL")) or "Traceback" in line
+        ]
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds so far (``/proc/<pid>/stat``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(15)
+
+
+def launch_workers(count: int, settings: Settings, workdir: Path) -> list[Worker]:
+    """``count`` worker processes on ``settings``' database (see :func:`wait_ready`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")}
+    assert settings.secret_key is not None
+    env.update(
+        TABHOOKS_DATABASE_URL=settings.database_url,
+        TABHOOKS_SECRET_KEY=settings.secret_key.get_secret_value(),
+        TABHOOKS_DEV="true",
+        PYTHONUNBUFFERED="1",
+    )
+    workers = []
+    for n in range(count):
+        log_path = workdir / f"worker-{uuid.uuid4().hex[:6]}-{n}.log"
+        with log_path.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tabhooks", "worker"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        workers.append(Worker(process, log_path))
+    return workers
+
+
+async def wait_ready(workers: list[Worker]) -> None:
+    deadline = time.monotonic() + 60
+    while not all(w.ready() for w in workers):
+        if time.monotonic() > deadline or any(w.process.poll() is not None for w in workers):
+            for worker in workers:
+                worker.stop()
+            tails = "\n".join(w.log_path.read_text(errors="replace")[-2000:] for w in workers)
+            raise RuntimeError(f"tabhooks worker did not start:\n{tails}")
+        await asyncio.sleep(0.1)
+
+
+async def phase_postgres(spec: dict[str, Any]) -> dict[str, Any]:
+    """(j) An API process (this one, dispatcher off) and 1, then 2, worker processes on a
+    fresh PostgreSQL database: the (b) load, then the (g) load, with each worker count.
+
+    Events are emitted here, as an API call would; the workers learn of them by NOTIFY and
+    claim them with ``FOR UPDATE SKIP LOCKED``. The rates are the receiver's counts. One
+    database and one API process serve both counts: the second worker joins the first.
+    """
+    spec = {**spec, "database_url": new_postgres_database(spec["admin_url"])}
+    found: dict[str, Any] = {}
+    workers: list[Worker] = []
+    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+        try:
+            await app.add_webhooks([f"{spec['receiver']}/hook/0"])
+            for count in spec["worker_counts"]:
+                joining = launch_workers(count - len(workers), app.settings, Path(spec["workdir"]))
+                workers += joining
+                await wait_ready(joining)
+                found[str(count)] = await _postgres_loads(app, receiver, spec, workers, count)
+        finally:
+            for worker in workers:
+                worker.stop()
+        trouble = [line for worker in workers for line in worker.trouble()]
+    return {**found, "worker_trouble": trouble, "memory": memory_mb()}
+
+
+async def _postgres_loads(
+    app: Tabhooks,
+    receiver: ReceiverClient,
+    spec: dict[str, Any],
+    workers: list[Worker],
+    count: int,
+) -> dict[str, Any]:
+    """The (b) and (g) loads with ``count`` workers running."""
+    await receiver.reset()
+    succeeded_before = (await app.queue_by_status()).get("succeeded", 0)
+    cpu0 = sum(w.cpu_s() for w in workers)
+    emitted: dict[str, Any] = {}
+
+    async def drive(until: float) -> None:
+        emitted.update(
+            await sustain(
+                app,
+                receiver,
+                until=until,
+                healthy_per_event=1,
+                batch=int(spec["emit_batch"]),
+                backlog=int(spec["backlog"]),
+            )
+        )
+
+    window = await sustained_window(receiver, spec, drive)
+    workers_us = 1e6 * (sum(w.cpu_s() for w in workers) - cpu0) / max(1, window.count)
+    log(
+        f"  (b) load, {count} worker(s): {window.rate:,.0f} deliveries/s over "
+        f"{window.seconds:.1f} s (workers' CPU {workers_us:.0f} µs each, warm-up included; "
+        f"{1000 * emitted['emit_s'] / max(1, emitted['events']):.2f} ms per event inside emit)"
+    )
+    settled = await drain(app, receiver, emitted["healthy_deliveries"], spec["drain_s"])
+    settled["earlier"] = succeeded_before
+    await receiver.reset()
+    log(f"  (g) load, {count} worker(s):")
+    bursted = await burst(
+        app,
+        receiver,
+        webhooks=int(spec["webhooks"]),
+        events_count=int(spec["events"]),
+        drain_s=float(spec["drain_s"]),
+        event=BURST_EVENT,
+        add_webhooks=count == spec["worker_counts"][0],
+    )
+    return {
+        "rate": window.rate,
+        "window": window.as_dict(),
+        "workers_cpu_us_each": workers_us,
+        "emitted": emitted,
+        "settled": settled,
+        "burst": bursted,
+        "burst_rate": bursted["rate"],
+    }
+
+
 PHASES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
+    "burst": phase_burst,
+    "catchup": phase_catchup,
+    "postgres": phase_postgres,
     "ceiling": phase_ceiling,
     "throughput": phase_throughput,
     "latency": phase_latency,

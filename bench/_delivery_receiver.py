@@ -10,7 +10,8 @@
 
 Control endpoints (under ``/_bench/``, never targeted by deliveries):
 
-* ``GET /_bench/stats`` — ``{"count", "duplicates", "blackhole_connections"}``;
+* ``GET /_bench/stats`` — ``{"count", "duplicates", "blackhole_connections", "signed",
+  "last_arrival"}`` (requests with a ``webhook-signature`` header; the newest arrival time);
 * ``GET /_bench/arrivals`` — ``[[path, marker, arrival_time], ...]`` in arrival order;
 * ``POST /_bench/reset`` — forget everything recorded so far.
 
@@ -40,12 +41,14 @@ class Recorder:
         self.seen_ids: set[str] = set()
         self.duplicates = 0
         self.blackhole_connections = 0
+        self.signed = 0
 
     def reset(self) -> None:
         self.arrivals.clear()
         self.seen_ids.clear()
         self.duplicates = 0
         self.blackhole_connections = 0
+        self.signed = 0
 
 
 def marker_of(body: bytes) -> str:
@@ -66,6 +69,8 @@ def create_app(recorder: Recorder) -> web.Application:
             recorder.duplicates += 1
         else:
             recorder.seen_ids.add(delivery_id)
+        if "webhook-signature" in request.headers:
+            recorder.signed += 1
         recorder.arrivals.append((request.path, marker_of(body), arrived))
         return web.Response(status=200)
 
@@ -75,6 +80,8 @@ def create_app(recorder: Recorder) -> web.Application:
                 "count": len(recorder.arrivals),
                 "duplicates": recorder.duplicates,
                 "blackhole_connections": recorder.blackhole_connections,
+                "signed": recorder.signed,
+                "last_arrival": recorder.arrivals[-1][2] if recorder.arrivals else None,
             }
         )
 

@@ -1,7 +1,7 @@
 """How fast does tabhooks deliver webhooks, relative to bare HTTP on this machine?
 
 Run: ``.venv/bin/python bench/delivery.py [--quick]`` (a benchmark, not a timed test; quick
-takes under a minute, the full run a few minutes). Everything stays on 127.0.0.1.
+takes about two minutes, the full run ten or so). Everything stays on 127.0.0.1.
 
 Processes. A receiver (``_delivery_receiver.py``: aiohttp.web, answers ``200`` at once,
 records path, payload marker and arrival time of every request) and a black hole (accepts
@@ -18,7 +18,8 @@ production and the API-side cost of emitting shares the loop with delivery, as i
 ``serve``. Emitting from a second process was rejected: on SQLite nothing wakes the dispatcher
 across processes, so it would measure the 1 s poll interval, not the engine; going through
 the on-demand events endpoint would add HTTP parsing on the same two cores. Webhooks are
-created through the store before timing starts; none has a signing secret (the default).
+created through the store before timing starts; none has a signing secret (the default)
+except in (i).
 
 What is measured, in one run:
 
@@ -51,16 +52,36 @@ What is measured, in one run:
     (100 webhooks x 1,000 events) with the dispatcher off, then ran the dispatcher for a few
     seconds against a receiver that is down (a closed port: every attempt is refused and
     rescheduled), so the figure covers holding, claiming and recording a 100k queue.
+(g) **burst** — 500 webhooks on the receiver (one destination), 20 events emitted back to
+    back, one per transaction, as 20 publishes would (10,000 deliveries; quick: 10 events);
+    deliveries/s from the first emit to the last arrival. ``backlog_ratio`` = (g) ÷ (b).
+(h) **catch-up** — 100,000 deliveries for one destination (100 webhooks x 1,000 events;
+    quick: 10,000) emitted while the dispatcher is off, as for a worker that was down; then
+    the dispatcher starts: deliveries/s from its start to the last arrival.
+    ``catchup_ratio`` = (h) ÷ (b); ``catchup_peak_rss_mb`` is that process's ``VmHWM``.
+(i) **signed** — (b) with a signing secret on the webhook (stored sealed, as the API stores
+    it), so every delivery carries a Standard Webhooks signature; the receiver counts the
+    signed requests. ``signed_ratio`` = (i) ÷ (b).
+(j) **PostgreSQL** — an API process (this benchmark's engine with its dispatcher off, emitting
+    as in (b)) and 1, then 2, ``tabhooks worker`` processes on a fresh database of a
+    throwaway cluster (``TABHOOKS_TEST_POSTGRES_URL``, else one started with
+    ``scripts/lib/postgres.sh``; skipped without PostgreSQL): the (b) load, then the (g) load
+    (quick: 4 events). ``pg_w1_rate`` and ``pg_w2_rate`` are the (b) load's deliveries/s;
+    their ratio to SQLite's (b) is printed. No target: client, server and workers share two
+    cores.
 
 The machine is small and may be shared: the load average is printed with every phase, and
 ratios are taken between measurements made minutes apart at most. Next to every rate the
 benchmark prints the process's CPU time per delivery (steadier than rates on a shared
 machine) and what the dispatcher asked of the queue — rows claimed, rows handed back, claim
 loop pauses of 0.5 s or more — counted by wrappers around ``tabhooks.store.deliveries``.
+Every phase checks that each delivery arrived exactly once and none is left queued.
 
 The last line printed is one JSON object: ``{"throughput_ratio", "p99_ms_at_500",
-"fanout_ratio", "isolation_ratio", "peak_rss_mb", "rss_mb_100k_pending"}``; targets are
-≥ 0.5, ≤ 50, ≤ 2.0, ≥ 0.9, ≤ 300 and ≤ 300.
+"fanout_ratio", "isolation_ratio", "peak_rss_mb", "rss_mb_100k_pending", "backlog_ratio",
+"catchup_ratio", "catchup_peak_rss_mb", "signed_ratio", "pg_w1_rate", "pg_w2_rate"}``;
+targets are ≥ 0.5, ≤ 50, ≤ 2.0, ≥ 0.9, ≤ 300, ≤ 300, ≥ 0.8, ≥ 0.8, ≤ 300 and ≥ 0.85 (none
+for the PostgreSQL rates, which are ``null`` when it was skipped).
 
 ``--profile`` runs every tabhooks phase under ``py-spy record`` (pip install py-spy) and keeps
 its folded stacks (``<phase>.folded.txt``, for flamegraph.pl or speedscope) in the work
@@ -82,7 +103,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 from _delivery_procs import PhaseRun, Receiver, run_phase, start_receiver
+from _postgres import postgres_cluster
 
 TARGETS: dict[str, tuple[str, float]] = {
     "throughput_ratio": (">=", 0.5),
@@ -91,7 +115,13 @@ TARGETS: dict[str, tuple[str, float]] = {
     "isolation_ratio": (">=", 0.9),
     "peak_rss_mb": ("<=", 300.0),
     "rss_mb_100k_pending": ("<=", 300.0),
+    "backlog_ratio": (">=", 0.8),
+    "catchup_ratio": (">=", 0.8),
+    "catchup_peak_rss_mb": ("<=", 300.0),
+    "signed_ratio": (">=", 0.85),
 }
+#: Reported without a target (PostgreSQL on a two-core machine shared with its clients).
+UNTARGETED = ("pg_w1_rate", "pg_w2_rate")
 PER_DESTINATION = 32
 CONCURRENCY = 512
 FANOUT = 1_000
@@ -126,6 +156,12 @@ class Plan:
     pending_webhooks: int = 100
     pending_events: int = 1_000
     pending_emit_batch: int = 20
+    burst_webhooks: int = 500
+    burst_events: int = 20
+    #: (j)'s burst (PostgreSQL emits far slower, and the run does it twice).
+    pg_burst_events: int = 20
+    catchup_webhooks: int = 100
+    catchup_events: int = 1_000
 
 
 QUICK = Plan(
@@ -140,6 +176,9 @@ QUICK = Plan(
     fanout_budget_s=3.0,
     same_host_isolation=False,
     isolation_rounds=1,
+    burst_events=10,
+    pg_burst_events=4,
+    catchup_webhooks=10,
 )
 FULL = Plan(
     warmup_s=2.0,
@@ -174,11 +213,19 @@ def closed_port() -> int:
 class Bench:
     """Runs the phases in order against one receiver and collects what they report."""
 
-    def __init__(self, plan: Plan, workdir: Path, receiver: Receiver, profile: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        workdir: Path,
+        receiver: Receiver,
+        profile: bool,
+        postgres_url: str | None = None,
+    ) -> None:
         self.plan = plan
         self.workdir = workdir
         self.receiver = receiver
         self.profile = profile
+        self.postgres_url = postgres_url
         self.runs: dict[str, PhaseRun] = {}
 
     def run(
@@ -307,6 +354,36 @@ class Bench:
                 "down_url": f"http://127.0.0.1:{closed_port()}",
             },
         )
+        burst = self.run(
+            "burst",
+            f"(g) burst: {plan.burst_webhooks} webhooks on one destination, "
+            f"{plan.burst_events} events back to back",
+            {
+                "webhooks": plan.burst_webhooks,
+                "events": plan.burst_events,
+                "drain_s": max(60.0, plan.drain_s),  # a bound, never reached when all is well
+            },
+        )
+        catchup_count = plan.catchup_webhooks * plan.catchup_events
+        catchup = self.run(
+            "catchup",
+            f"(h) catch-up: {catchup_count:,} deliveries queued for one destination, "
+            "then the dispatcher starts",
+            {
+                "settings": {"dispatcher_enabled": False},
+                "webhooks": plan.catchup_webhooks,
+                "events": plan.catchup_events,
+                "emit_batch": plan.pending_emit_batch,
+                "drain_s": max(60.0, plan.drain_s),
+            },
+        )
+        signed = self.run(
+            "throughput",
+            "(i) signed: (b) with a signing secret on the webhook",
+            self.sustained({"signed": True}),
+            name="signed",
+        )
+        postgres = self.postgres()
         ceiling_after = self.ceiling("ceiling-after") if plan.same_host_isolation else None
         return {
             "ceiling": ceiling,
@@ -318,7 +395,38 @@ class Bench:
             "isolation_with": with_holes,
             "isolation_same_host": same_host,
             "pending": pending,
+            "burst": burst,
+            "catchup": catchup,
+            "signed": signed,
+            "postgres": postgres,
         }
+
+    def postgres(self) -> dict[str, Any]:
+        """(j) One API process and 1, then 2, workers on PostgreSQL; the (b) and (g) loads."""
+        if self.postgres_url is None:
+            log(
+                "\n(j) PostgreSQL: no cluster (no TABHOOKS_TEST_POSTGRES_URL, no binaries): skipped"
+            )
+            return {}
+        plan = self.plan
+        return self.run(
+            "postgres",
+            "(j) PostgreSQL: an API process, and 1 then 2 worker processes",
+            self.sustained(
+                {
+                    "admin_url": self.postgres_url,
+                    "workdir": str(self.workdir),
+                    "worker_counts": [1, 2],
+                    "webhooks": plan.burst_webhooks,
+                    "events": plan.pg_burst_events,
+                    "drain_s": max(60.0, plan.drain_s),
+                    "settings": {
+                        "dispatcher_enabled": False,
+                        "secret_key": Fernet.generate_key().decode(),
+                    },
+                }
+            ),
+        )
 
 
 def isolation_ratios(results: dict[str, Any]) -> list[float]:
@@ -331,13 +439,21 @@ def figures(results: dict[str, Any]) -> dict[str, float | None]:
     ceiling_rate = max(r["rate"] for r in ceilings)
     ceiling_fanout = min(r["fanout_s"] for r in ceilings)
     latency = results["latency"]
+    throughput = results["throughput"]["rate"]
+    postgres = results["postgres"]
     return {
-        "throughput_ratio": round(results["throughput"]["rate"] / ceiling_rate, 3),
+        "throughput_ratio": round(throughput / ceiling_rate, 3),
         "p99_ms_at_500": round(latency["p99_ms"], 1) if latency["p99_ms"] is not None else None,
         "fanout_ratio": round(results["fanout"]["fanout_s"] / ceiling_fanout, 2),
         "isolation_ratio": round(statistics.median(isolation_ratios(results)), 3),
         "peak_rss_mb": results["throughput"]["memory"]["peak_rss_mb"],
         "rss_mb_100k_pending": results["pending"]["memory"]["peak_rss_mb"],
+        "backlog_ratio": round(results["burst"]["rate"] / throughput, 3),
+        "catchup_ratio": round(results["catchup"]["rate"] / throughput, 3),
+        "catchup_peak_rss_mb": results["catchup"]["memory"]["peak_rss_mb"],
+        "signed_ratio": round(results["signed"]["rate"] / throughput, 3),
+        "pg_w1_rate": round(postgres["1"]["rate"]) if postgres else None,
+        "pg_w2_rate": round(postgres["2"]["rate"]) if postgres else None,
     }
 
 
@@ -345,36 +461,48 @@ def check_delivery(runs: dict[str, PhaseRun]) -> list[str]:
     """Every anomaly the phases reported: losses, duplicates, stuck rows, log trouble."""
     problems = []
     for name, run in runs.items():
-        result = run.result
-        settled = result.get("settled")
-        if settled:
-            queue = settled["queue"]
-            missing = settled["expected"] - settled["received"]
-            queued = queue.get("pending", 0) + queue.get("delivering", 0)
-            # The isolation runs drain briefly (the question there is rate, not completeness)
-            # and their black-hole deliveries stay queued, so only loss counts for them.
-            if missing > queued:
-                problems.append(
-                    f"{name}: LOST {missing - queued} deliveries: {settled['received']} of "
-                    f"{settled['expected']} arrived and the queue holds {queue}"
-                )
-            elif missing > 0 and not name.startswith("isolation"):
-                problems.append(
-                    f"{name}: {missing} of {settled['expected']} deliveries still queued "
-                    f"{settled['drain_s']:.0f} s after emitting stopped (queue: {queue})"
-                )
-            if queue.get("succeeded", 0) > settled["received"] + settled.get("earlier", 0):
-                problems.append(
-                    f"{name}: {queue['succeeded']} deliveries recorded as succeeded but only "
-                    f"{settled['received']} arrived"
-                )
-            if settled["duplicates"]:
-                problems.append(f"{name}: {settled['duplicates']} duplicate deliveries")
-        elif result.get("duplicates"):
-            problems.append(f"{name}: {result['duplicates']} duplicate deliveries")
+        problems += _settled_problems(name, run.result)
+        for workers in ("1", "2") if name == "postgres" else ():
+            loads = run.result[workers]
+            problems += _settled_problems(f"{name} {workers} worker(s), (b) load", loads)
+            problems += _settled_problems(f"{name} {workers} worker(s), (g) load", loads["burst"])
+        for line in run.result.get("worker_trouble", [])[:3]:
+            problems.append(f"{name}: a worker logged: {line}")
         if run.trouble:
             shown = "; ".join(run.trouble[:3])
             problems.append(f"{name}: {len(run.trouble)} log lines above INFO ({shown})")
+    return problems
+
+
+def _settled_problems(name: str, result: dict[str, Any]) -> list[str]:
+    """Losses, duplicates and stuck rows in one phase's (or load's) settled figures."""
+    problems = []
+    settled = result.get("settled")
+    if settled:
+        queue = settled["queue"]
+        missing = settled["expected"] - settled["received"]
+        queued = queue.get("pending", 0) + queue.get("delivering", 0)
+        # The isolation runs drain briefly (the question there is rate, not completeness)
+        # and their black-hole deliveries stay queued, so only loss counts for them.
+        if missing > queued:
+            problems.append(
+                f"{name}: LOST {missing - queued} deliveries: {settled['received']} of "
+                f"{settled['expected']} arrived and the queue holds {queue}"
+            )
+        elif missing > 0 and not name.startswith("isolation"):
+            problems.append(
+                f"{name}: {missing} of {settled['expected']} deliveries still queued "
+                f"{settled['drain_s']:.0f} s after emitting stopped (queue: {queue})"
+            )
+        if queue.get("succeeded", 0) > settled["received"] + settled.get("earlier", 0):
+            problems.append(
+                f"{name}: {queue['succeeded']} deliveries recorded as succeeded but only "
+                f"{settled['received']} arrived"
+            )
+        if settled["duplicates"]:
+            problems.append(f"{name}: {settled['duplicates']} duplicate deliveries")
+    elif result.get("duplicates"):
+        problems.append(f"{name}: {result['duplicates']} duplicate deliveries")
     return problems
 
 
@@ -442,6 +570,24 @@ def summary(results: dict[str, Any], figs: dict[str, float | None]) -> None:
         f"{pending['idle']['rss_mb']} MiB idle, {figs['rss_mb_100k_pending']} MiB peak while "
         f"the dispatcher worked them against a receiver that is down"
     )
+    for key, label, run in (
+        ("backlog_ratio", "(g) burst", results["burst"]),
+        ("catchup_ratio", "(h) catch-up", results["catchup"]),
+        ("signed_ratio", "(i) signed", results["signed"]),
+    ):
+        trace = run["trace"]
+        log(
+            f"  {label} {run['rate']:,.0f} deliveries/s = {figs[key]} x (b) "
+            f"({run['cpu_us_each']:.0f} µs server CPU each; claimed {trace['claimed_rows']:,} "
+            f"rows in {trace['claims']:,} claims, handed back {trace['released_rows']:,})"
+        )
+    log(f"      (h) peak RSS {figs['catchup_peak_rss_mb']} MiB")
+    for workers in ("1", "2") if results["postgres"] else ():
+        run = results["postgres"][workers]
+        log(
+            f"  (j) PostgreSQL, {workers} worker(s): (b) load {run['rate']:,.0f}/s = "
+            f"{run['rate'] / thr['rate']:.3f} x SQLite's (b); (g) load {run['burst_rate']:,.0f}/s"
+        )
 
 
 def verdict(figs: dict[str, float | None]) -> str:
@@ -450,12 +596,13 @@ def verdict(figs: dict[str, float | None]) -> str:
         value = figs[key]
         ok = value is not None and (value >= target if op == ">=" else value <= target)
         parts.append(f"{key} {value} ({'ok' if ok else 'MISSED'}, target {op} {target:g})")
+    parts += [f"{key} {figs[key]} (no target)" for key in UNTARGETED]
     return "; ".join(parts)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="shorter windows (< 60 s in all)")
+    parser.add_argument("--quick", action="store_true", help="shorter windows (about 2 min)")
     parser.add_argument("--workdir", type=Path, help="keep databases, logs and profiles here")
     parser.add_argument("--profile", action="store_true", help="record each phase with py-spy")
     return parser.parse_args(argv)
@@ -474,8 +621,9 @@ def main() -> None:
                 f"receiver at {receiver.url} (pid {receiver.process.pid}); black hole at port "
                 f"{receiver.blackhole_port}; {os.cpu_count()} CPUs"
             )
-            bench = Bench(plan, workdir, receiver, args.profile)
-            results = bench.all()
+            with postgres_cluster() as postgres_url:
+                bench = Bench(plan, workdir, receiver, args.profile, postgres_url)
+                results = bench.all()
         finally:
             receiver.stop()
         (workdir / "results.json").write_text(json.dumps(results, indent=1))

@@ -1,20 +1,26 @@
 """The dispatcher: sends queued deliveries, at most so many per destination, and records them.
 
 One dispatcher runs inside ``tabhooks serve`` and alone in ``tabhooks worker``; on PostgreSQL
-any number of them share the queue. Work reaches it two ways:
+any number of them share the queue. Held deliveries wait in a **line** per destination
+(scheme, host and port, as aiohttp pools connections). At most ``per_destination`` of a
+line's deliveries are in flight, and at most ``concurrency`` overall; the next one starts the
+moment one finishes. Work reaches a line three ways:
 
 * **hand-off**: a write transaction in this process that emits an event offers the new
-  deliveries to the dispatcher; those it has room for are written already leased to it and
-  start the moment the transaction commits (see :mod:`tabhooks.store.outbox`);
-* **claims**: everything else — retries that came due, work from other processes, rows it had
-  no room for, leases a dead worker left behind — is claimed in batches under a lease.
+  deliveries to the dispatcher; those their line has room for are written already leased to
+  it and start the moment the transaction commits (see :mod:`tabhooks.store.outbox`);
+* **pulls**: a line whose destination has rows waiting in the store (it refused a hand-off,
+  or filled up from a claim) takes its own next rows — oldest first, as many as it has room
+  for — whenever half its room is free, so its slots never run dry while work waits;
+* **general claims**: everything else — retries that came due, work from other processes,
+  leases a dead worker left behind — is claimed in batches, woken by commits (and NOTIFY on
+  PostgreSQL) or by the poll interval. They skip the destinations whose lines are full or
+  pull for themselves, so rows are not claimed only to be handed back.
 
-Held deliveries wait in a line per destination (scheme, host and port, as aiohttp pools
-connections). At most ``per_destination`` of a line's deliveries are in flight, and at most
-``concurrency`` overall; the next one starts the moment one finishes. A line holds at most
-:data:`LINE_LIMIT` deliveries; beyond that, work for that destination is left in the store and
-claims skip its webhooks until the line has drained, so a slow or dead endpoint holds its own
-slots and its own line and cannot starve the rest. A delivery held longer than its lease
+A line holds its slots' worth in flight plus up to :data:`LINE_LIMIT` waiting, fewer for a
+slow destination: only as many as can still start within their lease, from the line's recent
+attempt times. So a dead or slow endpoint holds its own slots and a short line, its backlog
+stays in the store, and it cannot starve the rest. A delivery held longer than its lease
 allows (a whole attempt must still fit in the lease) is handed back.
 
 A single writer task records finished attempts in batches (one transaction per batch) and moves
@@ -22,20 +28,17 @@ each delivery on: succeeded, retry due later, or failed — and counts exhausted
 towards auto-disabling the webhook.
 
 Every send goes through :class:`~tabhooks.delivery.sender.Sender`, which owns the SSRF guard,
-timeouts and response cap.
+timeouts and response cap. docs/delivery.md walks through lines, claims and the hand-off.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-
-from yarl import URL
 
 from tabhooks.config import Settings
 from tabhooks.delivery import signing
@@ -45,16 +48,18 @@ from tabhooks.delivery.sender import Sender
 from tabhooks.ids import new_id
 from tabhooks.store import Store
 from tabhooks.store import deliveries as queue
-from tabhooks.store.deliveries import AttemptRecord, Claimed, Finish, Status
+from tabhooks.store.deliveries import AttemptRecord, Claimed, Finish, Status, destination_of
 from tabhooks.store.tables import utcnow_precise
 
 log = logging.getLogger(__name__)
 
-#: How long a delivery handed back for a saturated destination waits before it is due again.
+#: How long a delivery handed back (held past its lease's margin) waits before it is due again.
 SATURATED_BACKOFF_S = 0.25
-#: Most deliveries held in one destination's line: a fan-out of 1,000 to one host is held
+#: Most deliveries waiting in one destination's line: a fan-out of 1,000 to one host is held
 #: whole, while a dead host's backlog stays in the store.
 LINE_LIMIT = 1024
+#: Weight of the newest attempt in a line's running mean of attempt times.
+PACE_WEIGHT = 0.1
 #: Most results written in one transaction.
 WRITE_BATCH_MAX = 1000
 #: The writer waits this long for more results when only a few are ready and attempts are
@@ -103,10 +108,17 @@ class _Line:
 
     waiting: deque[tuple[Claimed, float]] = field(default_factory=deque)
     in_flight: int = 0
-    #: Webhooks seen going to this destination: claims skip them while the line is full.
-    webhooks: set[str] = field(default_factory=set)
-    #: Work for this destination was left in the store because the line was full.
-    spilled: bool = False
+    #: Most deliveries the line holds, waiting and in flight (see ``Dispatcher._capacity``).
+    capacity: int = 0
+    #: The store may hold due rows for this destination which general claims leave alone:
+    #: the line pulls them itself whenever it has room.
+    backlog: bool = False
+    #: A pull for this line waits its turn in the claim loop.
+    pull_queued: bool = False
+
+    @property
+    def held(self) -> int:
+        return len(self.waiting) + self.in_flight
 
 
 class Dispatcher:
@@ -125,7 +137,13 @@ class Dispatcher:
         self.metrics = metrics or DeliveryMetrics()
         self.worker_id = new_id("wrk_")
         self._lines: dict[str, _Line] = {}
-        self._origins: dict[str, str] = {}
+        #: Recent mean seconds per attempt, by destination; kept when a line goes idle, so a
+        #: dead destination's next line is short from the start.
+        self._pace: dict[str, float] = {}
+        #: Destinations whose lines asked for a pull, in the order they asked.
+        self._pulls: dict[str, None] = {}
+        #: Wakes the claim loop for pulls and for room; commits wake it through the store.
+        self._wake = asyncio.Event()
         #: Destinations with deliveries waiting only because ``concurrency`` was reached.
         self._blocked: dict[str, None] = {}
         self._held = 0  # waiting in a line
@@ -156,7 +174,7 @@ class Dispatcher:
         if self.store.local_dispatcher is self:
             self.store.local_dispatcher = None
         self._stopping.set()
-        self.store.new_work.set()
+        self._wake.set()
         if self._loop_task:
             await self._loop_task
         for line in self._lines.values():
@@ -164,6 +182,7 @@ class Dispatcher:
             self._held -= len(line.waiting)
             line.waiting.clear()
         self._blocked.clear()
+        self._pulls.clear()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
             for task in pending:
@@ -188,53 +207,127 @@ class Dispatcher:
         if self._held + self._in_flight + extra_overall >= self._hold_cap:
             return "full"
         line = self._lines.get(origin)
-        waiting, in_flight = (len(line.waiting), line.in_flight) if line else (0, 0)
-        # Free slots start at once; the line holds line_limit more.
-        free_slots = max(0, self.options.per_destination - in_flight)
-        if waiting + extra_on_line >= self.options.line_limit + free_slots:
+        held = line.held if line is not None else 0
+        if held + extra_on_line >= self._capacity(origin):
             return "line"
         return None
 
     def origin_of(self, url: str) -> str:
-        """The destination a URL goes to, keyed like aiohttp's connection pool."""
-        origin = self._origins.get(url)
-        if origin is None:
-            if len(self._origins) > 10_000:
-                self._origins.clear()
-            origin = self._origins[url] = _destination_key(url)
-        return origin
+        """The destination a URL goes to (:func:`tabhooks.store.deliveries.destination_of`)."""
+        return destination_of(url)
+
+    def _capacity(self, origin: str) -> int:
+        """Most deliveries ``origin``'s line holds: its slots, and as many waiting as can still
+        start within their lease at the destination's recent pace (up to the line limit)."""
+        per_destination = self.options.per_destination
+        waiting = self.options.line_limit
+        pace = self._pace.get(origin)
+        if pace is not None and pace > 0:
+            waiting = min(waiting, per_destination * int(self._hold_limit_s // pace))
+        return per_destination + waiting
 
     # ------------------------------------------------------------------ claiming
 
     async def _claim_loop(self) -> None:
+        """Serve the lines' pulls first, then claim whatever else is due, then sleep.
+
+        A general claim runs when a commit or NOTIFY said there is new work, when the
+        previous one came back full (there may be more), or every ``poll_interval_s``;
+        between those the loop sleeps, so nothing spins on rows it may not take.
+        """
+        general_at = 0.0  # when the next general claim is due regardless of signals
         while not self._stopping.is_set():
             self._release_overdue()
-            room = self._hold_cap - self._held - self._in_flight
-            asked = min(self.options.batch_size, room)
-            if asked < max(1, self.options.batch_size // 4):
-                # Nearly full: claim again once sending has made real room.
-                self._claimer_wants_room = True
-                await self._wait(self.store.new_work)
-                continue
             try:
-                claimed = await self._claim_once(asked)
+                if self._pulls:
+                    await self._pull(next(iter(self._pulls)))
+                    # Statements on SQLite run on the loop thread without awaiting anything:
+                    # let attempts and API requests run between claims.
+                    await asyncio.sleep(0)
+                    continue
+                if self.store.new_work.is_set() or time.monotonic() >= general_at:
+                    self.store.new_work.clear()
+                    if await self._claim_general():
+                        await asyncio.sleep(0)
+                        continue  # it came back full: there may be more
+                    general_at = time.monotonic() + self.options.poll_interval_s
             except Exception:
                 log.exception("action=claim_failed worker=%s", self.worker_id)
-                await asyncio.sleep(self.options.poll_interval_s)
-                continue
-            if claimed < asked:  # the queue has nothing more due for us right now
-                await self._wait(self.store.new_work)
-            else:
-                # SQLite statements run on the loop thread without awaiting anything, so a run
-                # of full claims must yield, or attempts and API requests would never run.
-                await asyncio.sleep(0)
+                general_at = time.monotonic() + self.options.poll_interval_s
+            await self._sleep(max(0.0, general_at - time.monotonic()))
 
-    async def _claim_once(self, limit: int) -> int:
-        self.store.new_work.clear()
-        # Destinations whose line is full: their webhooks' rows stay in the store.
-        cap = self.options.line_limit
-        full = [line for line in self._lines.values() if len(line.waiting) >= cap]
-        skipped = [webhook for line in full for webhook in line.webhooks]
+    async def _sleep(self, timeout_s: float) -> None:
+        """Until a commit signals new work, a line wants a pull, or ``timeout_s`` passes."""
+        if self._pulls or self.store.new_work.is_set() or self._stopping.is_set():
+            return
+        self._wake.clear()  # set only with a pull queued, or by stop(): both checked above
+        waits = [
+            asyncio.ensure_future(self.store.new_work.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    def _room(self) -> int:
+        """How many more deliveries the dispatcher may hold overall."""
+        return self._hold_cap - self._held - self._in_flight
+
+    async def _claim_general(self) -> bool:
+        """Claim due rows of every destination but those whose lines fetch their own.
+
+        Returns:
+            True when the claim came back full, so there may be more to claim at once.
+        """
+        asked = min(self.options.batch_size, self._room())
+        if asked < max(1, self.options.batch_size // 4):
+            self._claimer_wants_room = True  # nearly full: claim again once sending made room
+            return False
+        skipped = [
+            origin
+            for origin, line in self._lines.items()
+            if line.backlog or line.held >= line.capacity
+        ]
+        batch = await self._claim(asked, "claim", exclude_destinations=skipped)
+        full = len(batch) == asked
+        for origin, line in list(self._lines.items()):
+            if full and line.held >= line.capacity:
+                # Skipped from the next claim on, while rows for it may still be due: the
+                # line pulls them itself as it drains.
+                self._set_backlog(origin, line)
+        return full
+
+    async def _pull(self, origin: str) -> None:
+        """Fill ``origin``'s line from the store's rows for that destination, oldest first."""
+        del self._pulls[origin]
+        line = self._lines.get(origin)
+        if line is None:
+            return
+        try:
+            room = min(line.capacity - line.held, self._room())
+            if not line.backlog or room <= 0:
+                if line.backlog and line.held < line.capacity:
+                    self._claimer_wants_room = True  # the dispatcher is full: pull when room
+                return
+            batch = await self._claim(room, "pull", destination=origin)
+            if len(batch) < room:
+                line.backlog = False  # nothing more is due for it now; general claims take over
+        finally:
+            # Only now: a pull asked for while this one ran would have taken less than it.
+            line.pull_queued = False
+        self._want_rows(origin, line)
+        self._forget_if_idle(origin, line)
+
+    async def _claim(
+        self,
+        limit: int,
+        form: str,
+        *,
+        destination: str | None = None,
+        exclude_destinations: list[str] | None = None,
+    ) -> list[Claimed]:
         leased_at = time.monotonic()
         async with self.store.write() as conn:
             batch = await queue.claim_due(
@@ -242,32 +335,31 @@ class Dispatcher:
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_s=self.options.lease_s,
-                exclude_webhooks=skipped,
+                destination=destination,
+                exclude_destinations=exclude_destinations or (),
             )
+        self.metrics.observe_claim(form, len(batch))
         for claimed in batch:
-            origin = self.origin_of(claimed.url)
-            if self._refusal(origin, 0, 0) is None:
-                self._hold(claimed, origin, leased_at)
-            else:
+            origin = destination_of(claimed.url)
+            line = self._lines.get(origin)
+            if line is not None and line.held >= line.capacity + self.options.batch_size:
+                # Only rows whose destination the store did not know yet (relay deliveries
+                # and rows queued before it was recorded) get here: the claim has now written
+                # it, and the line pulls them once it has room.
                 self._hand_back(claimed.id, origin)
-        return len(batch)
-
-    async def _wait(self, event: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=self.options.poll_interval_s)
+            else:
+                self._hold(claimed, origin, leased_at)
+        return batch
 
     def _hand_back(self, delivery_id: str, origin: str) -> None:
+        self.metrics.handed_back += 1
         self._released.append(delivery_id)
         self._finished_ready.set()
-        self._spilled(origin)
-
-    def _spilled(self, origin: str) -> None:
-        """Work for ``origin`` is in the store, not its line: claim it once the line drains."""
         line = self._lines.get(origin)
-        if line is None:
-            self.store.new_work.set()  # nothing held for it any more: claim it now
+        if line is not None:
+            self._set_backlog(origin, line)
         else:
-            line.spilled = True
+            self.store.new_work.set()  # nothing held for it any more: a general claim takes it
 
     def _release_overdue(self) -> None:
         """Hand back deliveries held so long that an attempt would outlive their lease."""
@@ -281,15 +373,36 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ lines
 
-    def _hold(self, claimed: Claimed, origin: str, leased_at: float) -> None:
+    def _line(self, origin: str) -> _Line:
         line = self._lines.get(origin)
         if line is None:
-            line = self._lines[origin] = _Line()
-        if claimed.webhook_id is not None:
-            line.webhooks.add(claimed.webhook_id)
+            line = self._lines[origin] = _Line(capacity=self._capacity(origin))
+        return line
+
+    def _hold(self, claimed: Claimed, origin: str, leased_at: float) -> None:
+        line = self._line(origin)
         line.waiting.append((claimed, leased_at))
         self._held += 1
         self._start_ready(origin, line)
+
+    def _set_backlog(self, origin: str, line: _Line) -> None:
+        """Rows for ``origin`` wait in the store: the line pulls them as soon as it has room."""
+        line.backlog = True
+        self._want_rows(origin, line)
+
+    def _want_rows(self, origin: str, line: _Line) -> None:
+        """Queue a pull once half the line's waiting room (or a slot, if it has none) is free.
+
+        Pulling before the line runs dry keeps its slots busy while the pull is under way;
+        pulling only then makes each pull worth a round trip.
+        """
+        if not line.backlog or line.pull_queued or self._stopping.is_set():
+            return
+        room = line.capacity - line.held
+        if room >= max(1, (line.capacity - self.options.per_destination) // 2):
+            line.pull_queued = True
+            self._pulls[origin] = None
+            self._wake.set()
 
     def _start_ready(self, origin: str, line: _Line) -> None:
         """Start the line's deliveries while its destination and the dispatcher have slots."""
@@ -297,20 +410,18 @@ class Dispatcher:
             if self._in_flight >= self.options.concurrency:
                 self._blocked[origin] = None
                 return
-            claimed = self._take_next(line)
+            claimed = self._take_next(origin, line)
             line.in_flight += 1
             self._in_flight += 1
             task = asyncio.create_task(self._deliver(claimed, origin, line))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _take_next(self, line: _Line) -> Claimed:
+    def _take_next(self, origin: str, line: _Line) -> Claimed:
         """The line's next delivery, for a slot that is about to send it."""
         claimed, _ = line.waiting.popleft()
         self._held -= 1
-        if line.spilled and len(line.waiting) <= self.options.line_limit // 2:
-            line.spilled = False
-            self.store.new_work.set()  # its webhooks are no longer skipped by claims
+        self._want_rows(origin, line)
         return claimed
 
     def _slot_freed(self, origin: str, line: _Line) -> None:
@@ -324,23 +435,31 @@ class Dispatcher:
             del self._blocked[blocked]
             if (other := self._lines.get(blocked)) is not None:
                 self._start_ready(blocked, other)
+        self._want_rows(origin, line)
         self._forget_if_idle(origin, line)
         self._wake_claimer_if_room()
 
     def _wake_claimer_if_room(self) -> None:
-        if self._claimer_wants_room and (
-            self._hold_cap - self._held - self._in_flight >= self.options.batch_size
-        ):
+        if self._claimer_wants_room and self._room() >= self.options.batch_size:
             self._claimer_wants_room = False
             self.store.new_work.set()
+            for origin, line in self._lines.items():
+                self._want_rows(origin, line)
 
     def _forget_if_idle(self, origin: str, line: _Line) -> None:
-        if line.waiting or line.in_flight:
+        if line.held or line.backlog or line.pull_queued:
             return
         self._lines.pop(origin, None)
         self._blocked.pop(origin, None)
-        if line.spilled:
-            self.store.new_work.set()  # its work waits in the store: claim it now
+
+    def _observe_pace(self, origin: str, line: _Line, seconds: float) -> None:
+        """Fold one attempt's time into the destination's pace and resize its line."""
+        pace = self._pace.get(origin)
+        if pace is None and len(self._pace) > 10_000:
+            self._pace.clear()
+        pace = seconds if pace is None else pace + PACE_WEIGHT * (seconds - pace)
+        self._pace[origin] = pace
+        line.capacity = self._capacity(origin)
 
     # ------------------------------------------------------------------ sending
 
@@ -352,14 +471,16 @@ class Dispatcher:
         """
         try:
             while True:
+                started = time.monotonic()
                 try:
                     self._finished.append(await self._attempt(claimed))
                     self._finished_ready.set()
                 except Exception:
                     log.exception("action=deliver_failed delivery=%s", claimed.id)
+                self._observe_pace(origin, line, time.monotonic() - started)
                 if not line.waiting or self._blocked or self._stopping.is_set():
                     return
-                claimed = self._take_next(line)
+                claimed = self._take_next(origin, line)
                 self._wake_claimer_if_room()
         finally:
             self._slot_freed(origin, line)
@@ -480,11 +601,11 @@ class _Handoff:
         self._spilled: set[str] = set()
 
     def offer(self, claimed: Claimed) -> bool:
-        origin = self.dispatcher.origin_of(claimed.url)
+        origin = destination_of(claimed.url)
         on_line = self._per_origin.get(origin, 0)
         refusal = self.dispatcher._refusal(origin, on_line, len(self._taken))
         if refusal == "line":
-            # Its line is full: claims skip the destination until the line drains.
+            # Its line is full: the line pulls the rest from the store as it drains.
             self._spilled.add(origin)
             return False
         if refusal is not None:
@@ -498,10 +619,11 @@ class _Handoff:
         dispatcher = self.dispatcher
         if dispatcher._stopping.is_set():
             return  # leased but not started: the lease expires and a claim takes them over
+        dispatcher.metrics.observe_handoff(len(self._taken))
         for claimed, origin in self._taken:
             dispatcher._hold(claimed, origin, self.leased_at)
         for origin in self._spilled:
-            dispatcher._spilled(origin)
+            dispatcher._set_backlog(origin, dispatcher._line(origin))
 
 
 def _exhausted_reason(result: Finish, disable_after: int) -> str:
@@ -511,11 +633,3 @@ def _exhausted_reason(result: Finish, disable_after: int) -> str:
         f"Webhook disabled automatically: {deliveries} failed after every retry "
         f"(last attempt: {last})."
     )
-
-
-def _destination_key(url: str) -> str:
-    """The origin a delivery goes to; a dead port must not throttle a live one on the host."""
-    try:
-        return str(URL(url).origin())
-    except ValueError:
-        return url

@@ -45,6 +45,13 @@ class DeliveryMetrics:
         #: bound) and their total duration.
         self.latency_counts = [0] * (len(_LATENCY_BUCKETS_S) + 1)
         self.latency_sum_s = 0.0
+        #: Claims by form (``pull``: a line taking its own rows; ``claim``: the others) and
+        #: the rows they leased; ``handoff`` rows came leased from the emitting transaction.
+        self.claims: Tally[str] = Tally()
+        self.claimed_rows: Tally[str] = Tally()
+        #: Deliveries leased but given back unsent (held past their lease's margin, or a
+        #: row whose destination the store did not know landed on a full line).
+        self.handed_back = 0
         self.registry.register(_DeliveryCollector(self))
         self.queue_depth = Gauge(
             "tabhooks_delivery_queue_depth",
@@ -66,6 +73,13 @@ class DeliveryMetrics:
 
     def observe_finished(self, status: Status) -> None:
         self.deliveries[_FINISHED_LABELS.get(status, str(status))] += 1
+
+    def observe_claim(self, form: str, rows: int) -> None:
+        self.claims[form] += 1
+        self.claimed_rows[form] += rows
+
+    def observe_handoff(self, rows: int) -> None:
+        self.claimed_rows["handoff"] += rows
 
     def observe_skipped(self) -> None:
         self.deliveries["skipped_disabled"] += 1
@@ -94,6 +108,23 @@ class _DeliveryCollector(Collector):
             "Delivery state changes after an attempt: succeeded, retry_scheduled, failed.",
             metrics.deliveries,
         )
+        yield _by_form(
+            "tabhooks_delivery_claims",
+            "Claims by form: pull (a destination's line takes its own rows) or claim.",
+            metrics.claims,
+        )
+        yield _by_form(
+            "tabhooks_delivery_claimed_rows",
+            "Deliveries leased to this dispatcher, by how: pull, claim, or handoff (leased by "
+            "the transaction that emitted them).",
+            metrics.claimed_rows,
+        )
+        handed_back = CounterMetricFamily(
+            "tabhooks_delivery_handed_back",
+            "Deliveries leased and given back unsent.",
+        )
+        handed_back.add_metric([], metrics.handed_back)
+        yield handed_back
         cumulative, buckets = 0, []
         bounds = [*map(floatToGoString, _LATENCY_BUCKETS_S), "+Inf"]
         for bound, count in zip(bounds, metrics.latency_counts, strict=True):
@@ -108,7 +139,15 @@ class _DeliveryCollector(Collector):
 
 
 def _by_outcome(name: str, documentation: str, counts: Tally[str]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, documentation, labels=["outcome"])
-    for outcome, count in sorted(counts.items()):
-        family.add_metric([outcome], count)
+    return _by_label(name, documentation, "outcome", counts)
+
+
+def _by_form(name: str, documentation: str, counts: Tally[str]) -> CounterMetricFamily:
+    return _by_label(name, documentation, "form", counts)
+
+
+def _by_label(name: str, documentation: str, label: str, counts: Tally[str]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
     return family

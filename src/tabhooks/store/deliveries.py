@@ -10,6 +10,8 @@ other's rows with ``FOR UPDATE SKIP LOCKED``; on SQLite the single writer lock s
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -18,12 +20,31 @@ from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, null, or_, select, update
+from sqlalchemy import (
+    ColumnClause,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
+from yarl import URL
 
+from tabhooks.store import crypto
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.secrets import signs_at
 from tabhooks.store.tables import (
+    QUEUED_STATUSES,
+    UTCDateTime,
     attempts,
     deliveries,
     events,
@@ -48,7 +69,10 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
-_QUEUED = (Status.PENDING.value, Status.DELIVERING.value)
+#: Queued rows (pending or delivering), with the statuses written literally: the claim indexes
+#: are partial, and a query uses a partial index only when its condition repeats the index's
+#: (a bound parameter does not).
+_IS_QUEUED = deliveries.c.status.in_([literal_column(f"'{s}'") for s in QUEUED_STATUSES])
 
 
 @dataclass(slots=True)
@@ -109,134 +133,305 @@ class Finish:
     had_failures: bool = False
 
 
+class ClaimForm(StrEnum):
+    """Which due rows a claim takes (see :func:`claim_due`)."""
+
+    #: Any destination's.
+    ANY = "any"
+    #: One destination's: a line taking its own next rows.
+    ONE = "one"
+    #: Any but those of the destinations named (whose lines are full or pull their own).
+    OTHERS = "others"
+
+
+def _due(form: ClaimForm, dialect: str) -> Select[tuple[str]]:
+    """The ids of the oldest due rows a claim of ``form`` takes, oldest first.
+
+    Both forms read one of the queued-only indexes in order and stop at ``limit``, so a
+    claim costs the same with ten rows queued or a million.
+    """
+    due = select(deliveries.c.id).where(
+        _IS_QUEUED, deliveries.c.next_attempt_at <= bindparam("now", type_=UTCDateTime())
+    )
+    if form is ClaimForm.ONE:
+        # Not named "destination": an UPDATE takes a parameter named after a column as a
+        # value to set (see _postgres_claim).
+        due = due.where(deliveries.c.destination == bindparam("line"))
+    elif form is ClaimForm.OTHERS:
+        # A list of any length in one compiled statement: a JSON array on SQLite, an array
+        # parameter on PostgreSQL. Rows whose destination is not known yet are never skipped.
+        if dialect == "postgresql":
+            skipped: Any = deliveries.c.destination != func.all(
+                bindparam("excluded", type_=postgresql.ARRAY(Text))
+            )
+        else:
+            skipped = deliveries.c.destination.not_in(
+                select(literal_column("value")).select_from(
+                    func.json_each(bindparam("excluded", type_=Text))
+                )
+            )
+        due = due.where(or_(deliveries.c.destination.is_(None), skipped))
+    return due.order_by(deliveries.c.next_attempt_at).limit(bindparam("limit"))
+
+
+def _sending_columns(claimed: Any) -> list[Any]:
+    """What sending needs, for the claimed rows ``claimed`` (a table or a CTE of its rows).
+
+    The sealed columns are read as stored and opened by :func:`_claimed_rows` (opening is
+    cached per ciphertext), so SQLite's driver-level statement needs no result processing.
+    """
+    return [
+        claimed.c.id,
+        claimed.c.webhook_id,
+        claimed.c.site_id,
+        claimed.c.attempts,
+        claimed.c.schedule_base,
+        claimed.c.body,
+        claimed.c.destination,
+        webhooks.c.url,
+        webhooks.c.is_enabled,
+        webhooks.c.consecutive_failures,
+        events.c.payload,
+        type_coerce(relay_targets.c.url, Text),
+        relay_targets.c.method,
+        type_coerce(relay_targets.c.headers, Text),
+        relay_targets.c.type,
+        type_coerce(relay_routes.c.signing_secret, Text),
+        # One row per live signing secret, newest first (none: one row with NULL).
+        type_coerce(webhook_secrets.c.secret, Text),
+    ]
+
+
+def _with_sending_context(query: Any, claimed: Any) -> Any:
+    now = bindparam("now", type_=UTCDateTime())
+    return query.select_from(
+        claimed.join(events, events.c.id == claimed.c.event_id)
+        .outerjoin(webhooks, webhooks.c.id == claimed.c.webhook_id)
+        .outerjoin(
+            webhook_secrets,
+            and_(webhook_secrets.c.webhook_id == claimed.c.webhook_id, signs_at(now)),
+        )
+        .outerjoin(relay_targets, relay_targets.c.id == claimed.c.relay_target_id)
+        .outerjoin(relay_routes, relay_routes.c.id == relay_targets.c.route_id)
+    )
+
+
+def _sqlite_claim(form: ClaimForm) -> DriverStatement:
+    """SQLite: the due rows with what sending needs, in one driver-level statement.
+
+    The write transaction holds SQLite's write lock (``BEGIN IMMEDIATE``), so nothing can
+    claim these rows between this read and :data:`_SQLITE_LEASE`. Driver-level, because a
+    pull of 500 rows through SQLAlchemy's result machinery (and its cache key for an
+    ``IN`` of 500 ids) cost as much as sending them did (docs/performance.md, phase (g)).
+    """
+    due = _due(form, "sqlite").add_columns(
+        deliveries.c.webhook_id,
+        deliveries.c.site_id,
+        deliveries.c.attempts,
+        deliveries.c.schedule_base,
+        deliveries.c.body,
+        deliveries.c.destination,
+        deliveries.c.event_id,
+        deliveries.c.relay_target_id,
+        deliveries.c.next_attempt_at,
+    )
+    rows = due.subquery("due")
+    query = select(*_sending_columns(rows))
+    return DriverStatement(
+        _with_sending_context(query, rows).order_by(
+            rows.c.next_attempt_at, rows.c.id, webhook_secrets.c.created_at.desc()
+        ),
+        sees_deferred_rows=True,
+    )
+
+
+#: Written literally, so the statements' placeholders are exactly the ones they name.
+_DELIVERING: ColumnClause[str] = literal_column(f"'{Status.DELIVERING.value}'", String)
+_SQLITE_CLAIMS = {form: _sqlite_claim(form) for form in ClaimForm}
+#: Lease one claimed row (SQLite: run once per row with ``executemany``).
+_SQLITE_LEASE = DriverStatement(
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=_DELIVERING,
+        next_attempt_at=bindparam("b_until"),
+        lease_expires_at=bindparam("b_until"),
+        leased_by=bindparam("b_worker"),
+        updated_at=bindparam("b_now"),
+    ),
+    order=("b_until", "b_until", "b_worker", "b_now", "b_id"),
+)
+
+
+def _postgres_claim(form: ClaimForm) -> Any:
+    """PostgreSQL: lease the due rows and read what sending needs, in one statement.
+
+    ``FOR UPDATE SKIP LOCKED`` lets concurrent dispatchers claim side by side, each taking
+    rows the others have not locked.
+    """
+    until = bindparam("until", type_=UTCDateTime())
+    leased = (
+        update(deliveries)
+        .where(
+            deliveries.c.id.in_(
+                _due(form, "postgresql").with_for_update(skip_locked=True).scalar_subquery()
+            )
+        )
+        .values(
+            status=_DELIVERING,
+            next_attempt_at=until,
+            lease_expires_at=until,
+            leased_by=bindparam("worker"),
+            updated_at=bindparam("now", type_=UTCDateTime()),
+        )
+        .returning(
+            deliveries.c.id,
+            deliveries.c.webhook_id,
+            deliveries.c.site_id,
+            deliveries.c.attempts,
+            deliveries.c.schedule_base,
+            deliveries.c.body,
+            deliveries.c.destination,
+            deliveries.c.event_id,
+            deliveries.c.relay_target_id,
+        )
+        .cte("claimed")
+    )
+    query = select(*_sending_columns(leased))
+    return _with_sending_context(query, leased).order_by(
+        leased.c.id, webhook_secrets.c.created_at.desc()
+    )
+
+
+_POSTGRES_CLAIMS = {form: _postgres_claim(form) for form in ClaimForm}
+
+
 async def claim_due(
     conn: AsyncConnection,
     *,
     worker_id: str,
     limit: int,
     lease_s: float,
-    exclude_webhooks: Collection[str] = (),
+    destination: str | None = None,
+    exclude_destinations: Collection[str] = (),
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` and read what sending needs.
 
+    Oldest due first.
+
     Args:
-        exclude_webhooks: Webhooks whose destination already has a full line at this
-            dispatcher; their rows stay where they are instead of being claimed and handed
-            straight back.
+        destination: Claim only this destination's rows (a line taking its own next rows).
+        exclude_destinations: Leave these destinations' rows where they are: their lines at
+            this dispatcher are full, or fetch their own rows. Rows whose destination is not
+            known yet (NULL) are never excluded.
     """
     now = utcnow_precise()
-    lease_until = now + timedelta(seconds=lease_s)
-    due = (
-        select(deliveries.c.id)
-        .where(deliveries.c.status.in_(_QUEUED), deliveries.c.next_attempt_at <= now)
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(limit)
-    )
-    if exclude_webhooks:
-        due = due.where(
-            or_(
-                deliveries.c.webhook_id.is_(None),
-                deliveries.c.webhook_id.not_in(list(exclude_webhooks)),
-            )
-        )
-    claim = update(deliveries).values(
-        status=Status.DELIVERING.value,
-        next_attempt_at=lease_until,
-        lease_expires_at=lease_until,
-        leased_by=worker_id,
-        updated_at=now,
-    )
-    if conn.dialect.name == "postgresql":
-        result = await conn.execute(
-            claim.where(
-                deliveries.c.id.in_(due.with_for_update(skip_locked=True).scalar_subquery())
-            ).returning(deliveries.c.id)
-        )
-        ids = [row.id for row in result]
+    until = now + timedelta(seconds=lease_s)
+    parameters: dict[str, Any] = {"now": now, "limit": limit}
+    if destination is not None:
+        form = ClaimForm.ONE
+        parameters["line"] = destination
+    elif exclude_destinations:
+        form = ClaimForm.OTHERS
+        parameters["excluded"] = list(exclude_destinations)
     else:
-        ids = list((await conn.execute(due)).scalars())
-        if ids:
-            await conn.execute(claim.where(deliveries.c.id.in_(ids)))
-    if not ids:
-        return []
-    rows = (
-        await conn.execute(
-            select(
-                deliveries.c.id,
-                deliveries.c.webhook_id,
-                deliveries.c.site_id,
-                deliveries.c.attempts,
-                deliveries.c.schedule_base,
-                deliveries.c.body,
-                webhooks.c.url,
-                webhooks.c.is_enabled,
-                webhooks.c.consecutive_failures,
-                events.c.payload,
-                relay_targets.c.url.label("relay_url"),
-                relay_targets.c.method.label("relay_method"),
-                relay_targets.c.headers.label("relay_headers"),
-                relay_targets.c.type.label("relay_type"),
-                relay_routes.c.signing_secret.label("relay_secret"),
+        form = ClaimForm.ANY
+    if conn.dialect.name == "postgresql":
+        parameters.update(until=until, worker=worker_id)
+        rows: Sequence[Any] = (await conn.execute(_POSTGRES_CLAIMS[form], parameters)).all()
+    else:
+        if form is ClaimForm.OTHERS:
+            parameters["excluded"] = json.dumps(parameters["excluded"])
+        rows = await _SQLITE_CLAIMS[form].execute(conn, parameters)
+        ids = list(dict.fromkeys(row[0] for row in rows))
+        await _SQLITE_LEASE.execute_many_values(
+            conn, [(until, until, worker_id, now, delivery_id) for delivery_id in ids]
+        )
+    claimed, stale = _claimed_rows(rows)
+    if stale:
+        await _SET_DESTINATION.execute_many_values(conn, stale)
+    return claimed
+
+
+def _claimed_rows(rows: Sequence[Any]) -> tuple[list[Claimed], list[tuple[str, str]]]:
+    """One :class:`Claimed` per delivery from the claim's rows (one per live secret).
+
+    Also returns ``(destination, id)`` for each row whose stored destination is missing or
+    outdated (see :data:`_SET_DESTINATION`).
+    """
+    reveal = crypto.installed().reveal  # opening is cached per ciphertext: a dict lookup
+    claimed: dict[str, Claimed] = {}
+    stale: list[tuple[str, str]] = []
+    payloads: dict[str, bytes] = {}
+    for (delivery_id, webhook_id, site_id, attempts_made, schedule_base, body, stored_at, url,
+         is_enabled, failures, payload, relay_url, relay_method, relay_headers, relay_type,
+         relay_secret, secret) in rows:  # fmt: skip
+        known = claimed.get(delivery_id)
+        if known is not None:  # another live secret of the same delivery's webhook
+            if secret is not None:
+                known.secrets = (*known.secrets, reveal(secret))
+            continue
+        if webhook_id is not None:
+            sent = payloads.get(payload)
+            if sent is None:
+                sent = payloads[payload] = payload.encode()
+            item = Claimed(
+                id=delivery_id,
+                webhook_id=webhook_id,
+                site_id=site_id,
+                url=url,
+                webhook_enabled=bool(is_enabled),
+                payload=sent,
+                attempts=attempts_made,
+                schedule_base=schedule_base,
+                secrets=(reveal(secret),) if secret is not None else (),
+                failures=failures or 0,
             )
-            .join(events, events.c.id == deliveries.c.event_id)
-            .outerjoin(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-            .outerjoin(relay_targets, relay_targets.c.id == deliveries.c.relay_target_id)
-            .outerjoin(relay_routes, relay_routes.c.id == relay_targets.c.route_id)
-            .where(deliveries.c.id.in_(ids))
-        )
-    ).all()
-    secrets = await _live_secrets(conn, {r.webhook_id for r in rows if r.webhook_id}, now)
-    return [_claimed(row, secrets) for row in rows]
+        else:
+            url = reveal(relay_url)
+            item = Claimed(
+                id=delivery_id,
+                webhook_id=None,
+                site_id=site_id,
+                url=url,
+                webhook_enabled=True,
+                payload=(body if body is not None else payload).encode(),
+                attempts=attempts_made,
+                schedule_base=schedule_base,
+                # Only generic http targets are signed: Slack, Teams and IFTTT cannot verify.
+                secrets=((reveal(relay_secret),) if relay_secret and relay_type == "http" else ()),
+                method=relay_method,
+                headers=tuple(json.loads(reveal(relay_headers or "{}")).items()),
+            )
+        claimed[delivery_id] = item
+        if stored_at != (found := destination_of(url)):
+            stale.append((found, delivery_id))
+    return list(claimed.values()), stale
 
 
-def _claimed(row: Any, secrets: dict[str, tuple[str, ...]]) -> Claimed:
-    if row.webhook_id is not None:
-        return Claimed(
-            id=row.id,
-            webhook_id=row.webhook_id,
-            site_id=row.site_id,
-            url=row.url,
-            webhook_enabled=bool(row.is_enabled),
-            payload=row.payload.encode(),
-            attempts=row.attempts,
-            schedule_base=row.schedule_base,
-            secrets=secrets.get(row.webhook_id, ()),
-            failures=row.consecutive_failures or 0,
-        )
-    body = row.body if row.body is not None else row.payload
-    return Claimed(
-        id=row.id,
-        webhook_id=None,
-        site_id=row.site_id,
-        url=row.relay_url,
-        webhook_enabled=True,
-        payload=body.encode(),
-        attempts=row.attempts,
-        schedule_base=row.schedule_base,
-        # Only generic http targets are signed: Slack, Teams and IFTTT cannot verify.
-        secrets=(row.relay_secret,) if row.relay_secret and row.relay_type == "http" else (),
-        method=row.relay_method,
-        headers=tuple(json.loads(row.relay_headers or "{}").items()),
-    )
+#: Record where a claimed row goes when the row did not say, or said where its webhook's
+#: URL pointed before it changed: later claims skip or pull it by that destination. Relay
+#: deliveries are queued without it (their URL is sealed, and opened only when claimed).
+_SET_DESTINATION = DriverStatement(
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(destination=bindparam("b_destination")),
+    order=("b_destination", "b_id"),
+)
 
 
-async def _live_secrets(
-    conn: AsyncConnection, webhook_ids: set[str], now: datetime
-) -> dict[str, tuple[str, ...]]:
-    if not webhook_ids:
-        return {}
-    rows = await conn.execute(
-        select(webhook_secrets.c.webhook_id, webhook_secrets.c.secret)
-        .where(
-            webhook_secrets.c.webhook_id.in_(webhook_ids),
-            signs_at(now),
-        )
-        .order_by(webhook_secrets.c.created_at.desc())
-    )
-    out: dict[str, list[str]] = {}
-    for row in rows:
-        out.setdefault(row.webhook_id, []).append(row.secret)
-    return {k: tuple(v) for k, v in out.items()}
+@functools.lru_cache(maxsize=4096)
+def destination_of(url: str) -> str:
+    """Where a delivery to ``url`` goes: its origin, as aiohttp keys pooled connections.
+
+    Each destination has its own line at a dispatcher, so a dead port does not throttle a
+    live one on the same host. A URL without an origin (it cannot be sent anyway) gets a key
+    of its own that does not repeat it: relay URLs are secrets.
+    """
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return "unparsable:" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 _INSERT_ATTEMPTS = insert_into(
@@ -371,9 +566,7 @@ async def queue_stats(conn: AsyncConnection) -> QueueStats:
     now = utcnow_precise()
     row = (
         await conn.execute(
-            select(func.count(), func.min(deliveries.c.created_at)).where(
-                deliveries.c.status.in_(_QUEUED)
-            )
+            select(func.count(), func.min(deliveries.c.created_at)).where(_IS_QUEUED)
         )
     ).one()
     oldest = (now - row[1]).total_seconds() if row[1] is not None else 0.0

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -273,6 +274,13 @@ relay_targets = Table(
     Index(None, "route_id"),
 )
 
+#: The statuses of a queued delivery, in the order every query writes them: a partial index
+#: is used only by a query whose condition repeats the index's own, literally.
+QUEUED_STATUSES = ("pending", "delivering")
+_QUEUED_SQL = text("status IN ('pending', 'delivering')")
+#: Keyword arguments that make an :class:`Index` cover queued deliveries only.
+QUEUED_ONLY: dict[str, Any] = {"sqlite_where": _QUEUED_SQL, "postgresql_where": _QUEUED_SQL}
+
 deliveries = Table(
     "deliveries",
     metadata,
@@ -297,7 +305,14 @@ deliveries = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime()),
-    Index(None, "status", "next_attempt_at"),
+    # Where it goes (scheme, host and port: tabhooks.store.deliveries.destination_of), so a
+    # dispatcher can claim one destination's rows, or skip those of a destination whose line
+    # is full, without reading the URL. NULL until first claimed for rows written before it.
+    Column("destination", Text),
+    # Only queued rows, by when they are due: claims read these two in order and stop at
+    # their limit, however much history the table holds (see tabhooks.store.deliveries).
+    Index(None, "next_attempt_at", "destination", **QUEUED_ONLY),
+    Index(None, "destination", "next_attempt_at", **QUEUED_ONLY),
     Index(None, "webhook_id", "created_at"),
     Index(None, "relay_target_id"),
     Index(None, "site_id", "created_at"),

@@ -65,3 +65,23 @@ def test_nothing_observed_yet_still_shows_every_family() -> None:
         "tabhooks_delivery_queue_depth",
         "tabhooks_delivery_oldest_pending_age_seconds",
     }
+
+
+def test_claims_by_form_and_rows_handed_back() -> None:
+    metrics = DeliveryMetrics()
+    metrics.observe_claim("pull", 500)
+    metrics.observe_claim("pull", 12)
+    metrics.observe_claim("claim", 0)
+    metrics.observe_handoff(1000)
+    metrics.handed_back += 3
+    got = samples(metrics, QueueStats(depth=0, oldest_due_age_s=0.0))
+
+    def one(name: str, **labels: str) -> float:
+        return got[(name, frozenset(labels.items()))]
+
+    assert one("tabhooks_delivery_claims_total", form="pull") == 2
+    assert one("tabhooks_delivery_claims_total", form="claim") == 1
+    assert one("tabhooks_delivery_claimed_rows_total", form="pull") == 512
+    assert one("tabhooks_delivery_claimed_rows_total", form="claim") == 0
+    assert one("tabhooks_delivery_claimed_rows_total", form="handoff") == 1000
+    assert one("tabhooks_delivery_handed_back_total") == 3
