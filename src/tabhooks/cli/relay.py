@@ -221,7 +221,12 @@ def add(
     ],
     event: Annotated[
         list[str] | None,
-        typer.Option("--event", "-e", help="Event to pass on, either spelling (repeatable)."),
+        typer.Option(
+            "--event",
+            "-e",
+            metavar="EVENT",
+            help="Event to pass on, either spelling (repeatable).",
+        ),
     ] = None,
     slack: Annotated[
         list[str] | None,
@@ -243,11 +248,15 @@ def add(
     header: Annotated[
         list[str] | None,
         typer.Option(
-            "--header", "-H", help="'Name: value' for --http targets; the value may be env:VAR."
+            "--header",
+            "-H",
+            metavar="'NAME: VALUE'",
+            help="A header for --http targets (repeatable); the value may be env:VAR.",
         ),
     ] = None,
     template: Annotated[
-        str | None, typer.Option("--template", help="Jinja2 template, or @file.")
+        str | None,
+        typer.Option("--template", metavar="TEXT|@FILE", help="Jinja2 template, or @file."),
     ] = None,
     resource_glob: Annotated[
         str, typer.Option("--resource", metavar="GLOB", help="Glob on the resource name.")
