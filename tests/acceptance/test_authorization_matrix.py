@@ -257,6 +257,60 @@ _PAYLOAD = {
     "created_at": "2026-01-01T00:00:00Z",
 }
 
+
+def _schedule(w: World, kind: str = "Extract") -> str:
+    """A fresh server schedule (server administrators create them)."""
+    admin = w.actors[authz.SERVER_ADMIN]
+    body = {
+        "schedule": {
+            "name": w.unique("schedule"),
+            "type": kind,
+            "frequency": "Daily",
+            "frequencyDetails": {"start": "03:00:00"},
+        }
+    }
+    return str(w.json_call(admin.token, "POST", "/api/3.28/schedules", body)["schedule"]["id"])
+
+
+def _task(w: World, kind: str = "datasource") -> str:
+    """A fresh task: the owner's fresh content, added by the owner to a fresh schedule."""
+    owner = w.actors[authz.OWNER]
+    tag = "runFlow" if kind == "flow" else "extractRefresh"
+    schedule = _schedule(w, "Flow" if kind == "flow" else "Extract")
+    body = {"task": {tag: {kind: {"id": w.content(kind)}}}}
+    added = w.json_call(owner.token, "PUT", f"{owner.api}/schedules/{schedule}/{kind}s", body)
+    return str(added["task"][tag]["id"])
+
+
+def _cloud_refresh(datasource: str) -> str:
+    return xml(
+        f'<extractRefresh type="FullRefresh"><datasource id="{datasource}"/></extractRefresh>'
+        '<schedule frequency="Daily"><frequencyDetails start="04:00:00"/></schedule>'
+    )
+
+
+def _cloud_task(w: World) -> str:
+    """A fresh Tableau Cloud style task (with its own schedule) on the owner's content."""
+    owner = w.actors[authz.OWNER]
+    answer = w.http.post(
+        f"{owner.api}/tasks/extractRefreshes",
+        content=_cloud_refresh(w.content("datasource")),
+        headers={"X-Tableau-Auth": owner.token, "Accept": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["extractRefresh"]["id"])
+
+
+#: A task's owner and administrators; a publisher who owns none of it finds nothing (404),
+#: a role that cannot publish is refused first (403).
+TASK_MANAGERS = expect(
+    HIDDEN, viewer=FORBIDDEN, read_only=FORBIDDEN, explorer=FORBIDDEN,
+    owner=ALLOW, sae=ALLOW, sac=ALLOW, server=ALLOW,
+)  # fmt: skip
+#: Seeing one task: its owner and administrators; anyone else finds nothing (404).
+TASK_READERS = expect(HIDDEN, owner=ALLOW, sae=ALLOW, sac=ALLOW, server=ALLOW)
+
+
 #: Every route of the app, and what each principal may get from it.
 MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     # -- public --------------------------------------------------------------------------------
@@ -539,6 +593,116 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     # Cancelling is for whoever queued the job (the owner here) and administrators.
     ("PUT", f"{SITE}/jobs/{{job_id}}"): Case(
         OWNER_OR_ADMIN, lambda w, a: Call("PUT", f"{a.api}/jobs/{w.job()}", content=xml(""))
+    ),
+    # -- schedules and tasks (issue 17) ------------------------------------------------------------
+    ("POST", f"{API}/schedules"): Case(
+        SERVER_ONLY,
+        lambda w, a: Call(
+            "POST",
+            "/api/3.28/schedules",
+            content=xml(
+                f'<schedule name="{w.unique("sched")}" type="Extract" frequency="Weekly">'
+                '<frequencyDetails start="05:00:00"><intervals><interval weekDay="Monday"/>'
+                "</intervals></frequencyDetails></schedule>"
+            ),
+        ),
+    ),
+    ("GET", f"{API}/schedules"): Case(SERVER_ONLY, lambda w, a: Call("GET", "/api/3.28/schedules")),
+    ("GET", f"{API}/schedules/{{schedule_id}}"): Case(
+        SERVER_ONLY, lambda w, a: Call("GET", f"/api/3.28/schedules/{_schedule(w)}")
+    ),
+    ("PUT", f"{API}/schedules/{{schedule_id}}"): Case(
+        SERVER_ONLY,
+        lambda w, a: Call(
+            "PUT",
+            f"/api/3.28/schedules/{_schedule(w)}",
+            content=xml('<schedule priority="20" state="Suspended"/>'),
+        ),
+    ),
+    ("DELETE", f"{API}/schedules/{{schedule_id}}"): Case(
+        SERVER_ONLY, lambda w, a: Call("DELETE", f"/api/3.28/schedules/{_schedule(w)}")
+    ),
+    ("PUT", f"{SITE}/schedules/{{schedule_id}}/datasources"): Case(
+        OWNER_OR_ADMIN,
+        lambda w, a: Call(
+            "PUT",
+            f"{a.api}/schedules/{_schedule(w)}/datasources",
+            content=xml(
+                f'<task><extractRefresh><datasource id="{w.content("datasource")}"/>'
+                "</extractRefresh></task>"
+            ),
+        ),
+    ),
+    ("PUT", f"{SITE}/schedules/{{schedule_id}}/workbooks"): Case(
+        OWNER_OR_ADMIN,
+        lambda w, a: Call(
+            "PUT",
+            f"{a.api}/schedules/{_schedule(w)}/workbooks",
+            content=xml(
+                f'<task><extractRefresh><workbook id="{w.content("workbook")}"/>'
+                "</extractRefresh></task>"
+            ),
+        ),
+    ),
+    ("PUT", f"{SITE}/schedules/{{schedule_id}}/flows"): Case(
+        OWNER_OR_ADMIN,
+        lambda w, a: Call(
+            "PUT",
+            f"{a.api}/schedules/{_schedule(w, 'Flow')}/flows",
+            content=xml(f'<task><runFlow><flow id="{w.content("flow")}"/></runFlow></task>'),
+        ),
+    ),
+    # Everyone lists (their own site's tasks: all for administrators, their content's for others).
+    ("GET", f"{SITE}/schedules/{{schedule_id}}/extracts"): Case(
+        with_(MEMBERS, other=ALLOW),
+        lambda w, a: Call("GET", f"{a.api}/schedules/{_schedule(w)}/extracts"),
+    ),
+    ("GET", f"{SITE}/tasks/extractRefreshes"): Case(
+        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/tasks/extractRefreshes")
+    ),
+    ("GET", f"{SITE}/tasks/extractRefreshes/{{task_id}}"): Case(
+        TASK_READERS, lambda w, a: Call("GET", f"{a.api}/tasks/extractRefreshes/{_task(w)}")
+    ),
+    ("POST", f"{SITE}/tasks/extractRefreshes/{{task_id}}/runNow"): Case(
+        TASK_MANAGERS,
+        lambda w, a: Call(
+            "POST", f"{a.api}/tasks/extractRefreshes/{_task(w)}/runNow", content=xml("")
+        ),
+    ),
+    ("DELETE", f"{SITE}/tasks/extractRefreshes/{{task_id}}"): Case(
+        TASK_MANAGERS,
+        lambda w, a: Call("DELETE", f"{a.api}/tasks/extractRefreshes/{_task(w)}"),
+    ),
+    ("POST", f"{SITE}/tasks/extractRefreshes"): Case(
+        OWNER_OR_ADMIN,
+        lambda w, a: Call(
+            "POST",
+            f"{a.api}/tasks/extractRefreshes",
+            content=_cloud_refresh(w.content("datasource")),
+        ),
+    ),
+    ("POST", f"{SITE}/tasks/extractRefreshes/{{task_id}}"): Case(
+        TASK_MANAGERS,
+        lambda w, a: Call(
+            "POST",
+            f"{a.api}/tasks/extractRefreshes/{_cloud_task(w)}",
+            content=xml(
+                '<extractRefresh type="IncrementalRefresh"/><schedule frequency="Daily">'
+                '<frequencyDetails start="06:00:00"/></schedule>'
+            ),
+        ),
+    ),
+    ("GET", f"{SITE}/tasks/runFlow"): Case(
+        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/tasks/runFlow")
+    ),
+    ("GET", f"{SITE}/tasks/runFlow/{{task_id}}"): Case(
+        TASK_READERS, lambda w, a: Call("GET", f"{a.api}/tasks/runFlow/{_task(w, 'flow')}")
+    ),
+    ("POST", f"{SITE}/tasks/runFlow/{{task_id}}/runNow"): Case(
+        TASK_MANAGERS,
+        lambda w, a: Call(
+            "POST", f"{a.api}/tasks/runFlow/{_task(w, 'flow')}/runNow", content=xml("")
+        ),
     ),
     # -- webhooks (Tableau) --------------------------------------------------------------------------
     ("POST", f"{SITE}/webhooks"): Case(

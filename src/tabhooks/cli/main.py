@@ -19,7 +19,9 @@ from tabhooks.cli import (
     login,
     options,
     relay,
+    schedules,
     serve,
+    tasks,
     webhooks,
     worker,
 )
@@ -81,6 +83,8 @@ app.command("fire", help=fire.fire.__doc__)(fire.fire)
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(inbox.app, name="inbox")
 app.add_typer(relay.app, name="relay")
+app.add_typer(schedules.app, name="schedules")
+app.add_typer(tasks.app, name="tasks")
 app.command("listen", help=listen.listen.__doc__)(listen.listen)
 
 
