@@ -324,16 +324,26 @@ def test_a_bad_enrichment_source_is_refused_when_saved(
 
 
 def test_cli_adds_routes_enriched_by_profile_and_by_pat_from_a_variable(
-    client: Client, stand_in: Client, tableau: ServerProcess, datasource: Any, receiver: Receiver
+    client: Client,
+    stand_in: Client,
+    tableau: ServerProcess,
+    datasource: Any,
+    receiver: Receiver,
+    tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")}
     env.update(
-        TABHOOKS_CLI_SERVER=client.server.base_url,
-        TABHOOKS_CLI_USERNAME=ADMIN_USERNAME,
-        TABHOOKS_CLI_PASSWORD=ADMIN_PASSWORD,
+        TABHOOKS_CONFIG_DIR=str(tmp_path / "cli"),  # the CLI's own login, not the server's
+        ADMIN_PW=ADMIN_PASSWORD,
         STAND_IN_PAT=ADMIN_PAT_SECRET,
+        COLUMNS="200",
     )
-    common = ["--http", receiver.url, "--template", ENRICHMENT_JSON]
+    subprocess.run(
+        [sys.executable, "-m", "tabhooks", "login", "--server", client.server.base_url,
+         "--username", ADMIN_USERNAME, "--password-env", "ADMIN_PW"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    common = ["-q", "--http", receiver.url, "--template", ENRICHMENT_JSON]
     sources = {
         "cli by profile": ["--enrich-profile", PROFILE],
         "cli by pat": ["--enrich-server", tableau.base_url, "--enrich-pat-name", ADMIN_PAT_NAME,
@@ -345,8 +355,8 @@ def test_cli_adds_routes_enriched_by_profile_and_by_pat_from_a_variable(
             env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
-        route_id, inbound_url = added.stdout.strip().split("\t")
-        route = {"id": route_id, "inbound_url": inbound_url}
+        inbound_url = added.stdout.strip()
+        route = {"id": inbound_url.rsplit("/", 1)[1], "inbound_url": inbound_url}
         found = _relayed(route, _payload(stand_in, datasource.id), receiver)
         assert found.get("owner") == "admin", found
     unset = subprocess.run(
@@ -355,7 +365,7 @@ def test_cli_adds_routes_enriched_by_profile_and_by_pat_from_a_variable(
          "--enrich-pat-secret-env", "UNSET_VARIABLE"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert unset.returncode == 1 and "--enrich-pat-secret-env" in unset.stderr
+    assert unset.returncode == 2 and "--enrich-pat-secret-env" in unset.stderr
 
 
 # ---------------------------------------------------------------- profiles are the operator's
