@@ -26,6 +26,7 @@ Tree::
         │   └── WriteForbidden       403 403004
         ├── SiteNotFound             404 404000
         ├── UserNotFound             404 404002
+        ├── GroupNotFound            404 404002 (Tableau's code for a group it cannot find)
         ├── WebhookNotFound          404 404060
         ├── ProjectNotFound          404 404005
         ├── WorkbookNotFound         404 404006
@@ -38,11 +39,14 @@ Tree::
         ├── LabelNotFound            404 404057
         ├── ResourceNotFound         404 404003
         │   ├── UnsupportedVersion   404 404003 (unknown resource, as Tableau answers)
-        │   └── PatNotFound          404 404003 (no personal access token of that name)
+        │   ├── PatNotFound          404 404003 (no personal access token of that name)
+        │   └── PermissionNotFound   404 404003 (no such capability of that grantee)
         ├── MethodNotAllowed         405 405000
         ├── Conflict                 409 409000
         │   ├── SiteConflict         409 409001
         │   ├── UserConflict         409 409017
+        │   ├── GroupConflict        409 409009
+        │   ├── GroupMemberConflict  409 409011
         │   ├── ContentConflict      409 409004
         │   ├── RefreshQueued        409 409093
         │   └── WebhookNameConflict  409 409160
@@ -258,6 +262,12 @@ class TaskNotFound(TableauError):
     status, code, summary = 404, "404028", "Task not found"
 
 
+class GroupNotFound(TableauError):
+    """The group does not exist on this site."""
+
+    status, code, summary = 404, "404002", "Group not found"
+
+
 class UnsupportedVersion(ResourceNotFound):
     """The REST API version in the URI is not supported."""
 
@@ -266,6 +276,12 @@ class PatNotFound(ResourceNotFound):
     """The user has no personal access token of that name."""
 
     summary = "Personal access token not found"
+
+
+class PermissionNotFound(ResourceNotFound):
+    """The grantee has no such capability in that mode on the resource."""
+
+    summary = "Permission not found"
 
 
 class MethodNotAllowed(TableauError):
@@ -308,6 +324,18 @@ class ScheduleNameConflict(Conflict):
     """A schedule with that name already exists on the server."""
 
     code = "409021"
+
+
+class GroupConflict(Conflict):
+    """A group with that name already exists on this site."""
+
+    code = "409009"
+
+
+class GroupMemberConflict(Conflict):
+    """The user is already a member of the group."""
+
+    code = "409011"
 
 
 class WebhookNameConflict(Conflict):

@@ -33,6 +33,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -65,6 +66,7 @@ from tests.support.authz import (
     UNAUTH,
     Call,
     Case,
+    Outcome,
     expect,
     ui,
     with_,
@@ -247,6 +249,163 @@ def _adopt_or_add(w: World, a: Actor) -> Call:
 
 def _static_file() -> str:
     return sorted(p.name for p in Path(STATIC_DIR).iterdir() if p.is_file())[0]
+
+
+# -- groups and permissions (issue 18) -------------------------------------------------------
+
+
+def _as_server_admin(w: World, method: str, path: str, body: str | None = None) -> httpx.Response:
+    """A set-up call on site A by the server administrator (never one of the judged calls)."""
+    admin = w.actors[authz.SERVER_ADMIN]
+    answer = w.http.request(
+        method, f"{admin.api}/{path}", content=body, headers={"X-Tableau-Auth": admin.token}
+    )
+    assert answer.status_code < 300, (method, path, answer.status_code, answer.text)
+    return answer
+
+
+def _group(w: World, *members: str) -> str:
+    """A fresh group of site A (its name private to A), with ``members``."""
+    name = w.unique("group")
+    created = _as_server_admin(w, "POST", "groups", xml(f'<group name="{name}"/>'))
+    group_id = re.search(r'<group id="([^"]+)"', created.text)
+    assert group_id
+    w.a.private += [name, group_id.group(1)]
+    for member in members:
+        _as_server_admin(
+            w, "POST", f"groups/{group_id.group(1)}/users", xml(f'<user id="{member}"/>')
+        )
+    return group_id.group(1)
+
+
+def _grant_xml(grantee: str, grantee_id: str, capability: str, mode: str = "Allow") -> str:
+    return xml(
+        f'<permissions><granteeCapabilities><{grantee} id="{grantee_id}"/><capabilities>'
+        f'<capability name="{capability}" mode="{mode}"/></capabilities></granteeCapabilities>'
+        "</permissions>"
+    )
+
+
+#: Per resource: its collection, its id in the world, a capability it takes, who may change it.
+_PERMISSION_TARGETS: dict[str, tuple[Callable[[World], str], str, dict[str, Outcome]]] = {
+    "projects": (lambda w: w.a.project, "Write", ADMINS),  # the server admin's project
+    "workbooks": (lambda w: w.a.workbook, "ShareView", OWNER_OR_ADMIN),
+    "datasources": (lambda w: w.a.datasource, "Connect", OWNER_OR_ADMIN),
+    "flows": (lambda w: w.a.flow, "Execute", OWNER_OR_ADMIN),
+    "views": (lambda w: w.a.view, "ExportData", OWNER_OR_ADMIN),
+}
+
+
+def _permission_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
+    """Query (whoever reads it), add and delete (ChangePermissions: owner, leaders, admins)."""
+    rows: dict[tuple[str, str], Case | tuple[Case, ...]] = {}
+    for collection, (target, capability, changers) in _PERMISSION_TARGETS.items():
+        base = f"{SITE}/{collection}/{{resource_id}}/permissions"
+
+        def query(w: World, a: Actor, c: str = collection, t: Any = target) -> Call:
+            return Call("GET", f"{a.api}/{c}/{t(w)}/permissions")
+
+        def add(
+            w: World, a: Actor, c: str = collection, t: Any = target, cap: str = capability
+        ) -> Call:
+            return Call(
+                "PUT",
+                f"{a.api}/{c}/{t(w)}/permissions",
+                content=_grant_xml("user", w.a.bystander, cap),
+            )
+
+        def delete(
+            w: World, a: Actor, c: str = collection, t: Any = target, cap: str = capability
+        ) -> Call:
+            _as_server_admin(
+                w, "PUT", f"{c}/{t(w)}/permissions", _grant_xml("user", w.a.bystander, cap, "Deny")
+            )
+            return Call(
+                "DELETE", f"{a.api}/{c}/{t(w)}/permissions/users/{w.a.bystander}/{cap}/Deny"
+            )
+
+        rows[("GET", base)] = Case(MEMBERS, query)
+        rows[("PUT", base)] = Case(changers, add)
+        rows[("DELETE", f"{base}/{{grantee_type}}/{{grantee_id}}/{{capability}}/{{mode}}")] = Case(
+            changers, delete
+        )
+    defaults = f"{SITE}/projects/{{project_id}}/default-permissions/{{content_type}}"
+
+    def delete_default(w: World, a: Actor) -> Call:
+        path = f"projects/{w.a.project}/default-permissions/workbooks"
+        _as_server_admin(w, "PUT", path, _grant_xml("user", w.a.bystander, "ExportXml", "Deny"))
+        return Call("DELETE", f"{a.api}/{path}/users/{w.a.bystander}/ExportXml/Deny")
+
+    rows[("GET", defaults)] = Case(
+        MEMBERS,
+        lambda w, a: Call("GET", f"{a.api}/projects/{w.a.project}/default-permissions/workbooks"),
+    )
+    rows[("PUT", defaults)] = Case(
+        ADMINS,
+        lambda w, a: Call(
+            "PUT",
+            f"{a.api}/projects/{w.a.project}/default-permissions/datasources",
+            content=_grant_xml("user", w.a.bystander, "SaveAs"),
+        ),
+    )
+    rows[("DELETE", f"{defaults}/{{grantee_type}}/{{grantee_id}}/{{capability}}/{{mode}}")] = Case(
+        ADMINS, delete_default
+    )
+    return rows
+
+
+def _group_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
+    """Groups are read by every member and changed by administrators only."""
+    return {
+        ("GET", f"{SITE}/groups"): Case(
+            with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/groups")
+        ),
+        ("POST", f"{SITE}/groups"): Case(
+            with_(ADMINS, other=ALLOW),
+            lambda w, a: Call(
+                "POST", f"{a.api}/groups", content=xml(f'<group name="{w.unique("g")}"/>')
+            ),
+        ),
+        ("PUT", f"{SITE}/groups/{{group_id}}"): Case(
+            ADMINS,
+            lambda w, a: Call(
+                "PUT",
+                f"{a.api}/groups/{_group(w)}",
+                content=xml(f'<group name="{w.unique("g")}"/>'),
+            ),
+        ),
+        ("DELETE", f"{SITE}/groups/{{group_id}}"): Case(
+            ADMINS, lambda w, a: Call("DELETE", f"{a.api}/groups/{_group(w)}")
+        ),
+        ("GET", f"{SITE}/groups/{{group_id}}/users"): Case(
+            MEMBERS, lambda w, a: Call("GET", f"{a.api}/groups/{_group(w, w.a.bystander)}/users")
+        ),
+        ("POST", f"{SITE}/groups/{{group_id}}/users"): Case(
+            ADMINS,
+            lambda w, a: Call(
+                "POST",
+                f"{a.api}/groups/{_group(w)}/users",
+                content=xml(f'<user id="{w.a.bystander}"/>'),
+            ),
+        ),
+        ("DELETE", f"{SITE}/groups/{{group_id}}/users/{{user_id}}"): Case(
+            ADMINS,
+            lambda w, a: Call(
+                "DELETE", f"{a.api}/groups/{_group(w, w.a.bystander)}/users/{w.a.bystander}"
+            ),
+        ),
+        ("PUT", f"{SITE}/groups/{{group_id}}/users/remove"): Case(
+            ADMINS,
+            lambda w, a: Call(
+                "PUT",
+                f"{a.api}/groups/{_group(w, w.a.bystander)}/users/remove",
+                content=xml(f'<users><user id="{w.a.bystander}"/></users>'),
+            ),
+        ),
+        ("GET", f"{SITE}/users/{{user_id}}/groups"): Case(
+            MEMBERS, lambda w, a: Call("GET", f"{a.api}/users/{w.a.bystander}/groups")
+        ),
+    }
 
 
 _PAYLOAD = {
@@ -567,6 +726,9 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         OWNER_OR_ADMIN,
         lambda w, a: Call("DELETE", f"{a.api}/dataQualityWarnings/{w.warning(w.a.datasource)}"),
     ),
+    # -- groups and permissions ----------------------------------------------------------------
+    **_group_rows(),
+    **_permission_rows(),
     # -- jobs ----------------------------------------------------------------------------------------
     ("POST", f"{SITE}/workbooks/{{workbook_id}}/refresh"): Case(
         PUBLISHERS,

@@ -19,9 +19,11 @@ from tabhooks.api import (
     auth,
     content,
     extensions,
+    groups,
     jobs,
     labels,
     operations,
+    permissions,
     projects,
     relays,
     server_info,
@@ -148,6 +150,8 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     for router in content.routers:
         app.include_router(router)
     for module in (extensions, labels, operations):
+        app.include_router(module.router)
+    for module in (groups, permissions):  # groups and permissions (issue 18)
         app.include_router(module.router)
     for router in (schedules_api.router, schedules_api.site_router, tasks_api.router):
         app.include_router(router)

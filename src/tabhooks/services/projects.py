@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabhooks.errors import BadRequest, Conflict, Forbidden, ProjectNotFound
 from tabhooks.models import Project
 from tabhooks.services import contents as contents_service
+from tabhooks.services import permissions
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import contents as contents_store
@@ -60,7 +61,7 @@ async def create(
             raise ProjectNotFound(f"The parent project '{parent_id}' does not exist.")
         if await projects_store.find(conn, site_id, name, parent_id) is not None:
             raise Conflict(f"A project named '{name}' already exists there.")
-        return await projects_store.create(
+        project = await projects_store.create(
             conn,
             site_id=site_id,
             name=name,
@@ -69,6 +70,8 @@ async def create(
             content_permissions=content_permissions or CONTENT_PERMISSIONS[0],
             owner_id=principal.user.id,
         )
+        await permissions.on_new_project(conn, project)  # Tableau: the parent's, or Default's
+        return project
 
 
 async def update(

@@ -34,6 +34,7 @@ from tabhooks.errors import (
 )
 from tabhooks.models import Content, ContentKind, View
 from tabhooks.services import contents as contents_service
+from tabhooks.services import permissions
 from tabhooks.services.emit import emit
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -214,6 +215,8 @@ async def publish(
             password=credentials.password, embed=credentials.embed,
         )  # fmt: skip
         content = await contents_service.require(conn, site_id, kind, content_id)
+        if existing is None:  # new content starts from its project's default permissions
+            await permissions.on_new_content(conn, content)
         removed: list[View] = []
         if kind is ContentKind.WORKBOOK:
             removed = await contents_store.sync_views(

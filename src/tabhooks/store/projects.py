@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.models import Project
+from tabhooks.store import permissions as permissions_store
 from tabhooks.store.tables import projects, utcnow
 
 DEFAULT_PROJECT_NAME = "Default"
@@ -53,13 +54,16 @@ async def ensure_default(conn: AsyncConnection, site_id: str, owner_id: str | No
     ).first()
     if row:
         return Project.from_row(row)
-    return await create(
+    project = await create(
         conn,
         site_id=site_id,
         name=DEFAULT_PROJECT_NAME,
         description=DEFAULT_PROJECT_DESCRIPTION,
         owner_id=owner_id,
     )
+    # A new site: its All Users group, and Tableau's rules for it on the Default project.
+    await permissions_store.seed_default_project(conn, site_id, project.id)
+    return project
 
 
 async def get(conn: AsyncConnection, site_id: str, project_id: str) -> Project | None:

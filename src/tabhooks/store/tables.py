@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -604,6 +605,82 @@ tasks = Table(
     Index(None, "site_id", "created_at"),
     Index(None, "content_id"),
 )
+
+# ----------------------------------------------------------------------------- groups, permissions
+
+# A site's groups of users. Every site has exactly one ``all_users`` group ("All Users"): every
+# site user is in it without a membership row, and it cannot be deleted or renamed.
+groups = Table(
+    "groups",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    # Group names are unique on a site whatever their case, as Tableau's are.
+    Column("name_key", String(255), nullable=False),
+    # Tableau's minimumSiteRole ("grant license on sign-in"): stored and reported.
+    Column("minimum_site_role", String(40)),
+    Column("all_users", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("site_id", "name_key"),
+)
+
+# Members of a site's groups (never of All Users). A user leaving the site leaves its groups:
+# the row hangs off the user's site membership.
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(36), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), primary_key=True),
+    Column("site_id", String(36), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(
+        ["site_id", "user_id"], ["site_users.site_id", "site_users.user_id"], ondelete="CASCADE"
+    ),
+    Index(None, "user_id"),
+)
+
+# One capability granted (Allow) or denied (Deny) to one user or group on one resource: a
+# project, workbook, data source, flow or view (``scope`` empty), or a project's default
+# permissions for the content type named by ``scope`` (workbooks, datasources, flows, ...).
+# ``resource_id`` is always set; the one matching foreign key column (project, content or
+# view) and grantee column (user or group) are set too, so a rule goes with what it names.
+permission_rules = Table(
+    "permission_rules",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    # project, workbook, datasource, flow or view
+    Column("resource_type", String(16), nullable=False),
+    Column("resource_id", String(36), nullable=False),
+    Column("scope", String(32), nullable=False, default=""),
+    # user or group
+    Column("grantee_type", String(8), nullable=False),
+    Column("grantee_id", String(36), nullable=False),
+    Column("capability", String(40), nullable=False),
+    # Allow or Deny
+    Column("mode", String(8), nullable=False),
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE")),
+    Column("content_id", String(36), ForeignKey("contents.id", ondelete="CASCADE")),
+    Column("view_id", String(36), ForeignKey("views.id", ondelete="CASCADE")),
+    Column("user_id", String(36)),
+    Column("group_id", String(36), ForeignKey("groups.id", ondelete="CASCADE")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(
+        ["site_id", "user_id"], ["site_users.site_id", "site_users.user_id"], ondelete="CASCADE"
+    ),
+    UniqueConstraint(
+        "resource_id", "scope", "grantee_type", "grantee_id", "capability",
+        name="uq_permission_rules_grant",
+    ),  # fmt: skip
+    Index(None, "project_id"),
+    Index(None, "content_id"),
+    Index(None, "view_id"),
+    Index(None, "user_id"),
+    Index(None, "group_id"),
+)
+
 
 def utcnow() -> datetime:
     """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
