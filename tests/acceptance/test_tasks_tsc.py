@@ -15,6 +15,7 @@ import pytest
 import tableauserverclient as TSC
 from defusedxml.ElementTree import fromstring
 
+from tests.acceptance.test_cli import signed_in_cli
 from tests.support.server import ADMIN_PAT_NAME, ADMIN_PAT_SECRET, ServerProcess
 from tests.support.tableau_samples import connection_xml, datasource_xml, workbook_xml
 
@@ -304,3 +305,41 @@ def test_both_dialects_for_schedules_and_tasks(server: ServerProcess, tsc: TSC.S
         f"{server.api()}/sites/{tsc.site_id}/tasks/extractRefreshes", headers=headers
     ).json()
     assert "tasks" in tasks and "pagination" in tasks
+
+
+def test_cli_schedules_and_tasks(
+    server: ServerProcess,
+    tsc: TSC.Server,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``tabhooks schedules list|create|run|suspend|resume`` and ``tabhooks tasks list|run``."""
+    cli = signed_in_cli(server, tmp_path_factory.mktemp("config") / "tabhooks")
+    name = _unique("cli-weekly")
+    created = cli.json(
+        "schedules", "create", name, "--frequency", "Weekly", "--start", "06:00:00",
+        "--day", "Monday", "--day", "Thursday", "--priority", "30",
+    )  # fmt: skip
+    assert created["name"] == name and created["state"] == "Active"
+    assert created["intervals"] == [{"weekDay": "Monday"}, {"weekDay": "Thursday"}]
+    assert created["next_run_at"].endswith("T06:00:00Z")
+    assert name in {s["name"] for s in cli.json("schedules", "list")}
+    assert name in cli.run("schedules", "list").stdout
+
+    datasource = _csv_datasource(tsc, tmp_path)
+    tsc.schedules.add_to_schedule(created["id"], datasource=datasource)
+    (task,) = [t for t in cli.json("tasks", "list") if t["target_id"] == datasource.id]
+    assert task["schedule_name"] == name and task["next_run_at"] == created["next_run_at"]
+
+    (ran,) = cli.json("schedules", "run", name)
+    assert ran["task_id"] == task["id"] and ran["type"] == "RefreshExtract"
+    assert tsc.jobs.wait_for_job(ran["job_id"], timeout=30).finish_code == 0
+    again = cli.json("tasks", "run", task["id"])
+    assert tsc.jobs.wait_for_job(again["job_id"], timeout=30).finish_code == 0
+
+    suspended = cli.json("schedules", "suspend", name)
+    assert suspended["state"] == "Suspended" and suspended["next_run_at"] is None
+    resumed = cli.json("schedules", "resume", created["id"])
+    assert resumed["state"] == "Active" and resumed["next_run_at"] == created["next_run_at"]
+    missing = cli.run("schedules", "suspend", "no-such-schedule", expect=None)
+    assert missing.returncode != 0 and "no schedule" in missing.stderr + missing.stdout
