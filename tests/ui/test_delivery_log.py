@@ -184,3 +184,25 @@ def test_unknown_filter_values_are_error_pages(watch: PageWatch) -> None:
         answer = page.goto(f"/ui/deliveries?{query}")
         assert answer is not None and answer.status == status, query
         expect(page.locator(".problem")).to_be_visible()
+
+
+def test_older_pages_back_through_a_filtered_log(watch: PageWatch, admin: Admin) -> None:
+    """Past a page, "Older deliveries" keeps the filters and the page size and continues where
+    the page ended, so every delivery of a busy webhook is reachable."""
+    receiver = admin.create_bin(name="Busy receiver")
+    busy = admin.create_webhook("log-busy", receiver["url"], "ViewDeleted")
+    for number in range(5):
+        admin.fire("ViewDeleted", f"View {number}")
+    page = watch.page
+    sign_in(page)
+    page.goto(f"/ui/deliveries?webhook={busy}&limit=2")
+    resources = page.locator("tr.delivery td[data-label=Resource]")
+    expect(resources).to_have_text(["View 4", "View 3"])
+    page.click("#older")
+    assert f"webhook={busy}" in page.url and "limit=2" in page.url and "before=" in page.url
+    expect(resources).to_have_text(["View 2", "View 1"])
+    page.click("#older")
+    expect(resources).to_have_text(["View 0"])
+    expect(page.locator("#older")).to_have_count(0)
+    answer = page.goto("/ui/deliveries?limit=1000")
+    assert answer is not None and answer.status == 400

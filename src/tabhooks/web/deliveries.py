@@ -36,7 +36,7 @@ from tabhooks.web.templating import pages_of, pretty
 
 router = APIRouter(prefix="/ui/deliveries", include_in_schema=False)
 
-#: Rows on the list page, newest first; "Older" pages further back.
+#: Rows on the list page, newest first, unless ``limit`` asks for fewer; "Older" pages back.
 LIST_LIMIT = 100
 #: Characters of the body sent shown on a delivery's page (after indenting).
 BODY_SHOWN_CHARS = 20_000
@@ -110,7 +110,10 @@ async def deliveries_page(
     status: str | None = None,
     period: str | None = None,
     before: str | None = None,
+    limit: int = LIST_LIMIT,
 ) -> Response:
+    if not 1 <= limit <= LIST_LIMIT:
+        raise BadRequest(f"limit must be 1 to {LIST_LIMIT}.")
     store = store_of(request)
     principal = viewer.principal
     routes = await _routes(store, principal)
@@ -133,7 +136,7 @@ async def deliveries_page(
         since=utcnow_precise() - window if window else None,
         until=None,
         before=before,
-        limit=LIST_LIMIT,
+        limit=limit,
         relay_route_id=route,
         event=_event(event),
     )
@@ -145,10 +148,11 @@ async def deliveries_page(
         "period": period or "",
     }
     older = None
-    if len(rows) == LIST_LIMIT:
-        older = "?" + urlencode(
-            {**{k: v for k, v in chosen.items() if v}, "before": rows[-1]["id"]}
-        )
+    if len(rows) == limit:
+        kept = {k: v for k, v in chosen.items() if v}
+        if limit != LIST_LIMIT:
+            kept["limit"] = str(limit)
+        older = "?" + urlencode({**kept, "before": rows[-1]["id"]})
     return pages_of(request).page(
         request,
         "deliveries.html",
