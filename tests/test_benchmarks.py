@@ -34,6 +34,13 @@ QUICK_RUNS = {
         "pg_w1_rate",
         "pg_w2_rate",
     },
+    "responsiveness.py": {
+        "idle_p99_ms",
+        "relay_p99_ms",
+        "publish_p99_ms",
+        "refresh_p99_ms",
+        "bin_flood_p99_ms",
+    },
 }
 #: Figures that are null when their back end is not there (bench/delivery.py phase (j) runs
 #: on TABHOOKS_TEST_POSTGRES_URL's cluster, or one it starts, when PostgreSQL is installed).

@@ -12,6 +12,9 @@ they are bounded like work anyone may start:
   printed: several milliseconds of pure Python each. Cards and bin pages are therefore
   rendered in worker threads, :data:`RENDER_THREADS` at a time, not on the event loop, so a
   flood watched by many views slows those views, never the API, the dispatcher or the jobs.
+  Views that would render the same card (the same request, seen by viewers who may not
+  manage the bin, as every anonymous viewer) share one rendering (:meth:`Watchers.shared`):
+  ten viewers of a flooded bin cost one render per request, not ten.
 
 The counts live in this process's memory, like the other throttles: with several API
 processes each admits up to the limits.
@@ -21,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import ParamSpec, Self, TypeVar
 
@@ -35,6 +39,8 @@ R = TypeVar("R")
 RENDER_THREADS = 2
 #: What a refused live view is told to wait: places free as other views end or reconnect.
 RETRY_AFTER_S = 10.0
+#: Rendered cards kept for other views of the same request (each may be ~300 kB).
+SHARED_CARDS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class Watchers:
         self._per_address: dict[str, int] = {}
         self._total = 0
         self._render_slots = asyncio.Semaphore(RENDER_THREADS)
+        self._shared: OrderedDict[Hashable, asyncio.Future[str]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -131,3 +138,27 @@ class Watchers:
         """``render(*args, **kwargs)`` in a worker thread, :data:`RENDER_THREADS` at a time."""
         async with self._render_slots:
             return await asyncio.to_thread(functools.partial(render, *args, **kwargs))
+
+    async def shared(
+        self, key: Hashable, render: Callable[P, str], *args: P.args, **kwargs: P.kwargs
+    ) -> str:
+        """:meth:`render`, done once for every view asking with the same ``key`` meanwhile or
+        in the last :data:`SHARED_CARDS` renderings.
+
+        The rendering is a task of its own, so a view that goes away while it runs does not
+        cancel it for the others; one that fails is forgotten, and each view asking gets the
+        error.
+        """
+        found = self._shared.get(key)
+        if found is None:
+            found = asyncio.ensure_future(self.render(render, *args, **kwargs))
+            found.add_done_callback(functools.partial(self._forget_failed, key))
+            self._shared[key] = found
+            while len(self._shared) > SHARED_CARDS:
+                self._shared.popitem(last=False)
+        return await asyncio.shield(found)
+
+    def _forget_failed(self, key: Hashable, done: asyncio.Future[str]) -> None:
+        failed = done.cancelled() or done.exception() is not None  # retrieved: not logged
+        if failed and self._shared.get(key) is done:
+            del self._shared[key]

@@ -289,6 +289,10 @@ def _live(
     watchers = _watchers(request)
     context = _card_context(bin_, viewer, base_url(request))
     pages = pages_of(request)
+    # What a card depends on besides the request and its verdicts: the replay forms and their
+    # CSRF token, for those who manage the bin. Other viewers' cards are identical: rendered once.
+    manager = context["manager"]
+    card_key = (bin_.id, context["base"], manager.csrf if manager is not None else None)
 
     async def frames() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
@@ -298,7 +302,14 @@ def _live(
         try:
             async for change in changes:
                 if change.kind is live.ChangeKind.REQUEST and change.request is not None:
-                    yield await watchers.render(_card_frame, pages, change.request, context)
+                    item = change.request
+                    yield await watchers.shared(
+                        (item.id, item.signature, item.occurrence, item.occurrences, card_key),
+                        _card_frame,
+                        pages,
+                        item,
+                        context,
+                    )
                 elif change.kind is live.ChangeKind.KEEPALIVE:
                     yield ": keepalive\n\n"
                 else:

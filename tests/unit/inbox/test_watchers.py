@@ -72,3 +72,42 @@ def test_rendering_runs_off_the_loop_and_at_most_render_threads_at_once() -> Non
     assert asyncio.run(main()) == [f"card {n}" for n in range(8)]
     assert loop_thread not in seen_threads
     assert 1 <= most <= RENDER_THREADS
+
+
+def test_views_asking_for_the_same_card_share_one_rendering() -> None:
+    gate = watchers()
+    calls: list[str] = []
+
+    def render(name: str) -> str:
+        calls.append(name)
+        threading.Event().wait(0.02)
+        return f"<{name}>"
+
+    async def main() -> list[str]:
+        together = await asyncio.gather(
+            *(gate.shared(("req", None), render, "a") for _ in range(5))
+        )
+        later = await gate.shared(("req", None), render, "a")
+        manager = await gate.shared(("req", "csrf"), render, "b")
+        return [*together, later, manager]
+
+    assert asyncio.run(main()) == ["<a>"] * 6 + ["<b>"]
+    assert calls == ["a", "b"]
+
+
+def test_a_failed_rendering_is_not_shared_with_later_views() -> None:
+    gate = watchers()
+    outcomes = iter([ValueError("boom"), "<card>"])
+
+    def render() -> str:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def main() -> str:
+        with pytest.raises(ValueError, match="boom"):
+            await gate.shared("key", render)
+        return await gate.shared("key", render)
+
+    assert asyncio.run(main()) == "<card>"
