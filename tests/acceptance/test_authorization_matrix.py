@@ -470,6 +470,112 @@ TASK_MANAGERS = expect(
 TASK_READERS = expect(HIDDEN, owner=ALLOW, sae=ALLOW, sac=ALLOW, server=ALLOW)
 
 
+# -- tags and favorites (issue 18) ------------------------------------------------------------
+
+_TAG_BODY = xml('<tags><tag label="mx-tag"/></tags>')
+
+
+def _tag_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
+    """Add / Delete Tags: the item's owner and administrators (a view's owner is its
+    workbook's), as for every other change to content; a missing tag (404008) is authorized."""
+
+    def target(kind: str) -> Callable[[World], str]:
+        return lambda w: str(getattr(w.a, kind))
+
+    rows: dict[tuple[str, str], Case | tuple[Case, ...]] = {}
+    for kind in ("workbook", "datasource", "flow", "view"):
+        coll, item = f"{SITE}/{kind}s", target(kind)
+
+        def add(w: World, a: Actor, kind: str = kind, item: Callable[[World], str] = item) -> Call:
+            return Call("PUT", f"{a.api}/{kind}s/{item(w)}/tags", content=_TAG_BODY)
+
+        def remove(
+            w: World, a: Actor, kind: str = kind, item: Callable[[World], str] = item
+        ) -> Call:
+            return Call("DELETE", f"{a.api}/{kind}s/{item(w)}/tags/{w.unique('gone')}")
+
+        rows[("PUT", f"{coll}/{{item_id}}/tags")] = Case(OWNER_OR_ADMIN, add)
+        rows[("DELETE", f"{coll}/{{item_id}}/tags/{{tag:path}}")] = Case(
+            OWNER_OR_ADMIN, remove, ok_codes=frozenset({"404008"})
+        )
+
+    def batch(verb: str, on_session_site: bool) -> Callable[[World, Actor], Call]:
+        def call(w: World, a: Actor) -> Call:
+            body = xml(
+                '<tagBatch><tags><tag label="mx-batch"/></tags><contents>'
+                f'<content id="{w.a.workbook}" contentType="Workbook"/>'
+                f'<content id="{w.a.view}" contentType="View"/></contents></tagBatch>'
+            )
+            base = "/api/3.28" if on_session_site else a.api
+            return Call("PUT", f"{base}/tags:{verb}", content=body)
+
+        return call
+
+    for verb in ("batchCreate", "batchDelete"):
+        rows[("PUT", f"{SITE}/tags:{verb}")] = Case(OWNER_OR_ADMIN, batch(verb, False))
+        # TSC 0.42's spelling, without the site: the session's site (site B's admin: B's).
+        rows[("PUT", f"{API}/tags:{verb}")] = Case(OWNER_OR_ADMIN, batch(verb, True))
+    return rows
+
+
+def _own_id(w: World, a: Actor) -> str:
+    return a.user_id or w.a.bystander
+
+
+def _favorite_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
+    """Favorites are personal: every user manages their own, administrators anyone's on their
+    site. Adding what is already a favorite (409000) and deleting what is not (404003) are
+    authorized answers."""
+    favorites = f"{SITE}/favorites"
+
+    def add(user: Callable[[World, Actor], str]) -> Callable[[World, Actor], Call]:
+        def call(w: World, a: Actor) -> Call:
+            body = xml(f'<favorite label="mx"><workbook id="{w.a.workbook}"/></favorite>')
+            return Call("PUT", f"{a.api}/favorites/{user(w, a)}", content=body)
+
+        return call
+
+    def bystander(w: World, a: Actor) -> str:
+        return w.a.bystander
+
+    return {
+        ("GET", f"{favorites}/{{user_id}}"): (
+            Case(
+                expect(ALLOW, other=ALLOW),
+                lambda w, a: Call("GET", f"{a.api}/favorites/{_own_id(w, a)}"),
+                label="own",
+            ),
+            Case(
+                ADMINS,
+                lambda w, a: Call("GET", f"{a.api}/favorites/{w.a.bystander}"),
+                label="another user's",
+            ),
+        ),
+        ("PUT", f"{favorites}/{{user_id}}"): (
+            Case(MEMBERS, add(_own_id), ok_codes=frozenset({"409000"}), label="own"),
+            Case(ADMINS, add(bystander), ok_codes=frozenset({"409000"}), label="another user's"),
+        ),
+        ("DELETE", f"{favorites}/{{user_id}}/{{collection}}/{{item_id}}"): (
+            Case(
+                MEMBERS,
+                lambda w, a: Call(
+                    "DELETE", f"{a.api}/favorites/{_own_id(w, a)}/workbooks/{w.a.workbook}"
+                ),
+                ok_codes=frozenset({"404003"}),
+                label="own",
+            ),
+            Case(
+                ADMINS,
+                lambda w, a: Call(
+                    "DELETE", f"{a.api}/favorites/{w.a.bystander}/workbooks/{w.a.workbook}"
+                ),
+                ok_codes=frozenset({"404003"}),
+                label="another user's",
+            ),
+        ),
+    }
+
+
 #: Every route of the app, and what each principal may get from it.
 MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     # -- public --------------------------------------------------------------------------------
@@ -678,6 +784,8 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     **_content_rows("workbook"),
     **_content_rows("datasource"),
     **_content_rows("flow"),
+    **_tag_rows(),
+    **_favorite_rows(),
     ("POST", f"{SITE}/fileUploads"): Case(
         with_(PUBLISHERS, other=ALLOW), lambda w, a: Call("POST", f"{a.api}/fileUploads")
     ),
@@ -1185,6 +1293,14 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ui(ADMINS), lambda w, a: Call("POST", f"/ui/relays/{w.relay()}/delete", form={}, ui=True)
     ),
     # Content pages: every member reads content (jobs and events only shown to admins).
+    # What runs next: the viewer's tasks (all of the site's for administrators), and the
+    # server schedules for server administrators.
+    ("GET", "/ui/schedules"): Case(
+        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/schedules", ui=True)
+    ),
+    ("GET", "/ui/schedules/"): Case(
+        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/schedules/", ui=True)
+    ),
     ("GET", "/ui/content"): Case(
         ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/content", ui=True)
     ),

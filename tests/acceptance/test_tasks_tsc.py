@@ -5,6 +5,7 @@ delete``, the calls TSC's samples ``create_schedules.py``, ``create_extract_task
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import time
@@ -16,7 +17,13 @@ import tableauserverclient as TSC
 from defusedxml.ElementTree import fromstring
 
 from tests.acceptance.test_cli import signed_in_cli
-from tests.support.server import ADMIN_PAT_NAME, ADMIN_PAT_SECRET, ServerProcess
+from tests.support.server import (
+    ADMIN_PASSWORD,
+    ADMIN_PAT_NAME,
+    ADMIN_PAT_SECRET,
+    ADMIN_USERNAME,
+    ServerProcess,
+)
 from tests.support.tableau_samples import connection_xml, datasource_xml, workbook_xml
 
 NS = {"t": "http://tableau.com/api"}
@@ -343,3 +350,29 @@ def test_cli_schedules_and_tasks(
     assert resumed["state"] == "Active" and resumed["next_run_at"] == created["next_run_at"]
     missing = cli.run("schedules", "suspend", "no-such-schedule", expect=None)
     assert missing.returncode != 0 and "no schedule" in missing.stderr + missing.stdout
+
+
+def test_dashboard_shows_a_data_sources_schedules_and_what_runs_next(
+    server: ServerProcess, tsc: TSC.Server, tmp_path: Path
+) -> None:
+    schedule = _extract_schedule(tsc)
+    datasource = _csv_datasource(tsc, tmp_path)
+    tsc.schedules.add_to_schedule(schedule.id, datasource=datasource)
+    with httpx.Client(base_url=server.base_url, timeout=30) as browser:
+        form = browser.get("/ui/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        browser.post(
+            "/ui/login",
+            data={"csrf": csrf[1], "name": ADMIN_USERNAME, "password": ADMIN_PASSWORD, "site": ""},
+        )
+        page = browser.get(f"/ui/content/datasources/{datasource.id}")
+        assert page.status_code == 200
+        section = page.text[page.text.index('id="schedules"') :]
+        assert schedule.name in section and "Weekly from 19:15:00" in section
+        assert schedule.next_run_at is not None
+        assert schedule.next_run_at.strftime("%Y-%m-%dT%H:%M:%S") in section  # the next run
+        listing = browser.get("/ui/schedules")
+        assert listing.status_code == 200
+        assert datasource.name in listing.text and schedule.name in listing.text
+        assert 'id="server-schedules"' in listing.text  # the server administrator's view

@@ -30,6 +30,7 @@ from tabhooks.web import (
     home,
     projectdocs,
     relays,
+    schedules,
     webhook_forms,
 )
 from tabhooks.web.headers import SecurityHeadersMiddleware
@@ -90,7 +91,7 @@ def install(app: FastAPI) -> None:
     app.include_router(home.router)
     # Before the dashboard's: /ui/webhooks/new is not a webhook id.
     app.include_router(webhook_forms.router)
-    for module in (dashboard, deliveries, relays, content, projectdocs, bins):
+    for module in (dashboard, deliveries, relays, content, schedules, projectdocs, bins):
         app.include_router(module.router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="ui-static")
     apidocs.install(app)

@@ -26,6 +26,7 @@ from tabhooks.errors import ResourceNotFound
 from tabhooks.models import ContentKind
 from tabhooks.services import contents, overview
 from tabhooks.store.contents import ListQuery
+from tabhooks.web import schedules
 from tabhooks.web.session import Viewer, ViewerDep
 from tabhooks.web.templating import pages_of
 
@@ -98,6 +99,8 @@ async def item_page(
     principal = viewer.principal
     content, views = await contents.get(store, principal, kind, content_id)
     _, connections = await contents.connections(store, principal, kind, content_id)
+    # The schedules it is on (tabhooks.web.schedules), as the REST API shows them to the viewer.
+    tasks = await schedules.tasks_for(store, principal, content)
     activity = None
     if principal.user.is_site_admin:
         activity = await overview.content_activity(store, principal, content)
@@ -112,4 +115,5 @@ async def item_page(
         views=views,
         connections=connections,
         activity=activity,
+        tasks=tasks,
     )
