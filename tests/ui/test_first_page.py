@@ -4,6 +4,7 @@ work, and nothing is fetched from elsewhere."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ def _offline(watch: PageWatch) -> list[str]:
 
 
 def test_the_first_page_says_what_this_is_and_where_to_go(
-    watch: PageWatch, ui_server: ServerProcess
+    watch: PageWatch, ui_server: ServerProcess, screenshots: Path
 ) -> None:
     elsewhere = _offline(watch)
     allow_clipboard(watch, ui_server.base_url)
@@ -46,6 +47,7 @@ def test_the_first_page_says_what_this_is_and_where_to_go(
     expect(page.locator("#base-url")).to_have_text(base)
     expect(page.locator("#rest-url")).to_have_text(f"{base}/api/3.28")
     expect(page.locator("#tsc-line")).to_contain_text(f'TSC.Server("{base}"')
+    page.screenshot(path=str(screenshots / "home.png"), full_page=True, animations="disabled")
     page.click("#rest button[data-copy=rest-url]")
     assert watch.clipboard() == f"{base}/api/3.28"
 

@@ -70,10 +70,17 @@ def pages() -> list[DocPage]:
     ]
 
 
+#: The README's first heading is the project's name; its page is listed as what it holds.
+README_TITLE = "Overview and quick start"
+
+
 def _title(path: Path) -> str:
+    """The page's first heading as plain text (code marks dropped)."""
+    if path == README:
+        return README_TITLE
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("# "):
-            return line[2:].strip()
+            return line[2:].replace("`", "").strip()
     return path.stem
 
 
