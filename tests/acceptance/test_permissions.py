@@ -107,7 +107,7 @@ def _grant(
 ) -> int:
     caps = "".join(f'<capability name="{n}" mode="{m}"/>' for n, m in capabilities)
     body = (
-        f"<tsRequest><permissions><granteeCapabilities><{grantee} id=\"{grantee_id}\"/>"
+        f'<tsRequest><permissions><granteeCapabilities><{grantee} id="{grantee_id}"/>'
         f"<capabilities>{caps}</capabilities></granteeCapabilities></permissions></tsRequest>"
     )
     return rest.call("PUT", f"{path}/permissions", body).status_code
@@ -251,7 +251,9 @@ def test_tsc_refusals_carry_tableau_codes(pat_tsc: TSC.Server, admin: Rest) -> N
     item = pat_tsc.workbooks.get_by_id(_publish(admin, "workbook", project))
     group = TSC.GroupItem.as_reference(_all_users(admin))
     with pytest.raises(ServerResponseError) as bad:
-        pat_tsc.workbooks.update_permissions(item, [TSC.PermissionsRule(group, {"Connect": "Allow"})])
+        pat_tsc.workbooks.update_permissions(
+            item, [TSC.PermissionsRule(group, {"Connect": "Allow"})]
+        )
     assert bad.value.code == "400000"
     with pytest.raises(ServerResponseError) as gone:
         pat_tsc.workbooks.delete_permission(item, TSC.PermissionsRule(group, {"Write": "Allow"}))
@@ -382,3 +384,168 @@ def test_new_projects_and_content_copy_their_rules(admin: Rest, people: dict[str
         "DELETE", f"projects/{child}/default-permissions/workbooks/users/{viewer}/ExportXml/Allow"
     )
     assert ("user", viewer) in _rules(admin, f"workbooks/{workbook}/permissions")
+
+
+# -- enforcement ------------------------------------------------------------------------------
+
+
+def _sees(person: Person, kind: str, content_id: str, name: str | None = None) -> bool:
+    """Whether ``person`` gets the content, and finds it in its listing (both or neither)."""
+    got = person.rest.call("GET", f"{kind}s/{content_id}")
+    listed = person.rest.call("GET", f"{kind}s", json_out=True, params={"pageSize": "1000"})
+    assert listed.status_code == 200, listed.text
+    in_list = content_id in {c["id"] for c in listed.json()[f"{kind}s"].get(kind, [])}
+    assert (got.status_code == 200) == in_list, (got.status_code, in_list)
+    if got.status_code != 200:
+        assert got.status_code == 404, got.text
+    return in_list
+
+
+def _views_seen(person: Person, workbook: str) -> set[str]:
+    listed = person.rest.call("GET", "views", json_out=True, params={"pageSize": "1000"})
+    assert listed.status_code == 200, listed.text
+    return {
+        v["id"]
+        for v in listed.json()["views"].get("view", [])
+        if v.get("workbook", {}).get("id") == workbook
+    }
+
+
+def test_read_decides_who_sees_what(admin: Rest, people: dict[str, Person]) -> None:
+    viewer, owner = people["viewer"], people["owner"]
+    project = _project(admin)
+    workbook = _publish(owner.rest, "workbook", project)
+    path = f"workbooks/{workbook}"
+    assert _sees(viewer, "workbook", workbook)  # All Users: the Viewer template
+    view_ids = _views_seen(viewer, workbook)
+    assert len(view_ids) == 2
+
+    # A user's Deny: gone from lists, gets, views, downloads and connections.
+    assert _grant(owner.rest, path, "user", viewer.id, ("Read", "Deny")) == 200
+    assert not _sees(viewer, "workbook", workbook)
+    assert viewer.rest.call("GET", f"{path}/views").status_code == 404
+    assert viewer.rest.call("GET", f"{path}/content").status_code == 404
+    assert viewer.rest.call("GET", f"{path}/connections").status_code == 404
+    assert error_code(viewer.rest.call("GET", path)) == "404006"
+    assert _views_seen(viewer, workbook) == set()
+    for view_id in view_ids:
+        assert error_code(viewer.rest.call("GET", f"views/{view_id}")) == "404011"
+    assert viewer.rest.call("GET", f"{path}/permissions").status_code == 404
+    assert _sees(owner, "workbook", workbook) and _sees(people["creator"], "workbook", workbook)
+    assert admin.call("GET", path).status_code == 200
+
+    # A group's Deny beats All Users' Allow; the user's own Allow beats both.
+    admin.call("DELETE", f"{path}/permissions/users/{viewer.id}/Read/Deny")
+    assert _sees(viewer, "workbook", workbook)
+    group = _group(admin, viewer.id)
+    assert _grant(admin, path, "group", group, ("Read", "Deny")) == 200
+    assert not _sees(viewer, "workbook", workbook)
+    assert _sees(people["creator"], "workbook", workbook)  # not in the group
+    assert _grant(admin, path, "user", viewer.id, ("Read", "Allow")) == 200
+    assert _sees(viewer, "workbook", workbook)
+
+
+def test_a_view_of_a_workbook_without_tabs_has_its_own_rules(
+    admin: Rest, people: dict[str, Person]
+) -> None:
+    viewer = people["viewer"]
+    project = _project(admin)
+    hidden_tabs = _publish(admin, "workbook", project)
+    shown_tabs = _publish(admin, "workbook", project, show_tabs=True)
+    first, second = sorted(_views_seen(viewer, hidden_tabs))
+    assert _grant(admin, f"views/{first}", "user", viewer.id, ("Read", "Deny")) == 200
+    assert _views_seen(viewer, hidden_tabs) == {second}
+    listed = viewer.rest.call("GET", f"workbooks/{hidden_tabs}/views", json_out=True)
+    assert [v["id"] for v in listed.json()["views"]["view"]] == [second]
+    # The view's first rules started from its workbook's.
+    assert ("group", _all_users(admin)) in _rules(admin, f"views/{first}/permissions")
+    # Shown as tabs, views take the workbook's permissions and cannot have their own.
+    (tab, *_) = sorted(_views_seen(viewer, shown_tabs))
+    refused = admin.call(
+        "PUT",
+        f"views/{tab}/permissions",
+        "<tsRequest><permissions><granteeCapabilities>"
+        f'<user id="{viewer.id}"/><capabilities><capability name="Read" mode="Deny"/>'
+        "</capabilities></granteeCapabilities></permissions></tsRequest>",
+    )
+    assert refused.status_code == 403 and error_code(refused) == "403000"
+
+
+def test_locked_projects_use_their_defaults(admin: Rest, people: dict[str, Person]) -> None:
+    viewer = people["viewer"]
+    locked = _project(admin, permissions="LockedToProject")
+    nested = _project(admin, locked)
+    top = _publish(admin, "datasource", locked)
+    inner = _publish(admin, "datasource", nested)
+    deny = (
+        "<tsRequest><permissions><granteeCapabilities>"
+        f'<user id="{viewer.id}"/><capabilities><capability name="Read" mode="Deny"/>'
+        "</capabilities></granteeCapabilities></permissions></tsRequest>"
+    )
+    assert (
+        admin.call("PUT", f"projects/{locked}/default-permissions/datasources", deny).status_code
+        == 200
+    )
+    assert not _sees(viewer, "datasource", top) and not _sees(viewer, "datasource", inner)
+    # Their own rules are not what decides, and cannot be changed while locked.
+    assert _grant(admin, f"datasources/{top}", "user", viewer.id, ("Read", "Allow")) == 403
+    assert _grant(admin, f"projects/{nested}", "user", viewer.id, ("Read", "Allow")) == 403
+    answered = _rules(admin, f"datasources/{top}/permissions")
+    assert answered[("user", viewer.id)] == {"Read": "Deny"}  # the project's defaults
+    # Update Project back to ManagedByOwner: each data source's own rules decide again.
+    changed = admin.call(
+        "PUT",
+        f"projects/{locked}",
+        '<tsRequest><project contentPermissions="ManagedByOwner"/></tsRequest>',
+    )
+    assert changed.status_code == 200, changed.text
+    assert _sees(viewer, "datasource", top) and _sees(viewer, "datasource", inner)
+    # Locked without nested: only the project's own content is locked.
+    admin.call(
+        "PUT",
+        f"projects/{locked}",
+        '<tsRequest><project contentPermissions="LockedToProjectWithoutNested"/></tsRequest>',
+    )
+    assert not _sees(viewer, "datasource", top) and _sees(viewer, "datasource", inner)
+
+
+def test_project_read_hides_the_project(admin: Rest, people: dict[str, Person]) -> None:
+    viewer = people["viewer"]
+    project = _project(admin)
+    assert _grant(admin, f"projects/{project}", "user", viewer.id, ("Read", "Deny")) == 200
+    listed = viewer.rest.call("GET", "projects", json_out=True, params={"pageSize": "1000"})
+    assert project not in {p["id"] for p in listed.json()["projects"]["project"]}
+    assert error_code(viewer.rest.call("GET", f"projects/{project}")) == "404005"
+    assert people["creator"].rest.call("GET", f"projects/{project}").status_code == 200
+
+
+def test_who_may_change_permissions(admin: Rest, people: dict[str, Person]) -> None:
+    viewer, owner, creator = people["viewer"], people["owner"], people["creator"]
+    project = _project(admin)
+    workbook = _publish(owner.rest, "workbook", project)
+    path = f"workbooks/{workbook}"
+    # Owner yes; another Creator and a Viewer no.
+    assert _grant(owner.rest, path, "user", viewer.id, ("Filter", "Allow")) == 200
+    assert _grant(creator.rest, path, "user", viewer.id, ("Filter", "Deny")) == 403
+    assert _grant(viewer.rest, path, "user", viewer.id, ("Filter", "Deny")) == 403
+    # ChangePermissions granted: a Creator may; a Viewer's site role never holds it.
+    assert _grant(owner.rest, path, "user", creator.id, ("ChangePermissions", "Allow")) == 200
+    assert _grant(owner.rest, path, "user", viewer.id, ("ChangePermissions", "Allow")) == 200
+    assert _grant(creator.rest, path, "user", viewer.id, ("Filter", "Deny")) == 200
+    assert _grant(viewer.rest, path, "user", viewer.id, ("Filter", "Allow")) == 403
+    # A project leader (through a group) has every capability on the project's content.
+    leaders = _group(admin, creator.id)
+    other = _project(admin)
+    hidden = _publish(owner.rest, "workbook", other)
+    everyone = _all_users(admin)
+    assert _grant(owner.rest, f"workbooks/{hidden}", "group", everyone, ("Read", "Deny")) == 200
+    assert not _sees(creator, "workbook", hidden)
+    assert _grant(admin, f"projects/{other}", "group", leaders, ("ProjectLeader", "Allow")) == 200
+    assert _sees(creator, "workbook", hidden)
+    assert _grant(creator.rest, f"workbooks/{hidden}", "user", viewer.id, ("Read", "Allow")) == 200
+    # Leadership is inherited by the projects below, and reported there.
+    child = _project(admin, other)
+    assert _rules(admin, f"projects/{child}/permissions")[("group", leaders)] == {
+        "InheritedProjectLeader": "Allow"
+    }
+    assert _grant(creator.rest, f"projects/{child}", "user", viewer.id, ("Read", "Allow")) == 200

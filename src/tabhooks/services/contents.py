@@ -3,7 +3,7 @@ download, connections and views — each change firing its event in the same tra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +20,7 @@ from tabhooks.errors import (
     WorkbookNotFound,
 )
 from tabhooks.models import Connection, Content, ContentKind, View
+from tabhooks.services import permissions
 from tabhooks.services.emit import emit
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -65,9 +66,11 @@ async def get(
 ) -> tuple[Content, list[View]]:
     async with store.read() as conn:
         content = await require(conn, principal.site.id, kind, content_id)
+        acc = await permissions.require_readable(conn, principal, content)  # else its 404
         views = (
             await contents_store.views_of(conn, content_id) if kind is ContentKind.WORKBOOK else []
         )
+        views = await permissions.readable_views(conn, acc, content, views)
     return content, views
 
 
@@ -75,6 +78,8 @@ async def listing(
     store: Store, principal: Principal, kind: ContentKind, query: contents_store.ListQuery
 ) -> tuple[list[Content], int]:
     async with store.read() as conn:
+        hidden = await permissions.content_condition(conn, principal, kind)  # what it can't Read
+        query = replace(query, extra=(*query.extra, *hidden))
         return await contents_store.page(conn, principal.site.id, kind, query)
 
 
@@ -183,6 +188,7 @@ async def download(
 ) -> tuple[Content, bytes]:
     async with store.read() as conn:
         content = await require(conn, principal.site.id, kind, content_id)
+        await permissions.require_readable(conn, principal, content)
         data = await contents_store.file_of(conn, content_id)
     return content, data or b""
 
@@ -192,6 +198,7 @@ async def connections(
 ) -> tuple[Content, list[Connection]]:
     async with store.read() as conn:
         content = await require(conn, principal.site.id, kind, content_id)
+        await permissions.require_readable(conn, principal, content)
         return content, await contents_store.connections_of(conn, content_id)
 
 
@@ -259,6 +266,8 @@ async def site_views(
 async def view(store: Store, principal: Principal, view_id: str) -> View:
     async with store.read() as conn:
         found = await contents_store.get_view(conn, principal.site.id, view_id)
+        if found is not None:
+            await permissions.require_readable_view(conn, principal, found)
     if found is None:
         raise ViewNotFound(f"No view with id '{view_id}' exists on this site.")
     return found

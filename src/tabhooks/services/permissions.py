@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, and_, false, not_, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import (
@@ -60,7 +60,7 @@ from tabhooks.store import permissions as rules_store
 from tabhooks.store import projects as projects_store
 from tabhooks.store import users as users_store
 from tabhooks.store.permissions import ProjectNode, Rule, Target
-from tabhooks.store.tables import contents, views
+from tabhooks.store.tables import contents, projects, views
 
 ALLOW, DENY = "Allow", "Deny"
 MODES = (ALLOW, DENY)
@@ -333,7 +333,8 @@ def content_filter(acc: Access, kind: ContentKind) -> ColumnElement[bool] | None
 
 
 def view_filter(acc: Access) -> ColumnElement[bool] | None:
-    """SQL over ``views``: the views the caller may Read (``None``: all)."""
+    """SQL over ``views`` joined to their workbook in ``contents``: the views the caller may
+    Read (``None``: all)."""
     if acc.is_admin:
         return None
     whole, none = _project_sets(acc, "workbooks")
@@ -349,18 +350,13 @@ def view_filter(acc: Access) -> ColumnElement[bool] | None:
             rules_store.readable(views.c.id, acc.user_id, acc.group_ids),
         ),
     )
-    return exists(
-        select(contents.c.id).where(
-            contents.c.id == views.c.workbook_id,
-            or_(
-                contents.c.owner_id == acc.user_id,
-                contents.c.project_id.in_(whole) if whole else false(),
-                and_(
-                    not_(contents.c.project_id.in_(whole | none)) if whole | none else ~false(),
-                    by_rules,
-                ),
-            ),
-        )
+    return or_(
+        contents.c.owner_id == acc.user_id,
+        contents.c.project_id.in_(whole) if whole else false(),
+        and_(
+            not_(contents.c.project_id.in_(whole | none)) if whole | none else ~false(),
+            by_rules,
+        ),
     )
 
 
@@ -712,7 +708,9 @@ async def on_new_project(conn: AsyncConnection, project: Project) -> None:
         )
         source = default.id if default is not None and default.id != project.id else None
     if source is not None:
-        await rules_store.copy_project(conn, project.site_id, source, project.id)
+        await rules_store.copy_project(
+            conn, project.site_id, source, project.id, nested=project.parent_id is not None
+        )
 
 
 async def on_new_content(conn: AsyncConnection, content: Content) -> None:
@@ -723,3 +721,65 @@ async def on_new_content(conn: AsyncConnection, content: Content) -> None:
         _SCOPE_OF_KIND[content.kind],
         Target(content.site_id, content.kind.value, content.id),
     )
+
+
+# ----------------------------------------------------------------------------- enforcement hooks
+
+
+async def require_readable(conn: AsyncConnection, principal: Principal, content: Content) -> Access:
+    """Read on a workbook, data source or flow, or its 404 as if it did not exist."""
+    acc = await access(conn, principal)
+    if not await allows_content(conn, acc, content, READ):
+        raise _missing(content.kind.value, content.id)
+    return acc
+
+
+async def content_condition(
+    conn: AsyncConnection, principal: Principal, kind: ContentKind
+) -> tuple[ColumnElement[bool], ...]:
+    """The listing conditions (none, or one) that keep content the caller cannot Read out."""
+    if principal.user.is_site_admin:
+        return ()
+    found = content_filter(await access(conn, principal), kind)
+    return () if found is None else (found,)
+
+
+async def view_condition(
+    conn: AsyncConnection, principal: Principal
+) -> tuple[ColumnElement[bool], ...]:
+    """The listing conditions that keep views the caller cannot Read out."""
+    if principal.user.is_site_admin:
+        return ()
+    found = view_filter(await access(conn, principal))
+    return () if found is None else (found,)
+
+
+async def require_readable_view(conn: AsyncConnection, principal: Principal, view: View) -> None:
+    """Read on a view, or its 404 as if it did not exist."""
+    if principal.user.is_site_admin:
+        return
+    acc = await access(conn, principal)
+    workbook = await contents_store.get(
+        conn, principal.site.id, ContentKind.WORKBOOK, view.workbook_id
+    )
+    if workbook is None or not await readable_views(conn, acc, workbook, [view]):
+        raise _missing("view", view.id)
+
+
+async def project_condition(
+    conn: AsyncConnection, principal: Principal
+) -> tuple[ColumnElement[bool], ...]:
+    """The listing conditions that keep projects the caller cannot Read out."""
+    if principal.user.is_site_admin:
+        return ()
+    found = readable_projects(await access(conn, principal))
+    return () if found is None else (projects.c.id.in_(found),)
+
+
+async def require_readable_project(
+    conn: AsyncConnection, principal: Principal, project_id: str
+) -> None:
+    if principal.user.is_site_admin:
+        return
+    if not (await access(conn, principal)).on_project(project_id, READ):
+        raise _missing("project", project_id)

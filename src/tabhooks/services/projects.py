@@ -39,6 +39,8 @@ async def listing(
 async def get(store: Store, principal: Principal, project_id: str) -> Project:
     async with store.read() as conn:
         project = await projects_store.get(conn, principal.site.id, project_id)
+        if project is not None:
+            await permissions.require_readable_project(conn, principal, project.id)
     if project is None:
         raise ProjectNotFound(f"No project with id '{project_id}' exists on this site.")
     return project

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.models import Connection, Content, ContentKind, View
@@ -177,6 +177,8 @@ class ListQuery:
     descending: bool = False
     offset: int = 0
     limit: int = 100
+    #: Further conditions (what the caller may not Read is kept out: services.permissions).
+    extra: tuple[ColumnElement[bool], ...] = ()
 
 
 _SORTABLE = {
@@ -202,6 +204,7 @@ async def page(
         )
     if query.project_ids is not None:
         statement = statement.where(contents.c.project_id.in_(query.project_ids))
+    statement = statement.where(*query.extra)
     total = (
         await conn.execute(select(func.count()).select_from(statement.subquery()))
     ).scalar_one()

@@ -160,9 +160,19 @@ async def remove(
     return result.rowcount > 0
 
 
-async def copy(conn: AsyncConnection, source_id: str, source_scope: str, target: Target) -> None:
-    """Give ``target`` the rules of ``source`` (a resource or a project's defaults)."""
-    rules = await rules_of(conn, source_id, source_scope)
+async def copy(
+    conn: AsyncConnection,
+    source_id: str,
+    source_scope: str,
+    target: Target,
+    *,
+    leave_out: frozenset[str] = frozenset(),
+) -> None:
+    """Give ``target`` the rules of ``source`` (a resource or a project's defaults), but
+    those of the capabilities in ``leave_out``."""
+    rules = [
+        r for r in await rules_of(conn, source_id, source_scope) if r.capability not in leave_out
+    ]
     if rules:
         await conn.execute(
             insert(permission_rules),
@@ -170,15 +180,29 @@ async def copy(conn: AsyncConnection, source_id: str, source_scope: str, target:
         )
 
 
-async def copy_project(conn: AsyncConnection, site_id: str, source_id: str, target_id: str) -> None:
-    """Give a new project every rule of ``source``: its own and all its default permissions."""
+async def copy_project(
+    conn: AsyncConnection, site_id: str, source_id: str, target_id: str, *, nested: bool
+) -> None:
+    """Give a new project every rule of ``source``: its own and all its default permissions.
+
+    Args:
+        nested: ``source`` is the new project's parent, whose project leaders lead it already
+            (reported as InheritedProjectLeader), so their ProjectLeader is not copied.
+    """
     rows = await conn.execute(
         select(permission_rules.c.scope)
         .where(permission_rules.c.resource_id == source_id)
         .distinct()
     )
     for scope in [r.scope for r in rows]:
-        await copy(conn, source_id, scope, Target(site_id, "project", target_id, scope))
+        leave_out = frozenset({"ProjectLeader"}) if nested and scope == "" else frozenset()
+        await copy(
+            conn,
+            source_id,
+            scope,
+            Target(site_id, "project", target_id, scope),
+            leave_out=leave_out,
+        )
 
 
 async def for_grantees(
