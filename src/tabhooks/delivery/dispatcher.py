@@ -37,8 +37,10 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from tabhooks.config import Settings
 from tabhooks.delivery import signing
@@ -166,13 +168,10 @@ class Dispatcher:
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._claim_loop(), name="tabhooks-dispatch")
         self._writer_task = asyncio.create_task(self._write_loop(), name="tabhooks-record")
-        self.store.local_dispatcher = self
         log.info("action=dispatcher_started worker=%s", self.worker_id)
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop taking work, let attempts in flight finish (up to ``grace_s``), record them."""
-        if self.store.local_dispatcher is self:
-            self.store.local_dispatcher = None
         self._stopping.set()
         self._wake.set()
         if self._loop_task:
@@ -195,22 +194,47 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ hand-off
 
-    def open_handoff(self) -> _Handoff:
-        """Called by a write transaction that emits deliveries (see the module docstring)."""
+    def open_handoff(self) -> Handoff:
+        """A hand-off for one write transaction's deliveries: the outbox's port (see
+        :func:`tabhooks.store.outbox.connect`, which :mod:`tabhooks.delivery.runtime` calls)."""
         lease_until = utcnow_precise() + timedelta(seconds=self.options.lease_s)
-        return _Handoff(self, lease_until, time.monotonic())
+        return Handoff(self, lease_until, time.monotonic())
 
-    def _refusal(self, origin: str, extra_on_line: int, extra_overall: int) -> str | None:
-        """Why one more delivery for ``origin`` may not be held: ``"line"``, ``"full"``, or None."""
+    def refusal(self, origin: str, *, taken_on_line: int, taken_overall: int) -> Refusal | None:
+        """Why one more delivery for ``origin`` may not be held, or None if it may.
+
+        Args:
+            taken_on_line: Deliveries for ``origin`` already taken by the asking hand-off
+                (not held yet: its transaction has not committed).
+            taken_overall: Deliveries that hand-off took in all.
+        """
         if self._stopping.is_set():
-            return "full"
-        if self._held + self._in_flight + extra_overall >= self._hold_cap:
-            return "full"
+            return Refusal.FULL
+        if self._held + self._in_flight + taken_overall >= self._hold_cap:
+            return Refusal.FULL
         line = self._lines.get(origin)
         held = line.held if line is not None else 0
-        if held + extra_on_line >= self._capacity(origin):
-            return "line"
+        if held + taken_on_line >= self._capacity(origin):
+            return Refusal.LINE
         return None
+
+    def take(
+        self, taken: Sequence[tuple[Claimed, str]], leased_at: float, left: Iterable[str]
+    ) -> None:
+        """Hold what a committed hand-off took; its lines pull what it ``left`` in the store.
+
+        Args:
+            taken: Deliveries with their destinations, leased to this dispatcher at
+                ``leased_at`` (``time.monotonic()``) by the committed transaction.
+            left: Destinations whose lines refused deliveries, now ``pending`` in the store.
+        """
+        if self._stopping.is_set():
+            return  # leased but not started: the lease expires and a claim takes them over
+        self.metrics.observe_handoff(len(taken))
+        for claimed, origin in taken:
+            self._hold(claimed, origin, leased_at)
+        for origin in left:
+            self._set_backlog(origin, self._line(origin))
 
     def origin_of(self, url: str) -> str:
         """The destination a URL goes to (:func:`tabhooks.store.deliveries.destination_of`)."""
@@ -587,8 +611,21 @@ class Dispatcher:
             log.warning("action=webhook_disabled webhook=%s", webhook_id)
 
 
-class _Handoff:
-    """What one write transaction offers the dispatcher (see :mod:`tabhooks.store.outbox`)."""
+class Refusal(StrEnum):
+    """Why a dispatcher will not hold one more delivery."""
+
+    #: Its destination's line is full: the line pulls it from the store as it drains.
+    LINE = "line"
+    #: The dispatcher holds all it may (or is stopping): a claim takes it once there is room.
+    FULL = "full"
+
+
+class Handoff:
+    """What one write transaction offers a dispatcher (:class:`tabhooks.store.outbox.Handoff`).
+
+    The outbox offers each delivery as it writes it; what is taken is written leased to the
+    dispatcher, and handed over by :meth:`deliver` once the transaction has committed.
+    """
 
     def __init__(self, dispatcher: Dispatcher, lease_until: datetime, leased_at: float) -> None:
         self.dispatcher = dispatcher
@@ -598,15 +635,16 @@ class _Handoff:
         self.wake_needed = False
         self._taken: list[tuple[Claimed, str]] = []
         self._per_origin: dict[str, int] = {}
-        self._spilled: set[str] = set()
+        self._left: set[str] = set()
 
     def offer(self, claimed: Claimed) -> bool:
         origin = destination_of(claimed.url)
         on_line = self._per_origin.get(origin, 0)
-        refusal = self.dispatcher._refusal(origin, on_line, len(self._taken))
-        if refusal == "line":
-            # Its line is full: the line pulls the rest from the store as it drains.
-            self._spilled.add(origin)
+        refusal = self.dispatcher.refusal(
+            origin, taken_on_line=on_line, taken_overall=len(self._taken)
+        )
+        if refusal is Refusal.LINE:
+            self._left.add(origin)
             return False
         if refusal is not None:
             self.wake_needed = True  # room overall will come back: claim then
@@ -616,14 +654,7 @@ class _Handoff:
         return True
 
     def deliver(self) -> None:
-        dispatcher = self.dispatcher
-        if dispatcher._stopping.is_set():
-            return  # leased but not started: the lease expires and a claim takes them over
-        dispatcher.metrics.observe_handoff(len(self._taken))
-        for claimed, origin in self._taken:
-            dispatcher._hold(claimed, origin, self.leased_at)
-        for origin in self._spilled:
-            dispatcher._set_backlog(origin, dispatcher._line(origin))
+        self.dispatcher.take(self._taken, self.leased_at, self._left)
 
 
 def _exhausted_reason(result: Finish, disable_after: int) -> str:

@@ -12,8 +12,9 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,8 @@ _SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Mode of the SQLite database file; SQLite gives its -wal and -shm files the same mode.
 SQLITE_FILE_MODE = 0o600
 _SQLITE_READ_BUSY_TIMEOUT_MS = 200
-# Keys a write transaction's connection carries in ``info`` (see tabhooks.store.outbox):
-#: set when the transaction wrote deliveries; the dispatcher is woken after commit.
-NEW_WORK_FLAG = "tabhooks_new_work"
-#: present while a dispatcher runs in this process: emitted deliveries are offered to it.
-HANDOFF_TARGET = "tabhooks_handoff_target"
-#: set once the transaction handed deliveries over; their ``deliver()`` runs after commit.
-HANDOFF_BATCH = "tabhooks_handoff_batch"
+#: The one key a write transaction's connection carries in ``info``: its :class:`WriteScope`.
+_SCOPE = "tabhooks.write_scope"
 
 
 def async_url(url: str) -> str:
@@ -55,6 +51,43 @@ def async_url(url: str) -> str:
     elif backend not in {"sqlite", "postgresql"}:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
     return parsed.render_as_string(hide_password=False)
+
+
+@dataclass(slots=True)
+class WriteScope:
+    """What one write transaction carries besides its statements (see :func:`after_commit`).
+
+    Attributes:
+        store: The store the transaction writes to.
+        values: Whatever the transaction's code keeps for its own duration, by key (the
+            outbox keeps its hand-off here); gone when the transaction ends.
+    """
+
+    store: Store
+    values: dict[str, Any] = field(default_factory=dict)
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def write_scope(conn: AsyncConnection) -> WriteScope:
+    """The scope of the write transaction ``conn`` is in (only :meth:`Store.write` opens one).
+
+    Raises:
+        RuntimeError: ``conn`` is not in a write transaction of a store.
+    """
+    scope: WriteScope | None = conn.info.get(_SCOPE)
+    if scope is None:
+        raise RuntimeError("not in a write transaction (Store.write)")
+    return scope
+
+
+def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the write transaction ``conn`` is in has committed.
+
+    Callbacks run in the order they were registered, right after the commit and before
+    :meth:`Store.write` returns to its caller; a transaction that rolls back runs none. They
+    must not raise (one that does is logged): the transaction has committed by then.
+    """
+    write_scope(conn)._after_commit.append(callback)
 
 
 class Store:
@@ -78,13 +111,11 @@ class Store:
         self._write_engine = write_engine
         self.dialect: str = engine.dialect.name
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        #: Set after a commit that queued deliveries; an in-process dispatcher waits on it.
+        #: Set after a commit that queued deliveries (and on PostgreSQL by a NOTIFY from
+        #: another process); a dispatcher in this process waits on it.
         self.new_work = asyncio.Event()
         #: Set when this process queued a background job (refresh, flow run).
         self.new_jobs = asyncio.Event()
-        #: The dispatcher running in this process, if any. Write transactions offer it the
-        #: deliveries they emit, and hand them over after commit (see tabhooks.store.outbox).
-        self.local_dispatcher: Any = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -109,11 +140,14 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, committed on success and rolled back on any error."""
-        outcome: dict[str, Any] = {}
+        """A write transaction, committed on success and rolled back on any error.
+
+        Code inside it may register work for after the commit with :func:`after_commit`.
+        """
+        scope = WriteScope(self)
         if self._write_lock is None:
             async with self.engine.begin() as conn:
-                with self._after_commit(conn.info, outcome):
+                with self._scoped(conn.info, scope):
                     yield conn
         else:
             # SQLite: one writer at a time in this process (the asyncio lock), and its
@@ -122,16 +156,16 @@ class Store:
             assert self._write_engine is not None
             async with self._write_lock:
                 sync_conn = self._writer()
-                with sync_conn.begin(), self._after_commit(sync_conn.info, outcome):
+                with sync_conn.begin(), self._scoped(sync_conn.info, scope):
                     loop_conn = LoopConnection(sync_conn)
                     yield loop_conn  # type: ignore[misc]
                     loop_conn.flush()  # deferred rows commit with the rest
         # Only reached after a successful commit.
-        handoff = outcome.get(HANDOFF_BATCH)
-        if handoff is not None:
-            handoff.deliver()
-        if outcome.get(NEW_WORK_FLAG):
-            self.new_work.set()
+        for callback in scope._after_commit:
+            try:
+                callback()
+            except Exception:
+                log.exception("action=after_commit_failed callback=%r", callback)
 
     def _writer(self) -> Connection:
         """SQLite's one write connection, kept open between transactions (see :meth:`write`).
@@ -148,21 +182,19 @@ class Store:
             self._write_conn = conn
         return conn
 
+    @staticmethod
     @contextmanager
-    def _after_commit(self, info: dict[Any, Any], outcome: dict[str, Any]) -> Iterator[None]:
-        """Offer emitted deliveries to the local dispatcher; collect what to do after commit.
+    def _scoped(info: dict[Any, Any], scope: WriteScope) -> Iterator[None]:
+        """Carry ``scope`` in the connection's ``info`` for the transaction's duration.
 
-        ``info`` belongs to the pooled connection and outlives the transaction, so the keys
-        are always taken off again, whether the transaction commits or not.
+        ``info`` belongs to the pooled connection and outlives the transaction, so the scope
+        is always taken off again, whether the transaction commits or not.
         """
-        if self.local_dispatcher is not None:
-            info[HANDOFF_TARGET] = self.local_dispatcher
+        info[_SCOPE] = scope
         try:
             yield
         finally:
-            info.pop(HANDOFF_TARGET, None)
-            outcome[HANDOFF_BATCH] = info.pop(HANDOFF_BATCH, None)
-            outcome[NEW_WORK_FLAG] = info.pop(NEW_WORK_FLAG, False)
+            info.pop(_SCOPE, None)
 
     def truncate_wal(self) -> None:
         """Copy SQLite's write-ahead log into the database file and empty it.

@@ -5,17 +5,21 @@ delivery per enabled webhook of the site subscribed to it. If the transaction ro
 nothing was emitted; once it commits, the deliveries will be made even if the process dies the
 next instant.
 
-When a dispatcher runs in the same process (``tabhooks serve``), the rows it has room for are
-written already claimed by it — ``delivering``, under its lease, exactly as a claim would leave
-them — and handed to it in memory once the transaction commits. Fresh events then cost no
-claim round trip and go out within a millisecond of the commit; if the process dies before
-sending, the lease expires and any dispatcher takes the rows over, as after any crash. Rows it
-has no room for stay ``pending`` and dispatchers are woken to claim them (in-process signal,
-and ``NOTIFY`` on PostgreSQL, which PostgreSQL itself delays until commit).
+When a dispatcher runs in the same process (``tabhooks serve``), it is connected to the store
+as the outbox's :class:`HandoffPort` (:func:`connect`, at wiring time). Each write transaction
+that emits then opens one :class:`Handoff` from it: the rows it has room for are written
+already claimed — ``delivering``, under its lease, exactly as a claim would leave them — and
+handed over in memory by an :func:`~tabhooks.store.engine.after_commit` callback. Fresh events
+then cost no claim round trip and go out within a millisecond of the commit; if the process
+dies before sending, the lease expires and any dispatcher takes the rows over, as after any
+crash. Rows it has no room for stay ``pending`` and dispatchers are woken to claim them
+(in-process after commit, and ``NOTIFY`` on PostgreSQL, which PostgreSQL itself delays until
+commit). The store itself knows nothing of dispatchers.
 """
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,7 +31,7 @@ from tabhooks.ids import new_id, new_uuid7
 from tabhooks.store import crypto
 from tabhooks.store.deliveries import Claimed, Status, destination_of
 from tabhooks.store.driver import DriverStatement, insert_into
-from tabhooks.store.engine import HANDOFF_BATCH, HANDOFF_TARGET, NEW_WORK_FLAG
+from tabhooks.store.engine import Store, after_commit, write_scope
 from tabhooks.store.secrets import signs_at
 from tabhooks.store.tables import deliveries, events, utcnow_precise, webhook_secrets, webhooks
 
@@ -54,8 +58,24 @@ class Handoff(Protocol):
         ...
 
 
-class HandoffTarget(Protocol):
-    def open_handoff(self) -> Handoff: ...
+class HandoffPort(Protocol):
+    """Where the outbox hands deliveries over: a dispatcher in this process."""
+
+    def open_handoff(self) -> Handoff:
+        """A hand-off for one write transaction's deliveries."""
+        ...
+
+
+#: The port connected to each store in this process (see :func:`connect`).
+_ports: weakref.WeakKeyDictionary[Store, HandoffPort] = weakref.WeakKeyDictionary()
+
+
+def connect(store: Store, port: HandoffPort | None) -> None:
+    """Offer deliveries emitted on ``store`` to ``port`` from now on (None: to nobody)."""
+    if port is None:
+        _ports.pop(store, None)
+    else:
+        _ports[store] = port
 
 
 _INSERT_EVENT = insert_into(
@@ -208,14 +228,21 @@ def _transaction_now(conn: AsyncConnection) -> datetime:
     return now
 
 
+_HANDOFF = "outbox.handoff"
+_SIGNALLED = "outbox.signalled"
+
+
 def _handoff(conn: AsyncConnection) -> Handoff | None:
-    """This transaction's hand-off to the in-process dispatcher, opened on first use."""
-    batch: Handoff | None = conn.info.get(HANDOFF_BATCH)
+    """This transaction's hand-off to the connected port, opened on first use; what it took
+    is handed over after commit."""
+    scope = write_scope(conn)
+    batch: Handoff | None = scope.values.get(_HANDOFF)
     if batch is None:
-        target: HandoffTarget | None = conn.info.get(HANDOFF_TARGET)
-        if target is None:
+        port = _ports.get(scope.store)
+        if port is None:
             return None
-        batch = conn.info[HANDOFF_BATCH] = target.open_handoff()
+        batch = scope.values[_HANDOFF] = port.open_handoff()
+        after_commit(conn, batch.deliver)
     return batch
 
 
@@ -234,8 +261,10 @@ def _grouped(rows: Any) -> list[_Subscriber]:
 async def signal_new_work(conn: AsyncConnection) -> None:
     """Wake dispatchers once this transaction commits (one NOTIFY per transaction: a
     transaction emitting fifty events paid fifty round trips for one wake-up)."""
-    if conn.info.get(NEW_WORK_FLAG):
+    scope = write_scope(conn)
+    if scope.values.get(_SIGNALLED):
         return
-    conn.info[NEW_WORK_FLAG] = True
+    scope.values[_SIGNALLED] = True
+    after_commit(conn, scope.store.new_work.set)
     if conn.dialect.name == "postgresql":
         await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))

@@ -22,7 +22,7 @@ from tabhooks.delivery.metrics import DeliveryMetrics
 from tabhooks.delivery.retry import RetryPolicy
 from tabhooks.delivery.sender import Sender
 from tabhooks.services.emit import emit
-from tabhooks.store import Store
+from tabhooks.store import Store, outbox
 from tabhooks.store import webhooks as webhooks_store
 from tabhooks.store.tables import deliveries
 from tests.integration.conftest import Seeded
@@ -176,7 +176,9 @@ Dispatching = Callable[..., Awaitable[Dispatcher]]
 
 @pytest.fixture
 async def dispatching(rig: Rig) -> AsyncIterator[Dispatching]:
-    """Starts dispatchers on the rig's store (each with its own sender and metrics)."""
+    """Starts dispatchers on the rig's store (each with its own sender and metrics), wired as
+    :func:`tabhooks.delivery.runtime.delivery_runtime` wires one: the last one started takes
+    this process's hand-offs."""
     started: list[tuple[Dispatcher, Sender]] = []
 
     async def start(**overrides: Any) -> Dispatcher:
@@ -184,10 +186,12 @@ async def dispatching(rig: Rig) -> AsyncIterator[Dispatching]:
         await sender.start()
         dispatcher = Dispatcher(rig.store, sender, options(**overrides), DeliveryMetrics())
         await dispatcher.start()
+        outbox.connect(rig.store, dispatcher)
         started.append((dispatcher, sender))
         return dispatcher
 
     yield start
+    outbox.connect(rig.store, None)
     for dispatcher, sender in started:
         await dispatcher.stop(grace_s=0.1)
         await sender.close()
