@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from tabhooks.clock import utcnow_precise
 from tabhooks.config import Settings
 from tabhooks.delivery import signing
 from tabhooks.delivery.metrics import DeliveryMetrics
@@ -51,7 +52,6 @@ from tabhooks.ids import new_id
 from tabhooks.store import Store
 from tabhooks.store import deliveries as queue
 from tabhooks.store.deliveries import AttemptRecord, Claimed, Finish, Status, destination_of
-from tabhooks.store.tables import utcnow_precise
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
+from tabhooks.clock import utcnow_precise
 from tabhooks.store import crypto
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.secrets import signs_at
@@ -50,7 +51,6 @@ from tabhooks.store.tables import (
     events,
     relay_routes,
     relay_targets,
-    utcnow_precise,
     webhook_secrets,
     webhooks,
 )

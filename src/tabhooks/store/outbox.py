@@ -27,13 +27,14 @@ from sqlalchemy import Text, and_, bindparam, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks import events as catalog
+from tabhooks.clock import utcnow_precise
 from tabhooks.ids import new_id, new_uuid7
 from tabhooks.store import crypto
 from tabhooks.store.deliveries import Claimed, Status, destination_of
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.engine import Store, after_commit, write_scope
 from tabhooks.store.secrets import signs_at
-from tabhooks.store.tables import deliveries, events, utcnow_precise, webhook_secrets, webhooks
+from tabhooks.store.tables import deliveries, events, webhook_secrets, webhooks
 
 #: The PostgreSQL channel dispatchers LISTEN on.
 NOTIFY_CHANNEL = "tabhooks_deliveries"

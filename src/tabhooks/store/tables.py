@@ -7,7 +7,6 @@ them. Times are stored as naive UTC and handed back timezone-aware.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from tabhooks.clock import utcnow as utcnow
+from tabhooks.clock import utcnow_precise as utcnow_precise
 from tabhooks.store.crypto import SealedText
 
 metadata = MetaData(
@@ -680,13 +681,3 @@ permission_rules = Table(
     Index(None, "user_id"),
     Index(None, "group_id"),
 )
-
-
-def utcnow() -> datetime:
-    """Now, in UTC, to the second (Tableau's timestamps have no fractions)."""
-    return datetime.fromtimestamp(int(time.time()), UTC)  # half the cost of now().replace()
-
-
-def utcnow_precise() -> datetime:
-    """Now, in UTC, to the microsecond: for scheduling and measuring deliveries."""
-    return datetime.now(UTC)

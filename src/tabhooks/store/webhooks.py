@@ -14,10 +14,11 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from tabhooks.clock import utcnow
 from tabhooks.errors import WebhookNameConflict
 from tabhooks.models import Webhook, WebhookOut
 from tabhooks.store.driver import insert_into
-from tabhooks.store.tables import users, utcnow, webhooks
+from tabhooks.store.tables import users, webhooks
 
 
 def _with_owner() -> Select[tuple[object, ...]]:
