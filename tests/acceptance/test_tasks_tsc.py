@@ -192,6 +192,15 @@ def test_tableau_rules_and_error_codes(tsc: TSC.Server, server: ServerProcess) -
         assert answer.status_code == 400, (why, answer.text)
         assert fromstring(answer.content).find("t:error", NS).get("code") == "400000", why
 
+    # A name longer than the column was a DataError (a 500) on PostgreSQL.
+    long_name = httpx.post(
+        url,
+        content=f'<tsRequest><schedule name="{"n" * 256}" type="Extract" frequency="Daily">'
+        '<frequencyDetails start="01:00:00"/></schedule></tsRequest>',
+        headers=headers,
+    )
+    assert long_name.status_code == 400, long_name.text
+
     with pytest.raises(TSC.ServerResponseError) as missing:
         tsc.schedules.get_by_id(str(uuid.uuid4()))
     assert missing.value.code == "404026"

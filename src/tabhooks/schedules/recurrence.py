@@ -168,14 +168,16 @@ def parse(
 
 
 def _check_interval(occurrence: str, value: str) -> None:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    digits = value.isascii() and value.isdigit() and len(value) <= 4
     if occurrence == "minutes":
-        ok = value.isdigit() and int(value) in MINUTE_STEPS
+        ok = digits and int(value) in MINUTE_STEPS
     elif occurrence == "hours":
-        ok = value.isdigit() and int(value) in HOUR_STEPS
+        ok = digits and int(value) in HOUR_STEPS
     elif occurrence == "weekDay":
         ok = value in WEEKDAYS
     elif occurrence == "monthDay":
-        ok = value == LAST_DAY or (value.isdigit() and 1 <= int(value) <= 31)
+        ok = value == LAST_DAY or (digits and 1 <= int(value) <= 31)
     else:
         raise BadRequest(
             f"Unknown interval '{occurrence}': use minutes, hours, weekDay or monthDay."

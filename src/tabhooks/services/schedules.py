@@ -59,6 +59,15 @@ def next_run(recurrence: Recurrence, zone: ZoneInfo, after: datetime | None = No
     return recurrence.next_after(after or utcnow_precise(), zone)
 
 
+#: Longest schedule name (the column's width).
+MAX_NAME = 255
+
+
+def _check_name(name: str) -> None:
+    if len(name.strip()) > MAX_NAME:
+        raise BadRequest(f"A schedule name has at most {MAX_NAME} characters.")
+
+
 def _priority(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_PRIORITY
@@ -82,6 +91,7 @@ async def create(
     principal.require_server_admin()
     if not spec.name or not spec.name.strip():
         raise BadRequest("The schedule name is required.")
+    _check_name(spec.name)
     if spec.type is None:
         raise BadRequest("The schedule type is required (Extract, Flow or Subscription).")
     if spec.frequency is None:
@@ -152,6 +162,7 @@ async def apply(
     values: dict[str, object] = {}
     if spec.name is not None and spec.name.strip() and spec.name.strip() != current.name:
         name = spec.name.strip()
+        _check_name(name)
         if await schedules_store.named(conn, name) is not None:
             raise ScheduleNameConflict(f"A schedule named '{name}' already exists.")
         values["name"] = name

@@ -83,6 +83,9 @@ def test_times_of_day_are_read_in_the_configured_zone_across_dst() -> None:
         ("Daily", None, None, []),
         ("Yearly", "02:00:00", None, []),
         ("Daily", "02:00:00", None, [("seconds", "5")]),
+        # Digits str.isdigit() takes and int() does not (was a ValueError, a 500).
+        ("Hourly", "02:00:00", "23:00:00", [("hours", "²")]),
+        ("Monthly", "02:00:00", None, [("monthDay", "\u0661")]),  # an Arabic-Indic 1
     ],
 )
 def test_what_tableau_refuses(
