@@ -37,8 +37,10 @@ Tree::
         ├── JobNotFound              404 404031
         ├── UploadNotFound           404 404032
         ├── LabelNotFound            404 404057
+        ├── TagNotFound              404 404008
         ├── ResourceNotFound         404 404003
         │   ├── UnsupportedVersion   404 404003 (unknown resource, as Tableau answers)
+        │   ├── FavoriteNotFound     404 404003 (the item is not among the user's favorites)
         │   ├── PatNotFound          404 404003 (no personal access token of that name)
         │   └── PermissionNotFound   404 404003 (no such capability of that grantee)
         ├── MethodNotAllowed         405 405000
@@ -268,6 +270,12 @@ class GroupNotFound(TableauError):
     status, code, summary = 404, "404002", "Group not found"
 
 
+class TagNotFound(TableauError):
+    """The item does not carry that tag."""
+
+    status, code, summary = 404, "404008", "Tag not found"
+
+
 class UnsupportedVersion(ResourceNotFound):
     """The REST API version in the URI is not supported."""
 
@@ -282,6 +290,12 @@ class PermissionNotFound(ResourceNotFound):
     """The grantee has no such capability in that mode on the resource."""
 
     summary = "Permission not found"
+
+
+class FavoriteNotFound(ResourceNotFound):
+    """The item is not among the user's favorites."""
+
+    summary = "Favorite not found"
 
 
 class MethodNotAllowed(TableauError):

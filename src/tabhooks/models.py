@@ -241,11 +241,18 @@ class Content:
     has_extracts: bool
     created_at: datetime
     updated_at: datetime
+    #: Data sources: certified (Update Data Source ``isCertified``), and the note saying why.
+    is_certified: bool = False
+    certification_note: str | None = None
+    #: Its tags, in label order (loaded with listings and gets; empty when not loaded).
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
         m = _row(row)
         return cls(
+            is_certified=bool(m.get("is_certified")),
+            certification_note=m.get("certification_note"),
             id=m["id"],
             site_id=m["site_id"],
             kind=ContentKind(m["kind"]),
@@ -279,10 +286,17 @@ class View:
     sheet_type: str
     created_at: datetime
     updated_at: datetime
+    #: Its workbook's owner and project (Tableau lists them on every view), when loaded.
+    owner_id: str | None = None
+    project_id: str | None = None
+    #: Its tags, in label order (empty when not loaded).
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        return _build(cls, row)  # type: ignore[no-any-return]
+        m = _row(row)
+        loaded = {"owner_id": m.get("owner_id"), "project_id": m.get("project_id"), "tags": ()}
+        return _build(cls, row, **loaded)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from tabhooks.api import (
     auth,
     content,
     extensions,
+    favorites,
     groups,
     jobs,
     labels,
@@ -28,6 +29,7 @@ from tabhooks.api import (
     relays,
     server_info,
     sites,
+    tags,
     uploads,
     users,
     views,
@@ -151,6 +153,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         app.include_router(router)
     for module in (extensions, labels, operations):
         app.include_router(module.router)
+    for module in (tags, favorites):  # the follow-up API (issue 18)
+        app.include_router(module.router)
+    app.include_router(tags.session_router)
     for module in (groups, permissions):  # groups and permissions (issue 18)
         app.include_router(module.router)
     for router in (schedules_api.router, schedules_api.site_router, tasks_api.router):

@@ -15,19 +15,22 @@ from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
 from tabhooks.api.jobs import job_element
 from tabhooks.api.multipart import Part, read_parts
 from tabhooks.api.wire import (
+    Shape,
     attachment,
     base_url,
-    filters_of,
+    fields_of,
+    listing_of,
     no_content,
     page_of,
     read_body,
     respond,
+    select_fields,
 )
-from tabhooks.errors import BadRequest, InvalidParameter
+from tabhooks.errors import BadRequest
 from tabhooks.models import ContentKind
 from tabhooks.services import contents, publish
 from tabhooks.services import jobs as jobs_service
-from tabhooks.store.contents import ListQuery
+from tabhooks.store.contents import CATALOGS
 from tabhooks.tsxml import Element, listing, parse_request
 
 
@@ -50,8 +53,23 @@ SPECS = tuple(
     )
 )
 
-_FILTERS = {"name": {"eq", "in"}, "projectName": {"eq", "in"}, "ownerName": {"eq", "in"}}
-_SORTS = {"name", "createdAt", "updatedAt"}
+_COMMON_ATTRS = frozenset(
+    {"id", "name", "contentUrl", "description", "webpageUrl", "size", "createdAt", "updatedAt"}
+)
+_PARTS = {
+    "project": frozenset({"id", "name"}),
+    "owner": frozenset({"id", "name"}),
+    "tags": frozenset(),
+}
+#: What ``fields=`` may name (Tableau supports it on workbooks and data sources).
+SHAPES = {
+    ContentKind.WORKBOOK: Shape(_COMMON_ATTRS | {"showTabs", "defaultViewId"}, _PARTS),
+    ContentKind.DATASOURCE: Shape(
+        _COMMON_ATTRS
+        | {"type", "hasExtracts", "encryptExtracts", "isCertified", "certificationNote"},
+        _PARTS,
+    ),
+}
 
 
 def publish_limits(request: Request) -> publish.PublishLimits:
@@ -67,14 +85,13 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() == "true"
 
 
-def _sort(request: Request) -> tuple[str, bool]:
-    raw = request.query_params.get("sort")
-    if not raw:
-        return "name", False
-    field, _, direction = raw.partition(":")
-    if field not in _SORTS or direction not in ("asc", "desc"):
-        raise InvalidParameter(f"sort '{raw}' must be one of {sorted(_SORTS)} with :asc or :desc.")
-    return field, direction == "desc"
+def _certified(node: Element) -> bool | None:
+    """``isCertified``; TSC sends ``"none"`` for an item it never read from the server, which
+    changes nothing."""
+    raw = node.attr("isCertified")
+    if raw is not None and raw.strip().lower() == "none":
+        return None
+    return node.attr_bool("isCertified")
 
 
 def _payload(parts: dict[str, Part], spec: KindSpec) -> Element:
@@ -150,19 +167,11 @@ def make_router(spec: KindSpec) -> APIRouter:
     @router.get("", operation_id=f"query{spec.collection.title()}")
     async def list_content(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
         page = page_of(request)
-        conditions = filters_of(request, _FILTERS)
-        sort, descending = _sort(request)
-        query = ListQuery(
-            names=conditions["name"].values if "name" in conditions else None,
-            project_names=conditions["projectName"].values if "projectName" in conditions else None,
-            owner_names=conditions["ownerName"].values if "ownerName" in conditions else None,
-            sort=sort,
-            descending=descending,
-            offset=page.offset,
-            limit=page.size,
-        )
-        found, total = await contents.listing(store, caller, spec.kind, query)
-        items = [render(request, caller, c) for c in found]
+        query = listing_of(request, CATALOGS[spec.kind], page)
+        shape = SHAPES.get(spec.kind)
+        asked = fields_of(request, shape) if shape is not None else None
+        found, total = await contents.search(store, caller, spec.kind, query)
+        items = [select_fields(render(request, caller, c), asked) for c in found]
         return respond(request, page.element(total), listing(spec.collection, items))
 
     @router.get("/{content_id}", operation_id=f"get{spec.element.title()}")
@@ -187,6 +196,10 @@ def make_router(spec: KindSpec) -> APIRouter:
             show_tabs=node.attr_bool("showTabs"),
             project_id=project.attr("id") if project is not None else None,
             owner_id=owner.attr("id") if owner is not None else None,
+            is_certified=_certified(node) if spec.kind is ContentKind.DATASOURCE else None,
+            certification_note=node.attr("certificationNote")
+            if spec.kind is ContentKind.DATASOURCE
+            else None,
         )
         updated = await contents.update(store, caller, spec.kind, content_id, changes)
         return respond(request, render(request, caller, updated))

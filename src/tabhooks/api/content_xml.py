@@ -42,13 +42,18 @@ def _common(content: Content, base_url: str, site_url: str) -> dict[str, object]
     }
 
 
+def tags_element(labels: tuple[str, ...] | list[str]) -> Element:
+    """``<tags><tag label="..."/>...</tags>``, as every answer that shows an item carries it."""
+    return listing("tags", [element("tag", label=label) for label in labels])
+
+
 def _children(content: Content) -> list[Element | None]:
     return [
         element("project", id=content.project_id, name=content.project_name),
         element("owner", id=content.owner_id, name=content.owner_name)
         if content.owner_id
         else None,
-        listing("tags", []),
+        tags_element(content.tags),
     ]
 
 
@@ -74,7 +79,8 @@ def datasource_element(content: Content, base_url: str, site_url: str) -> Elemen
         type=content.type or "dataengine",
         hasExtracts=content.has_extracts,
         encryptExtracts=False,
-        isCertified=False,
+        isCertified=content.is_certified,
+        certificationNote=content.certification_note if content.is_certified else None,
         **_common(content, base_url, site_url),  # type: ignore[arg-type]
     )
 
@@ -100,7 +106,9 @@ def view_element(view: View, *, brief: bool = False) -> Element:
     return element(
         "view",
         element("workbook", id=view.workbook_id),
-        listing("tags", []),
+        element("owner", id=view.owner_id) if view.owner_id else None,
+        element("project", id=view.project_id) if view.project_id else None,
+        tags_element(view.tags),
         id=view.id,
         name=view.name,
         contentUrl=view.content_url,

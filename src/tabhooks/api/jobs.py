@@ -7,10 +7,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
-from tabhooks.api.wire import filters_of, page_of, read_body, respond
+from tabhooks.api.wire import (
+    Shape,
+    fields_of,
+    listing_of,
+    page_of,
+    read_body,
+    respond,
+    select_fields,
+)
 from tabhooks.models import ContentKind
 from tabhooks.services import jobs
-from tabhooks.store.jobs import Job, JobStatus
+from tabhooks.store.jobs import BACKGROUND_TYPES, JOB_FIELDS, PRIORITY, SUBTITLES, Job, JobStatus
 from tabhooks.tsxml import Element, element, listing, timestamp
 
 router = APIRouter(
@@ -42,13 +50,23 @@ def job_element(job: Job) -> Element:
     )
 
 
-_BACKGROUND_TYPES = {
-    jobs.REFRESH: "refresh_extracts",
-    jobs.RUN_FLOW: "run_flow",
-    "PublishWorkbook": "publish_workbook",
-    "PublishDatasource": "publish_datasource",
-    "PublishFlow": "publish_flow",
-}
+#: What ``fields=`` may name on Query Jobs.
+SHAPE = Shape(
+    frozenset(
+        {
+            "id",
+            "status",
+            "createdAt",
+            "startedAt",
+            "endedAt",
+            "priority",
+            "jobType",
+            "title",
+            "subtitle",
+        }
+    ),
+    {},
+)
 
 
 def background_job_element(job: Job) -> Element:
@@ -59,9 +77,10 @@ def background_job_element(job: Job) -> Element:
         createdAt=timestamp(job.created_at),
         startedAt=timestamp(job.started_at),
         endedAt=timestamp(job.completed_at),
-        priority=50,
-        jobType=_BACKGROUND_TYPES.get(job.type, job.type),
+        priority=PRIORITY,
+        jobType=BACKGROUND_TYPES.get(job.type, job.type),
         title=job.content_name,
+        subtitle=SUBTITLES.get(job.content_kind, job.content_kind),
     )
 
 
@@ -109,20 +128,11 @@ async def get_job(
 @router.get("/jobs", operation_id="queryJobs")
 async def list_jobs(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
     page = page_of(request)
-    conditions = filters_of(request, {"status": {"eq", "in"}, "jobType": {"eq", "in"}})
-    found, total = await jobs.listing(
-        store,
-        caller,
-        statuses=conditions["status"].values if "status" in conditions else None,
-        job_types=conditions["jobType"].values if "jobType" in conditions else None,
-        offset=page.offset,
-        limit=page.size,
-    )
-    return respond(
-        request,
-        page.element(total),
-        listing("backgroundJobs", [background_job_element(j) for j in found]),
-    )
+    query = listing_of(request, JOB_FIELDS, page)
+    asked = fields_of(request, SHAPE)
+    found, total = await jobs.search(store, caller, query)
+    items = [select_fields(background_job_element(j), asked) for j in found]
+    return respond(request, page.element(total), listing("backgroundJobs", items))
 
 
 @router.put("/jobs/{job_id}", operation_id="cancelJob")

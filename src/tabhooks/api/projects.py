@@ -8,15 +8,39 @@ from starlette.responses import Response
 
 from tabhooks.api.content_xml import project_element
 from tabhooks.api.deps import SiteCallerDep, StoreDep, require_version
-from tabhooks.api.wire import filters_of, no_content, page_of, read_body, respond
+from tabhooks.api.wire import (
+    Shape,
+    fields_of,
+    listing_of,
+    no_content,
+    page_of,
+    read_body,
+    respond,
+    select_fields,
+)
 from tabhooks.errors import BadRequest
 from tabhooks.services import projects
+from tabhooks.store.projects import PROJECT_FIELDS
 from tabhooks.tsxml import Element, listing
 
 router = APIRouter(
     prefix="/api/{api_version}/sites/{site_id}/projects", dependencies=[Depends(require_version())]
 )
-_FILTERS = {"name": {"eq", "in"}, "parentProjectId": {"eq"}}
+#: What ``fields=`` may name on Query Projects.
+SHAPE = Shape(
+    frozenset(
+        {
+            "id",
+            "name",
+            "description",
+            "contentPermissions",
+            "parentProjectId",
+            "createdAt",
+            "updatedAt",
+        }
+    ),
+    {"owner": frozenset({"id"})},
+)
 
 
 def _project_body(body: Element) -> Element:
@@ -29,18 +53,11 @@ def _project_body(body: Element) -> Element:
 @router.get("", operation_id="queryProjects")
 async def list_projects(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
     page = page_of(request)
-    conditions = filters_of(request, _FILTERS)
-    found, total = await projects.listing(
-        store,
-        caller,
-        names=conditions["name"].values if "name" in conditions else None,
-        parent_id=conditions["parentProjectId"].value if "parentProjectId" in conditions else None,
-        offset=page.offset,
-        limit=page.size,
-    )
-    return respond(
-        request, page.element(total), listing("projects", [project_element(p) for p in found])
-    )
+    query = listing_of(request, PROJECT_FIELDS, page)
+    asked = fields_of(request, SHAPE)
+    found, total = await projects.search(store, caller, query)
+    items = [select_fields(project_element(p), asked) for p in found]
+    return respond(request, page.element(total), listing("projects", items))
 
 
 @router.post("", status_code=201, operation_id="createProject")

@@ -7,17 +7,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tabhooks.api.deps import SiteCallerDep, StoreDep, forget_principals, require_version
-from tabhooks.api.wire import filters_of, no_content, page_of, read_body, respond
+from tabhooks.api.wire import (
+    Shape,
+    fields_of,
+    listing_of,
+    no_content,
+    page_of,
+    read_body,
+    respond,
+    select_fields,
+)
 from tabhooks.errors import BadRequest
 from tabhooks.models import User
 from tabhooks.services import users
+from tabhooks.store.users import USER_FIELDS
 from tabhooks.tsxml import Element, element, listing, timestamp
 
 router = APIRouter(
     prefix="/api/{api_version}/sites/{site_id}/users", dependencies=[Depends(require_version())]
 )
 
-_FILTERS = {"name": {"eq"}, "siteRole": {"eq"}}
+#: What ``fields=`` may name on Get Users on Site.
+SHAPE = Shape(
+    frozenset({"id", "name", "siteRole", "authSetting", "fullName", "email", "lastLogin"}), {}
+)
 
 
 def user_element(user: User) -> Element:
@@ -68,18 +81,11 @@ async def add_user(request: Request, store: StoreDep, caller: SiteCallerDep) -> 
 @router.get("", operation_id="getUsersOnSite")
 async def list_users(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
     page = page_of(request)
-    conditions = filters_of(request, _FILTERS)
-    name = conditions.get("name")
-    role = conditions.get("siteRole")
-    found, total = await users.listing(
-        store,
-        caller,
-        name=name.value if name else None,
-        site_role=role.value if role else None,
-        offset=page.offset,
-        limit=page.size,
-    )
-    return respond(request, page.element(total), listing("users", [user_element(u) for u in found]))
+    query = listing_of(request, USER_FIELDS, page)
+    asked = fields_of(request, SHAPE)
+    found, total = await users.search(store, caller, query)
+    items = [select_fields(user_element(u), asked) for u in found]
+    return respond(request, page.element(total), listing("users", items))
 
 
 @router.get("/{user_id}", operation_id="queryUserOnSite")

@@ -7,14 +7,17 @@ pagination and Tableau's filter syntax lives here so routers stay about their re
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
-from urllib.parse import quote
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tabhooks import tsxml
 from tabhooks.errors import InvalidParameter
+from tabhooks.store import listing
 from tabhooks.tsxml import Element
 
 DEFAULT_PAGE_SIZE = 100
@@ -136,6 +139,48 @@ class Condition:
 _TERM = re.compile(r"([A-Za-z]+):([a-z]+):(\[[^\]]*\]|[^,]*)")
 
 
+def _terms(raw: str) -> Iterator[tuple[str, str, str, tuple[str, ...]]]:
+    """The ``(field, operator, raw value, values)`` terms of a ``filter`` parameter.
+
+    Values are split but not yet decoded; a list value (``[a,b]``) gives its items.
+    """
+    position = 0
+    while position < len(raw):
+        match = _TERM.match(raw, position)
+        if match is None:
+            raise InvalidParameter(
+                f"filter '{raw}' is not of the form field:operator:value[,field:operator:value]."
+            )
+        field, operator, value = match.groups()
+        if value.startswith("["):
+            values = tuple(v.strip() for v in value[1:-1].split(",") if v.strip())
+            if not value.endswith("]") or not values:
+                raise InvalidParameter(
+                    f"filter value '{value[:80]}' must be a list such as [a,b] with at least "
+                    "one item."
+                )
+        else:
+            values = (value,)
+        yield field, operator, value, values
+        position = match.end()
+        if position < len(raw):
+            if raw[position] != ",":
+                raise InvalidParameter(f"filter '{raw}' has junk at position {position}.")
+            position += 1
+
+
+def _check_supported(field: str, operator: str, allowed: Mapping[str, Set[str]]) -> None:
+    if field not in allowed:
+        raise InvalidParameter(
+            f"Filtering on '{field}' is not supported; supported: {', '.join(sorted(allowed))}."
+        )
+    if operator not in allowed[field]:
+        raise InvalidParameter(
+            f"Operator '{operator}' is not supported for '{field}'; "
+            f"supported: {', '.join(sorted(allowed[field]))}."
+        )
+
+
 def filters_of(request: Request, allowed: dict[str, set[str]]) -> dict[str, Condition]:
     """Parse ``filter=name:eq:x,projectName:eq:y`` into conditions keyed by field.
 
@@ -146,36 +191,172 @@ def filters_of(request: Request, allowed: dict[str, set[str]]) -> dict[str, Cond
     out: dict[str, Condition] = {}
     if not raw:
         return out
-    position = 0
-    while position < len(raw):
-        match = _TERM.match(raw, position)
+    for field, operator, _, values in _terms(raw):
+        _check_supported(field, operator, allowed)
+        out[field] = Condition(field, operator, values)
+    return out
+
+
+# ----------------------------------------------------------------------------- typed listings
+
+#: Characters no filter value may hold once decoded: C0 controls and DEL. A NUL would reach
+#: PostgreSQL (which refuses it, a 500); the others match nothing any name can hold.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NUMBER = re.compile(r"-?[0-9]{1,18}")
+
+
+def _decoded(field: str, raw: str) -> str:
+    """A filter value as Tableau reads it: URL-decoded once more.
+
+    Tableau decodes filter values after splitting the expression, which is why TSC's samples
+    ``quote_plus`` names (``Example+1`` finds ``Example 1``) and why a comma can never be part
+    of a value, even encoded.
+    """
+    value = unquote_plus(raw)
+    if _CONTROL.search(value):
+        raise InvalidParameter(f"The filter value of '{field}' holds a control character.")
+    return value
+
+
+def _typed(spec: listing.Field, field: str, raw: str) -> object:
+    value = _decoded(field, raw)
+    if spec.kind is listing.Kind.NUMBER:
+        if not (value.isascii() and _NUMBER.fullmatch(value)):
+            raise InvalidParameter(f"The filter value of '{field}' must be a whole number.")
+        return int(value)
+    if spec.kind is listing.Kind.BOOL:
+        if value.lower() not in ("true", "false"):
+            raise InvalidParameter(f"The filter value of '{field}' must be true or false.")
+        return value.lower() == "true"
+    if spec.kind is listing.Kind.DATE:
+        return _moment(field, value)
+    return value
+
+
+def _moment(field: str, value: str) -> datetime:
+    """An ISO 8601 moment (Tableau writes ``2026-01-31T12:00:00Z``), as aware UTC."""
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        if not text.isascii() or len(text) > 40:
+            raise ValueError(text)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameter(
+            f"The filter value of '{field}' must be a date and time such as "
+            f"2026-01-31T12:00:00Z, not '{value[:40]}'."
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def filter_terms(request: Request, catalog: listing.Catalog) -> tuple[listing.Filter, ...]:
+    """Every ``filter`` term, checked against ``catalog`` and typed (all must hold)."""
+    raw = request.query_params.get("filter")
+    if not raw:
+        return ()
+    allowed = {name: spec.operators for name, spec in catalog.items()}
+    out: list[listing.Filter] = []
+    for field, operator, value, values in _terms(raw):
+        _check_supported(field, operator, allowed)
+        if operator != "in" and value.startswith("["):
+            raise InvalidParameter(f"Operator '{operator}' takes one value, not a list.")
+        spec = catalog[field]
+        out.append(listing.Filter(field, operator, tuple(_typed(spec, field, v) for v in values)))
+    return tuple(out)
+
+
+_SORT_KEY = re.compile(r"([A-Za-z]+):(asc|desc)")
+
+
+def sort_keys(request: Request, catalog: listing.Catalog) -> tuple[listing.Order, ...]:
+    """``sort=name:asc,createdAt:desc``: the keys in order, each a sortable field."""
+    raw = request.query_params.get("sort")
+    if not raw:
+        return ()
+    names = listing.sortable(catalog)
+    keys: list[listing.Order] = []
+    for part in raw.split(","):
+        match = _SORT_KEY.fullmatch(part.strip())
         if match is None:
             raise InvalidParameter(
-                f"filter '{raw}' is not of the form field:operator:value[,field:operator:value]."
+                f"sort '{raw[:200]}' must be field:asc or field:desc, comma-separated; "
+                f"sortable fields: {', '.join(names)}."
             )
-        field, operator, value = match.groups()
-        if field not in allowed:
+        field, direction = match.groups()
+        if field not in names:
             raise InvalidParameter(
-                f"Filtering on '{field}' is not supported; supported: {', '.join(sorted(allowed))}."
+                f"Sorting on '{field}' is not supported; supported: {', '.join(names)}."
             )
-        if operator not in allowed[field]:
-            raise InvalidParameter(
-                f"Operator '{operator}' is not supported for '{field}'; "
-                f"supported: {', '.join(sorted(allowed[field]))}."
-            )
-        if value.startswith("["):
-            values = tuple(v.strip() for v in value[1:-1].split(",") if v.strip())
-            if not value.endswith("]") or not values:
-                raise InvalidParameter(
-                    f"filter value '{value[:80]}' must be a list such as [a,b] with at least "
-                    "one item."
-                )
-        else:
-            values = (value,)
-        out[field] = Condition(field, operator, values)
-        position = match.end()
-        if position < len(raw):
-            if raw[position] != ",":
-                raise InvalidParameter(f"filter '{raw}' has junk at position {position}.")
-            position += 1
-    return out
+        keys.append(listing.Order(field, direction == "desc"))
+    return tuple(keys)
+
+
+def listing_of(
+    request: Request, catalog: listing.Catalog, page: Page | None = None
+) -> listing.Listing:
+    """The filters, sort and page of a list request, validated against ``catalog``."""
+    page = page or page_of(request)
+    return listing.Listing(
+        filters=filter_terms(request, catalog),
+        order=sort_keys(request, catalog),
+        offset=page.offset,
+        limit=page.size,
+    )
+
+
+# ----------------------------------------------------------------------------- fields=
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """The fields ``fields=`` may name on one resource (Tableau's "Using Fields").
+
+    Args:
+        attrs: the item's own attributes (``name``, ``createdAt``).
+        children: child elements by tag, with the attributes that may be named as
+            ``child.attr`` (``owner.name``); naming the tag alone keeps the whole child
+            (``tags``, ``views``).
+    """
+
+    attrs: frozenset[str]
+    children: Mapping[str, frozenset[str]]
+
+    def names(self) -> set[str]:
+        found = set(self.attrs) | set(self.children) | {"_all_", "_default_"}
+        for tag, attrs in self.children.items():
+            found |= {f"{tag}.{attr}" for attr in attrs}
+        return found
+
+
+def fields_of(request: Request, shape: Shape) -> frozenset[str] | None:
+    """The fields asked for with ``fields=``, or ``None`` for every field (the default)."""
+    raw = request.query_params.get("fields")
+    if raw is None or raw.strip() == "":
+        return None
+    asked = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    known = shape.names()
+    unknown = sorted(asked - known)
+    if unknown:
+        raise InvalidParameter(
+            f"Field '{unknown[0][:80]}' is not supported; supported: {', '.join(sorted(known))}."
+        )
+    if asked & {"_all_", "_default_"}:
+        return None  # everything tabhooks knows is in the default answer already
+    return asked
+
+
+def select_fields(item: Element, asked: frozenset[str] | None) -> Element:
+    """``item`` with only the asked fields (attributes, whole children, ``child.attr``)."""
+    if asked is None:
+        return item
+    children: list[Element] = []
+    for child in item.children:
+        if child.tag in asked:
+            children.append(child)
+            continue
+        attrs = {k: v for k, v in child.attrs.items() if f"{child.tag}.{k}" in asked}
+        if attrs:
+            children.append(Element(child.tag, attrs))
+    attrs = {k: v for k, v in item.attrs.items() if k in asked}
+    return Element(item.tag, attrs, children, item.text, item.is_list)

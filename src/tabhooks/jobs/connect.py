@@ -24,6 +24,7 @@ import csv
 import os
 import socket
 import sqlite3
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -209,14 +210,25 @@ async def probe(connection: Connection, policy: ReachPolicy, offload: Offload) -
     return Probe(True, f"{kind}: simulated extract (tabhooks cannot reach this connection class)")
 
 
+#: Told how many connections of how many a refresh has reached, after each one.
+Progress = Callable[[int, int], Awaitable[None]]
+
+
 async def refresh(
-    connections: list[Connection], policy: ReachPolicy, offload: Offload
+    connections: list[Connection],
+    policy: ReachPolicy,
+    offload: Offload,
+    progress: Progress | None = None,
 ) -> tuple[bool, str]:
     """Try every connection; the refresh fails if any does. Returns (ok, notes)."""
     if not connections:
         await asyncio.sleep(SIMULATED_EXTRACT_S)
         return True, "no connections: simulated extract"
-    probes = [await probe(c, policy, offload) for c in connections]
+    probes: list[Probe] = []
+    for connection in connections:
+        probes.append(await probe(connection, policy, offload))
+        if progress is not None:
+            await progress(len(probes), len(connections))
     failed = [p.note for p in probes if not p.ok]
     if failed:
         return False, "; ".join(failed)

@@ -32,13 +32,25 @@ from tabhooks.services.jobs import REFRESH, RUN_FLOW
 from tabhooks.store import Store
 from tabhooks.store import contents as contents_store
 from tabhooks.store import jobs as jobs_store
-from tabhooks.store.jobs import Claim, Job, JobStatus
+from tabhooks.store.jobs import Claim, JobStatus
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 1.0
 
 _PREFIX = {ContentKind.WORKBOOK.value: "Workbook", ContentKind.DATASOURCE.value: "Datasource"}
+
+
+#: A claimed job's progress (``jobs.claim`` writes it), and the most it reports before its
+#: outcome is recorded (which writes 100).
+STARTED_PROGRESS = 10
+LAST_PROGRESS = 90
+
+
+def progress_after(done: int, total: int) -> int:
+    """The progress of a refresh that has reached ``done`` of its ``total`` connections."""
+    span = LAST_PROGRESS - STARTED_PROGRESS
+    return STARTED_PROGRESS + (span * done) // max(total, 1)
 
 
 def timeout_note(limits: JobLimits) -> str:
@@ -148,7 +160,7 @@ class JobRunner:
     async def _execute(self, claim: Claim, held_since: float) -> None:
         """Run one claimed job under its lease and time limit, then record the outcome."""
         job = claim.job
-        work = asyncio.create_task(self._bounded(job))
+        work = asyncio.create_task(self._bounded(claim))
         keeper = LeaseKeeper(self.store, claim, self.limits, held_since)
         keeping = asyncio.create_task(keeper.keep(work))
         self._keepers.add(keeping)  # the loop holds tasks weakly
@@ -169,12 +181,13 @@ class JobRunner:
             # The job stays InProgress under a lease nobody renews: taken over once it ends.
             log.exception("action=job_record_failed job=%s", job.id)
 
-    async def _bounded(self, job: Job) -> tuple[bool, str]:
+    async def _bounded(self, claim: Claim) -> tuple[bool, str]:
         """The job's outcome, or a failure once it has run ``timeout_s``."""
+        job = claim.job
         limit = asyncio.timeout(self.limits.timeout_s)
         try:
             async with limit:
-                return await self._perform(job)
+                return await self._perform(claim)
         except Exception as exc:
             if isinstance(exc, TimeoutError) and limit.expired():
                 log.warning("action=job_timed_out job=%s limit_s=%g", job.id, self.limits.timeout_s)
@@ -213,9 +226,27 @@ class JobRunner:
                 )
         log.info("action=job_finished job=%s type=%s status=%s", job.id, job.type, status)
 
-    async def _perform(self, job: Job) -> tuple[bool, str]:
+    async def _perform(self, claim: Claim) -> tuple[bool, str]:
+        job = claim.job
         if job.content_id is None:
             return False, "the content was deleted before the job ran"
         async with self.store.read() as conn:
             connections = await contents_store.connections_of(conn, job.content_id)
-        return await connect.refresh(connections, self.policy, self._offload)
+
+        async def write(progress: int) -> None:
+            try:
+                async with self.store.write() as conn:
+                    await jobs_store.set_progress(conn, job.id, claim.token, progress)
+            except Exception:  # progress is a courtesy: the job goes on without it
+                log.exception("action=job_progress_failed job=%s", job.id)
+
+        async def reached(done: int, total: int) -> None:
+            """Report progress after each connection, from the claim's 10 % towards 90 %;
+            shielded, as the lease keeper's renewals are: a write cut off half-way (the job
+            cancelled or timed out meanwhile) would cost the store its connection."""
+            writing = asyncio.create_task(write(progress_after(done, total)))
+            self._keepers.add(writing)  # held (the loop holds tasks weakly), awaited by stop()
+            writing.add_done_callback(self._keepers.discard)
+            await asyncio.shield(writing)
+
+        return await connect.refresh(connections, self.policy, self._offload, reached)

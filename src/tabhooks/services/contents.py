@@ -27,6 +27,7 @@ from tabhooks.store import Store
 from tabhooks.store import contents as contents_store
 from tabhooks.store import projects as projects_store
 from tabhooks.store import users as users_store
+from tabhooks.store.listing import Listing
 
 _NOT_FOUND = {
     ContentKind.WORKBOOK: WorkbookNotFound,
@@ -83,6 +84,26 @@ async def listing(
         return await contents_store.page(conn, principal.site.id, kind, query)
 
 
+async def search(
+    store: Store, principal: Principal, kind: ContentKind, query: Listing
+) -> tuple[list[Content], int]:
+    """Query Workbooks / Data Sources / Flows: Tableau's filters, sort and page."""
+    async with store.read() as conn:
+        hidden = await permissions.content_condition(conn, principal, kind)  # what it can't Read
+        query = replace(query, extra=(*query.extra, *hidden))
+        return await contents_store.search(conn, principal.site.id, kind, query)
+
+
+async def search_views(
+    store: Store, principal: Principal, query: Listing
+) -> tuple[list[View], int]:
+    """Query Views for Site: Tableau's filters, sort and page."""
+    async with store.read() as conn:
+        hidden = await permissions.view_condition(conn, principal)  # views it cannot Read
+        query = replace(query, extra=(*query.extra, *hidden))
+        return await contents_store.search_views(conn, principal.site.id, query)
+
+
 def require_publisher(principal: Principal) -> None:
     if principal.user.site_role.value in ("Viewer", "Explorer", "ReadOnly", "Unlicensed"):
         raise Forbidden(f"Site role {principal.user.site_role} cannot publish or change content.")
@@ -104,6 +125,31 @@ class ContentChanges:
     show_tabs: bool | None = None
     project_id: str | None = None
     owner_id: str | None = None
+    #: Data sources: certify (or not), with a note. Site administrators only.
+    is_certified: bool | None = None
+    certification_note: str | None = None
+
+
+def _certification(
+    principal: Principal, content: Content, changes: ContentChanges
+) -> dict[str, object]:
+    """The certification columns an update changes; certifying is for administrators (in
+    Tableau, administrators and project leaders), not for the data source's owner alone."""
+    values: dict[str, object] = {}
+    certified = content.is_certified
+    if changes.is_certified is not None and changes.is_certified != certified:
+        certified = values["is_certified"] = changes.is_certified
+    # A note describes a certification: uncertifying drops it, whatever else was sent.
+    note = (changes.certification_note or None) if certified else None
+    if changes.certification_note is None and certified:
+        note = content.certification_note
+    if note != content.certification_note:
+        values["certification_note"] = note
+    if values and not principal.user.is_site_admin:
+        raise Forbidden(
+            f"Only an administrator can certify '{content.name}' or change its certification."
+        )
+    return values
 
 
 async def update(
@@ -134,6 +180,7 @@ async def update(
                     f"No user with id '{changes.owner_id}' is a member of this site."
                 )
             values["owner_id"] = changes.owner_id
+        values.update(_certification(principal, content, changes))
         target_project = values.get("project_id", content.project_id)
         target_name = values.get("name", content.name)
         clash = await contents_store.find_in_project(

@@ -9,6 +9,7 @@ from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import jobs as jobs_store
 from tabhooks.store.jobs import Job, JobStatus
+from tabhooks.store.listing import Listing
 
 REFRESH = "RefreshExtract"
 RUN_FLOW = "RunFlow"
@@ -74,6 +75,16 @@ async def listing(
             offset=offset,
             limit=limit,
         )
+
+
+async def search(store: Store, principal: Principal, query: Listing) -> tuple[list[Job], int]:
+    """Query Jobs (site administrators): Tableau's filters, sort and page."""
+    principal.require_site_admin()
+    for term in query.filters:
+        if term.field == "status" and not set(term.values) <= _STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(sorted(_STATUSES))}.")
+    async with store.read() as conn:
+        return await jobs_store.search(conn, principal.site.id, query)
 
 
 async def cancel(store: Store, principal: Principal, job_id: str) -> Job:

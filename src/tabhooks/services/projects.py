@@ -10,6 +10,7 @@ from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import contents as contents_store
 from tabhooks.store import projects as projects_store
+from tabhooks.store.listing import Listing
 
 CONTENT_PERMISSIONS = ("ManagedByOwner", "LockedToProject", "LockedToProjectWithoutNested")
 
@@ -34,6 +35,14 @@ async def listing(
         return await projects_store.page(
             conn, principal.site.id, names=names, parent_id=parent_id, offset=offset, limit=limit
         )
+
+
+async def search(
+    store: Store, principal: Principal, query: Listing
+) -> tuple[list[Project], int]:
+    """Query Projects: Tableau's filters, sort and page."""
+    async with store.read() as conn:
+        return await projects_store.search(conn, principal.site.id, query)
 
 
 async def get(store: Store, principal: Principal, project_id: str) -> Project:

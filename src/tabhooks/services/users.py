@@ -19,6 +19,7 @@ from tabhooks.store import Store
 from tabhooks.store import sessions as sessions_store
 from tabhooks.store import users as users_store
 from tabhooks.store import webhooks as webhooks_store
+from tabhooks.store.listing import Listing
 from tabhooks.store.tables import utcnow
 
 #: Tableau Server's longest personal access token lifetime.
@@ -111,6 +112,13 @@ async def listing(
         found, total = await users_store.list_on_site(
             conn, principal.site.id, name=name, site_role=site_role, offset=offset, limit=limit
         )
+        return await _shown(conn, principal, found), total
+
+
+async def search(store: Store, principal: Principal, query: Listing) -> tuple[list[User], int]:
+    """Get Users on Site: Tableau's filters, sort and page (emails as :func:`listing`)."""
+    async with store.read() as conn:
+        found, total = await users_store.search(conn, principal.site.id, query)
         return await _shown(conn, principal, found), total
 
 

@@ -5,16 +5,34 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.models import Connection, Content, ContentKind, View
+from tabhooks.store import listing
+from tabhooks.store import tags as tags_store
+from tabhooks.store.listing import EQ, EQ_IN, RANGE, Field, Kind, Listing, Order
 from tabhooks.store.tables import (
     connections,
     content_files,
     contents,
+    favorites,
     projects,
     users,
     utcnow,
@@ -128,6 +146,7 @@ async def replace_file(conn: AsyncConnection, content_id: str, new: NewContent) 
 async def get(
     conn: AsyncConnection, site_id: str, kind: ContentKind, content_id: str
 ) -> Content | None:
+    """The content, with its tags (every answer that shows it lists them)."""
     row = (
         await conn.execute(
             _with_names().where(
@@ -137,7 +156,7 @@ async def get(
             )
         )
     ).first()
-    return Content.from_row(row) if row else None
+    return (await with_tags(conn, [Content.from_row(row)]))[0] if row else None
 
 
 async def get_any(conn: AsyncConnection, site_id: str, content_id: str) -> Content | None:
@@ -146,7 +165,7 @@ async def get_any(conn: AsyncConnection, site_id: str, content_id: str) -> Conte
             _with_names().where(contents.c.site_id == site_id, contents.c.id == content_id)
         )
     ).first()
-    return Content.from_row(row) if row else None
+    return (await with_tags(conn, [Content.from_row(row)]))[0] if row else None
 
 
 async def find_in_project(
@@ -163,6 +182,146 @@ async def find_in_project(
         )
     ).first()
     return Content.from_row(row) if row else None
+
+
+# ----------------------------------------------------------------------------- listings
+
+_MIB = 1024 * 1024
+#: ``size`` as Tableau reports it (and tabhooks renders it): whole megabytes, at least 1.
+_SIZE_MB = case(
+    (contents.c.size == 0, 0), (contents.c.size < _MIB, 1), else_=contents.c.size / _MIB
+)
+_FAVORITES_TOTAL = (
+    select(func.count(favorites.c.id))
+    .where(favorites.c.content_id == contents.c.id)
+    .correlate(contents)
+    .scalar_subquery()
+)
+_SHEET_COUNT = (
+    select(func.count(views.c.id))
+    .where(views.c.workbook_id == contents.c.id)
+    .correlate(contents)
+    .scalar_subquery()
+)
+
+
+def _connection_has(column: ColumnElement[Any], *, fold_case: bool = False) -> listing.Test:
+    """A data source filter on its connections: some connection matches."""
+
+    def test(operator: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
+        left = func.lower(column) if fold_case else column
+        wanted = [str(v).lower() for v in values] if fold_case else list(values)
+        return exists(
+            select(connections.c.id).where(
+                connections.c.content_id == contents.c.id, left.in_(wanted)
+            )
+        )
+
+    return test
+
+
+def _embedded_password(operator: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
+    """``hasEmbeddedPassword``: some connection of the data source embeds its password."""
+    embeds = exists(
+        select(connections.c.id).where(
+            connections.c.content_id == contents.c.id, connections.c.embed_password.is_(True)
+        )
+    )
+    return embeds if values[0] else not_(embeds)
+
+
+#: Fields every content kind shares, as Tableau names them.
+_COMMON: dict[str, Field] = {
+    "name": Field(Kind.TEXT, EQ_IN, contents.c.name),
+    "createdAt": Field(Kind.DATE, RANGE, contents.c.created_at),
+    "updatedAt": Field(Kind.DATE, RANGE, contents.c.updated_at),
+    "projectName": Field(Kind.TEXT, EQ_IN, projects.c.name, fold_case=True),
+}
+_OWNED: dict[str, Field] = {
+    "contentUrl": Field(Kind.TEXT, EQ_IN, contents.c.content_url),
+    "ownerName": Field(Kind.TEXT, EQ_IN, users.c.name, fold_case=True),
+    "ownerEmail": Field(Kind.TEXT, EQ_IN, users.c.email, fold_case=True),
+    # Every tabhooks user is a local user (no Active Directory domains).
+    "ownerDomain": Field(Kind.TEXT, EQ_IN, listing.constant("local"), fold_case=True),
+    "favoritesTotal": Field(Kind.NUMBER, RANGE, _FAVORITES_TOTAL),
+    "hasExtracts": Field(Kind.BOOL, EQ, contents.c.has_extracts),
+    "size": Field(Kind.NUMBER, RANGE, _SIZE_MB),
+    "tags": Field(Kind.TAGS, EQ_IN, sortable=False, test=tags_store.content_tagged),
+}
+
+#: Query Workbooks for Site: Tableau's workbook fields that tabhooks can answer.
+WORKBOOK_FIELDS: listing.Catalog = {
+    **_COMMON,
+    **_OWNED,
+    "displayTabs": Field(Kind.BOOL, EQ, contents.c.show_tabs),
+    "sheetCount": Field(Kind.NUMBER, RANGE, _SHEET_COUNT),
+    # tabhooks has no data-driven alerts and no subscriptions: none has any.
+    "hasAlerts": Field(Kind.BOOL, EQ, listing.constant(False)),
+    "subscriptionsTotal": Field(Kind.NUMBER, RANGE, listing.constant(0)),
+}
+
+#: Query Data Sources: Tableau's data source fields that tabhooks can answer.
+DATASOURCE_FIELDS: listing.Catalog = {
+    **_COMMON,
+    **_OWNED,
+    "ownerEmail": Field(Kind.TEXT, EQ, users.c.email, fold_case=True),
+    "description": Field(Kind.TEXT, EQ_IN, contents.c.description),
+    "type": Field(Kind.TEXT, EQ, contents.c.type, fold_case=True),
+    "isCertified": Field(Kind.BOOL, EQ, contents.c.is_certified),
+    # Every data source tabhooks lists is a published one; none has data-driven alerts.
+    "isPublished": Field(Kind.BOOL, EQ, listing.constant(True)),
+    "hasAlert": Field(Kind.BOOL, EQ, listing.constant(False)),
+    "connectionType": Field(
+        Kind.TEXT, EQ_IN, sortable=False, test=_connection_has(connections.c.type, fold_case=True)
+    ),
+    "serverName": Field(
+        Kind.TEXT,
+        EQ_IN,
+        sortable=False,
+        test=_connection_has(connections.c.server_address, fold_case=True),
+    ),
+    "serverPort": Field(
+        Kind.TEXT, EQ, sortable=False, test=_connection_has(connections.c.server_port)
+    ),
+    "databaseName": Field(
+        Kind.TEXT, EQ_IN, sortable=False, test=_connection_has(connections.c.dbname)
+    ),
+    "databaseUserName": Field(
+        Kind.TEXT, EQ_IN, sortable=False, test=_connection_has(connections.c.username)
+    ),
+    "hasEmbeddedPassword": Field(Kind.BOOL, EQ, sortable=False, test=_embedded_password),
+}
+
+#: Query Flows for Site: the (shorter) list Tableau documents for flows.
+FLOW_FIELDS: listing.Catalog = {
+    **_COMMON,
+    "ownerName": Field(Kind.TEXT, EQ, users.c.name, fold_case=True),
+    "projectId": Field(Kind.TEXT, EQ, contents.c.project_id),
+}
+
+CATALOGS: dict[ContentKind, listing.Catalog] = {
+    ContentKind.WORKBOOK: WORKBOOK_FIELDS,
+    ContentKind.DATASOURCE: DATASOURCE_FIELDS,
+    ContentKind.FLOW: FLOW_FIELDS,
+}
+_BY_NAME = (Order("name"),)
+
+
+async def with_tags(conn: AsyncConnection, found: list[Content]) -> list[Content]:
+    """``found`` with each item's tags."""
+    labels = await tags_store.labels_of(conn, [c.id for c in found])
+    return [replace(c, tags=labels.get(c.id, ())) for c in found]
+
+
+async def search(
+    conn: AsyncConnection, site_id: str, kind: ContentKind, query: Listing
+) -> tuple[list[Content], int]:
+    """One page of the site's content of ``kind`` under Tableau's filters and sort."""
+    statement = _with_names().where(contents.c.site_id == site_id, contents.c.kind == kind.value)
+    rows, total = await listing.page(
+        conn, statement, CATALOGS[kind], query, default=_BY_NAME, tiebreak=contents.c.id
+    )
+    return await with_tags(conn, [Content.from_row(r) for r in rows]), total
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,29 +350,28 @@ _SORTABLE = {
 async def page(
     conn: AsyncConnection, site_id: str, kind: ContentKind, query: ListQuery
 ) -> tuple[list[Content], int]:
-    statement = _with_names().where(contents.c.site_id == site_id, contents.c.kind == kind.value)
-    if query.names is not None:
-        statement = statement.where(contents.c.name.in_(query.names))
-    if query.project_names is not None:
-        statement = statement.where(
-            func.lower(projects.c.name).in_([n.lower() for n in query.project_names])
+    """:func:`search` with the dashboard's simpler query (names, projects, owners, one key)."""
+    filters = tuple(
+        listing.Filter(name, "in", values)
+        for name, values in (
+            ("name", query.names),
+            ("projectName", query.project_names),
+            ("ownerName", query.owner_names),
         )
-    if query.owner_names is not None:
-        statement = statement.where(
-            func.lower(users.c.name).in_([n.lower() for n in query.owner_names])
-        )
-    if query.project_ids is not None:
-        statement = statement.where(contents.c.project_id.in_(query.project_ids))
-    statement = statement.where(*query.extra)
-    total = (
-        await conn.execute(select(func.count()).select_from(statement.subquery()))
-    ).scalar_one()
-    column = _SORTABLE.get(query.sort, contents.c.name)
-    order = column.desc() if query.descending else column.asc()
-    rows = await conn.execute(
-        statement.order_by(order, contents.c.id).offset(query.offset).limit(query.limit)
+        if values is not None
     )
-    return [Content.from_row(r) for r in rows], int(total)
+    extra: tuple[ColumnElement[bool], ...] = query.extra
+    if query.project_ids is not None:
+        extra = (*extra, contents.c.project_id.in_(query.project_ids))
+    order = query.sort if query.sort in _SORTABLE else "name"
+    listed = Listing(
+        filters=filters,
+        order=(Order(order, query.descending),),
+        offset=query.offset,
+        limit=query.limit,
+        extra=extra,
+    )
+    return await search(conn, site_id, kind, listed)
 
 
 async def ids_in_projects(conn: AsyncConnection, project_ids: Sequence[str]) -> list[Content]:
@@ -251,13 +409,28 @@ async def file_of(conn: AsyncConnection, content_id: str) -> bytes | None:
 # ----------------------------------------------------------------------------- views
 
 
+def _views_with_parents() -> Select[tuple[object, ...]]:
+    """Views with their workbook's owner and project (Tableau lists both on every view)."""
+    return (
+        select(views, contents.c.owner_id, contents.c.project_id)
+        .join(contents, contents.c.id == views.c.workbook_id)
+        .join(projects, projects.c.id == contents.c.project_id)
+        .outerjoin(users, users.c.id == contents.c.owner_id)
+    )
+
+
+async def with_view_tags(conn: AsyncConnection, found: list[View]) -> list[View]:
+    labels = await tags_store.labels_of(conn, [v.id for v in found], view=True)
+    return [replace(v, tags=labels.get(v.id, ())) for v in found]
+
+
 async def views_of(conn: AsyncConnection, workbook_id: str) -> list[View]:
     rows = await conn.execute(
-        select(views)
+        _views_with_parents()
         .where(views.c.workbook_id == workbook_id)
         .order_by(views.c.position, views.c.created_at, views.c.name)
     )
-    return [View.from_row(r) for r in rows]
+    return await with_view_tags(conn, [View.from_row(r) for r in rows])
 
 
 async def sync_views(
@@ -308,22 +481,70 @@ async def sync_views(
     return removed
 
 
+def _view_url_name(operator: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
+    """``viewUrlName``: the last segment of the view's content URL (``.../sheets/<name>``)."""
+    return or_(
+        *(
+            views.c.content_url.like(f"%/sheets/{listing.escape_like(str(v))}", escape="\\")
+            for v in values
+        )
+    )
+
+
+_VIEW_FAVORITES = (
+    select(func.count(favorites.c.id))
+    .where(favorites.c.view_id == views.c.id)
+    .correlate(views)
+    .scalar_subquery()
+)
+
+#: Query Views for Site: Tableau's view fields that tabhooks can answer.
+VIEW_FIELDS: listing.Catalog = {
+    "name": Field(Kind.TEXT, EQ_IN, views.c.name),
+    "contentUrl": Field(Kind.TEXT, EQ_IN, views.c.content_url),
+    "createdAt": Field(Kind.DATE, RANGE, views.c.created_at),
+    "updatedAt": Field(Kind.DATE, RANGE, views.c.updated_at),
+    "sheetType": Field(Kind.TEXT, EQ_IN, views.c.sheet_type, fold_case=True),
+    "sheetNumber": Field(Kind.NUMBER, RANGE, views.c.position + 1),
+    "viewUrlName": Field(Kind.TEXT, EQ_IN, sortable=False, test=_view_url_name),
+    "workbookName": Field(Kind.TEXT, EQ_IN, contents.c.name),
+    "workbookDescription": Field(Kind.TEXT, EQ_IN, contents.c.description),
+    "projectName": Field(Kind.TEXT, EQ_IN, projects.c.name, fold_case=True),
+    "ownerName": Field(Kind.TEXT, EQ_IN, users.c.name, fold_case=True),
+    "ownerEmail": Field(Kind.TEXT, EQ_IN, users.c.email, fold_case=True),
+    "ownerDomain": Field(Kind.TEXT, EQ_IN, listing.constant("local"), fold_case=True),
+    "favoritesTotal": Field(Kind.NUMBER, RANGE, _VIEW_FAVORITES),
+    # tabhooks renders nothing, so no view was ever seen.
+    "hitsTotal": Field(Kind.NUMBER, RANGE, listing.constant(0)),
+    "tags": Field(Kind.TAGS, EQ_IN, sortable=False, test=tags_store.view_tagged),
+}
+
+
+async def search_views(
+    conn: AsyncConnection, site_id: str, query: Listing
+) -> tuple[list[View], int]:
+    """One page of the site's views under Tableau's filters and sort."""
+    statement = _views_with_parents().where(views.c.site_id == site_id)
+    rows, total = await listing.page(
+        conn, statement, VIEW_FIELDS, query, default=_BY_NAME, tiebreak=views.c.id
+    )
+    return await with_view_tags(conn, [View.from_row(r) for r in rows]), total
+
+
 async def site_views(
     conn: AsyncConnection, site_id: str, *, names: tuple[str, ...] | None, offset: int, limit: int
 ) -> tuple[list[View], int]:
-    query = select(views).where(views.c.site_id == site_id)
-    if names is not None:
-        query = query.where(views.c.name.in_(names))
-    total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = await conn.execute(query.order_by(views.c.name, views.c.id).offset(offset).limit(limit))
-    return [View.from_row(r) for r in rows], int(total)
+    filters = (listing.Filter("name", "in", names),) if names is not None else ()
+    return await search_views(conn, site_id, Listing(filters=filters, offset=offset, limit=limit))
 
 
 async def get_view(conn: AsyncConnection, site_id: str, view_id: str) -> View | None:
     row = (
-        await conn.execute(select(views).where(views.c.site_id == site_id, views.c.id == view_id))
+        await conn.execute(
+            _views_with_parents().where(views.c.site_id == site_id, views.c.id == view_id)
+        )
     ).first()
-    return View.from_row(row) if row else None
+    return (await with_view_tags(conn, [View.from_row(row)]))[0] if row else None
 
 
 # ----------------------------------------------------------------------------- connections

@@ -21,9 +21,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tabhooks.store import listing
+from tabhooks.store.listing import EQ_IN, RANGE, Field, Kind
 from tabhooks.store.tables import jobs, utcnow, utcnow_precise
 
 
@@ -361,3 +363,74 @@ async def page(
     total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = await conn.execute(query.order_by(jobs.c.created_at.desc()).offset(offset).limit(limit))
     return [Job.from_row(r) for r in rows], int(total)
+
+
+# ----------------------------------------------------------------------------- listings
+
+#: Query Jobs lists background jobs under these ``jobType`` names (Tableau's).
+BACKGROUND_TYPES = {
+    "RefreshExtract": "refresh_extracts",
+    "RunFlow": "run_flow",
+    "PublishWorkbook": "publish_workbook",
+    "PublishDatasource": "publish_datasource",
+    "PublishFlow": "publish_flow",
+}
+#: ``subtitle`` of a background job: what kind of item it works on.
+SUBTITLES = {"workbook": "Workbook", "datasource": "Data Source", "flow": "Flow"}
+#: Tableau's job priority (1 to 100); tabhooks runs every job at the default.
+PRIORITY = 50
+
+_JOB_TYPE = case(BACKGROUND_TYPES, value=jobs.c.type, else_=jobs.c.type)
+_SUBTITLE = case(SUBTITLES, value=jobs.c.content_kind, else_=jobs.c.content_kind)
+#: ``args``: what the job was asked to work on (its item's kind, id and name).
+_ARGS = jobs.c.content_kind + " " + func.coalesce(jobs.c.content_id, "") + " " + jobs.c.content_name
+
+
+def _job_type(operator: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
+    """``jobType`` by Tableau's background job name (``refresh_extracts``) or by the job's own
+    type (``RefreshExtract``), ignoring case."""
+    wanted = [str(v).lower() for v in values]
+    return or_(func.lower(_JOB_TYPE).in_(wanted), func.lower(jobs.c.type).in_(wanted))
+
+
+#: Query Jobs: Tableau's job fields.
+JOB_FIELDS: listing.Catalog = {
+    "jobType": Field(Kind.TEXT, EQ_IN, _JOB_TYPE, test=_job_type),
+    "status": Field(Kind.TEXT, EQ_IN, jobs.c.status),
+    "progress": Field(Kind.NUMBER, RANGE, jobs.c.progress),
+    "priority": Field(Kind.NUMBER, RANGE, listing.constant(PRIORITY)),
+    "createdAt": Field(Kind.DATE, RANGE, jobs.c.created_at),
+    "startedAt": Field(Kind.DATE, RANGE, jobs.c.started_at),
+    "completedAt": Field(Kind.DATE, RANGE, jobs.c.completed_at),
+    "title": Field(Kind.TEXT, frozenset({"eq", "has"}), jobs.c.content_name),
+    "subtitle": Field(Kind.TEXT, frozenset({"eq", "has"}), _SUBTITLE),
+    "notes": Field(Kind.TEXT, frozenset({"has"}), func.coalesce(jobs.c.notes, "")),
+    "args": Field(Kind.TEXT, frozenset({"has"}), _ARGS, sortable=False),
+}
+
+
+async def search(
+    conn: AsyncConnection, site_id: str, query: listing.Listing
+) -> tuple[list[Job], int]:
+    """One page of the site's jobs under Tableau's filters and sort (newest first unless
+    asked otherwise)."""
+    rows, total = await listing.page(
+        conn,
+        select(jobs).where(jobs.c.site_id == site_id),
+        JOB_FIELDS,
+        query,
+        default=(listing.Order("createdAt", descending=True),),
+        tiebreak=jobs.c.id,
+    )
+    return [Job.from_row(r) for r in rows], total
+
+
+async def set_progress(conn: AsyncConnection, job_id: str, token: str, progress: int) -> bool:
+    """Record how far a running job has come (a percentage), if the claim ``token`` still
+    holds it; progress only moves forward."""
+    result = await conn.execute(
+        update(jobs)
+        .where(_held(job_id, token), jobs.c.progress < progress)
+        .values(progress=progress, updated_at=utcnow())
+    )
+    return result.rowcount > 0

@@ -8,8 +8,10 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.models import Project
+from tabhooks.store import listing
 from tabhooks.store import permissions as permissions_store
-from tabhooks.store.tables import projects, utcnow
+from tabhooks.store.listing import EQ, EQ_IN, RANGE, Field, Kind
+from tabhooks.store.tables import projects, users, utcnow
 
 DEFAULT_PROJECT_NAME = "Default"
 DEFAULT_PROJECT_DESCRIPTION = "The default project that was automatically created by Tableau."
@@ -139,3 +141,37 @@ async def descendants(conn: AsyncConnection, site_id: str, project_id: str) -> l
 
 async def remove(conn: AsyncConnection, project_id: str) -> None:
     await conn.execute(delete(projects).where(projects.c.id == project_id))
+
+
+#: Query Projects: Tableau's project fields. Names compare without case (as tabcmd relies on).
+PROJECT_FIELDS: listing.Catalog = {
+    "name": Field(Kind.TEXT, EQ_IN, projects.c.name, fold_case=True),
+    "createdAt": Field(Kind.DATE, RANGE, projects.c.created_at),
+    "updatedAt": Field(Kind.DATE, RANGE, projects.c.updated_at),
+    "ownerName": Field(Kind.TEXT, EQ_IN, users.c.name, fold_case=True),
+    "ownerEmail": Field(Kind.TEXT, EQ_IN, users.c.email, fold_case=True),
+    "ownerDomain": Field(Kind.TEXT, EQ_IN, listing.constant("local"), fold_case=True),
+    "parentProjectId": Field(Kind.TEXT, EQ_IN, projects.c.parent_id),
+    "topLevelProject": Field(Kind.BOOL, EQ, projects.c.parent_id.is_(None)),
+}
+
+
+async def search(
+    conn: AsyncConnection, site_id: str, query: listing.Listing
+) -> tuple[list[Project], int]:
+    """One page of the site's projects under Tableau's filters and sort (by name unless
+    asked otherwise)."""
+    statement = (
+        select(projects)
+        .outerjoin(users, users.c.id == projects.c.owner_id)
+        .where(projects.c.site_id == site_id)
+    )
+    rows, total = await listing.page(
+        conn,
+        statement,
+        PROJECT_FIELDS,
+        query,
+        default=(listing.Order("name"),),
+        tiebreak=projects.c.id,
+    )
+    return [Project.from_row(r) for r in rows], total

@@ -378,6 +378,9 @@ contents = Table(
     Column("has_extracts", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Data sources only (Update Data Source isCertified / certificationNote).
+    Column("is_certified", Boolean, nullable=False, server_default="0"),
+    Column("certification_note", Text),
     UniqueConstraint("site_id", "kind", "project_id", "name"),
     UniqueConstraint("site_id", "kind", "content_url"),
     Index(None, "site_id", "kind", "name"),
@@ -461,6 +464,48 @@ jobs = Table(
     Index(None, "status", "created_at"),
     Index(None, "site_id", "created_at"),
     Index(None, "content_id", "status"),
+)
+
+# Tags of workbooks, data sources, flows (``content_id``) and views (``view_id``): exactly one
+# is set, and the tag goes with its item.
+tags = Table(
+    "tags",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("content_id", String(36), ForeignKey("contents.id", ondelete="CASCADE")),
+    Column("view_id", String(36), ForeignKey("views.id", ondelete="CASCADE")),
+    Column("label", String(255), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("content_id", "label"),
+    UniqueConstraint("view_id", "label"),
+    Index(None, "site_id", "label"),
+)
+
+# A user's favorites on one site: a workbook, data source or flow (``content_id``), a view or a
+# project; exactly one is set. They go when the item goes, or the user leaves the site.
+favorites = Table(
+    "favorites",
+    metadata,
+    _id(primary_key=True),
+    Column("site_id", String(36), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("label", String(255), nullable=False),
+    Column("content_id", String(36), ForeignKey("contents.id", ondelete="CASCADE")),
+    Column("view_id", String(36), ForeignKey("views.id", ondelete="CASCADE")),
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(
+        ["site_id", "user_id"],
+        ["site_users.site_id", "site_users.user_id"],
+        ondelete="CASCADE",
+    ),
+    UniqueConstraint("site_id", "user_id", "content_id"),
+    UniqueConstraint("site_id", "user_id", "view_id"),
+    UniqueConstraint("site_id", "user_id", "project_id"),
+    Index(None, "content_id"),
+    Index(None, "view_id"),
+    Index(None, "project_id"),
 )
 
 labels = Table(

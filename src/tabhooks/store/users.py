@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import UserConflict
 from tabhooks.models import SiteRole, User
+from tabhooks.store import listing
+from tabhooks.store.listing import EQ, EQ_IN, RANGE, Field, Kind
 from tabhooks.store.tables import site_users, users, utcnow
 
 #: A user as one site sees them: the identity, that site's role and last sign-in to that site.
@@ -191,3 +193,37 @@ async def on_other_sites(conn: AsyncConnection, site_id: str, user_ids: list[str
         .distinct()
     )
     return {r.user_id for r in rows}
+
+
+#: The role a user is shown with on a site (a server administrator is one everywhere).
+_SHOWN_ROLE = case(
+    (users.c.is_server_admin.is_(True), SiteRole.SERVER_ADMINISTRATOR.value),
+    else_=site_users.c.site_role,
+)
+
+#: Get Users on Site: Tableau's user fields. Names compare without case, as sign-in does.
+USER_FIELDS: listing.Catalog = {
+    "name": Field(Kind.TEXT, EQ_IN | {"cieq"}, users.c.name_key, fold_case=True),
+    "siteRole": Field(Kind.TEXT, EQ_IN, _SHOWN_ROLE),
+    "lastLogin": Field(Kind.DATE, RANGE, site_users.c.last_login),
+    "friendlyName": Field(Kind.TEXT, EQ_IN, users.c.full_name, fold_case=True),
+    "luid": Field(Kind.TEXT, EQ_IN, users.c.id),
+    # Every tabhooks user is a local user (no Active Directory domains).
+    "domainName": Field(Kind.TEXT, EQ_IN, listing.constant("local"), fold_case=True),
+    "isLocal": Field(Kind.BOOL, EQ, listing.constant(True)),
+}
+
+
+async def search(
+    conn: AsyncConnection, site_id: str, query: listing.Listing
+) -> tuple[list[User], int]:
+    """One page of the site's users under Tableau's filters and sort (by name unless asked)."""
+    rows, total = await listing.page(
+        conn,
+        _on_site(site_id),
+        USER_FIELDS,
+        query,
+        default=(listing.Order("name"),),
+        tiebreak=users.c.id,
+    )
+    return [User.from_row(r) for r in rows], total
