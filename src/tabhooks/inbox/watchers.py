@@ -14,7 +14,9 @@ they are bounded like work anyone may start:
   flood watched by many views slows those views, never the API, the dispatcher or the jobs.
   Views that would render the same card (the same request, seen by viewers who may not
   manage the bin, as every anonymous viewer) share one rendering (:meth:`Watchers.shared`):
-  ten viewers of a flooded bin cost one render per request, not ten.
+  ten viewers of a flooded bin cost one render per request, not ten. A bin page reads up to a
+  few MiB of bodies before rendering them, so :data:`PAGE_BUILDS` pages are read and rendered
+  at once (:meth:`Watchers.building`); more wait their turn before reading anything.
 
 The counts live in this process's memory, like the other throttles: with several API
 processes each admits up to the limits.
@@ -37,6 +39,8 @@ R = TypeVar("R")
 
 #: Worker threads that render inspector pages and live cards at once, all bins together.
 RENDER_THREADS = 2
+#: Bin pages read and rendered at once; the others wait before reading their requests.
+PAGE_BUILDS = 4
 #: What a refused live view is told to wait: places free as other views end or reconnect.
 RETRY_AFTER_S = 10.0
 #: Rendered cards kept for other views of the same request (each may be ~300 kB).
@@ -87,6 +91,7 @@ class Watchers:
         self._per_address: dict[str, int] = {}
         self._total = 0
         self._render_slots = asyncio.Semaphore(RENDER_THREADS)
+        self._page_builds = asyncio.Semaphore(PAGE_BUILDS)
         self._shared: OrderedDict[Hashable, asyncio.Future[str]] = OrderedDict()
 
     @classmethod
@@ -133,6 +138,10 @@ class Watchers:
     def open_count(self, bin_id: str | None = None) -> int:
         """Live views open now, on ``bin_id`` or in all."""
         return self._total if bin_id is None else self._per_bin.get(bin_id, 0)
+
+    def building(self) -> asyncio.Semaphore:
+        """Held while a bin page reads its requests and renders them (:data:`PAGE_BUILDS`)."""
+        return self._page_builds
 
     async def render(self, render: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """``render(*args, **kwargs)`` in a worker thread, :data:`RENDER_THREADS` at a time."""

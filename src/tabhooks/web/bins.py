@@ -208,6 +208,19 @@ async def _bin_page(
     status: int = 200,
 ) -> Response:
     bin_ = await _viewable(request, bin_id, viewer)
+    watchers = _watchers(request)
+    async with watchers.building():  # a few pages at a time hold their bodies
+        return await _build_page(request, bin_, viewer, before, error, status)
+
+
+async def _build_page(
+    request: Request,
+    bin_: Bin,
+    viewer: Viewer | None,
+    before: str | None,
+    error: str | None,
+    status: int,
+) -> Response:
     found = await history.page(store_of(request), bin_, before=before, max_bytes=PAGE_MAX_BYTES)
     params = request.query_params
     done = params.get("done")

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tabhooks.errors import TooManyRequests
-from tabhooks.inbox.watchers import RENDER_THREADS, StreamLimits, Watchers
+from tabhooks.inbox.watchers import PAGE_BUILDS, RENDER_THREADS, StreamLimits, Watchers
 
 
 def watchers(per_bin: int = 2, per_address: int = 3, total: int = 4) -> Watchers:
@@ -111,3 +111,23 @@ def test_a_failed_rendering_is_not_shared_with_later_views() -> None:
         return await gate.shared("key", render)
 
     assert asyncio.run(main()) == "<card>"
+
+
+def test_only_a_few_bin_pages_hold_their_bodies_at_once() -> None:
+    gate = watchers()
+    inside = 0
+    most = 0
+
+    async def build() -> None:
+        nonlocal inside, most
+        async with gate.building():
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    async def main() -> None:
+        await asyncio.gather(*(build() for _ in range(3 * PAGE_BUILDS)))
+
+    asyncio.run(main())
+    assert most == PAGE_BUILDS
