@@ -5,8 +5,9 @@ end time, and a list of ``(occurrence, value)`` intervals exactly as the wire ca
 (``<interval hours="2"/>`` is ``("hours", "2")``). Times of day are wall-clock times in one zone
 (``TABHOOKS_SCHEDULE_TIMEZONE``, UTC unless set); the next run is handed back in UTC.
 
-Pure logic with no clock of its own: callers pass "after" (the scheduler passes now), so a run
-that was missed while nothing was running is one run, never one per missed slot.
+Pure logic with no clock of its own, and no store access (it only reads a stored row's fields):
+callers pass "after" (the scheduler passes now), so a run that was missed while nothing was
+running is one run, never one per missed slot.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from tabhooks.errors import BadRequest
+from tabhooks.store.schedules import Interval, Schedule
 
 HOURLY, DAILY, WEEKLY, MONTHLY = "Hourly", "Daily", "Weekly", "Monthly"
 FREQUENCIES = (HOURLY, DAILY, WEEKLY, MONTHLY)
@@ -29,7 +31,7 @@ HOUR_STEPS = (1, 2, 4, 6, 8, 12, 24)
 #: How far ahead a next run is looked for (a Monthly schedule on the 31st skips short months).
 _HORIZON_DAYS = 400
 
-Interval = tuple[str, str]
+__all__ = ["Interval", "Recurrence", "of", "parse", "zone_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,13 @@ def _check_interval(occurrence: str, value: str) -> None:
         )
     if not ok:
         raise BadRequest(f"Interval {occurrence}='{value}' is not one Tableau accepts.")
+
+
+def of(schedule: Schedule) -> Recurrence:
+    """A stored schedule's recurrence (checked when it was stored)."""
+    return parse(
+        schedule.frequency, schedule.start_time, schedule.end_time, list(schedule.intervals)
+    )
 
 
 def zone_of(name: str) -> ZoneInfo:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tabhooks.schedules import recurrence
 from tabhooks.store import Store
 from tabhooks.store import jobs as jobs_store
 from tabhooks.store import schedules as schedules_store
@@ -74,7 +75,7 @@ async def fire_due(store: Store, zone: ZoneInfo, now: datetime | None = None) ->
             due = await schedules_store.claim_due(conn, moment, BATCH)
             for schedule in due:
                 await schedules_store.move_on(
-                    conn, schedule.id, schedule.recurrence.next_after(moment, zone)
+                    conn, schedule.id, recurrence.of(schedule).next_after(moment, zone)
                 )
                 for task in await schedules_store.tasks_of(conn, schedule.id):
                     queued += await queue_run(conn, task, moment) is not None

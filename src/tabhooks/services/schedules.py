@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import BadRequest, ScheduleNameConflict, ScheduleNotFound
+from tabhooks.schedules import recurrence as recurrences
 from tabhooks.schedules.recurrence import Interval, Recurrence, parse
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -173,7 +174,7 @@ async def apply(
             spec.execution_order, EXECUTION_ORDERS, "executionOrder", current.execution_order
         )
     state = _one_of(spec.state, STATES, "state", current.state)
-    recurrence = current.recurrence
+    recurrence = recurrences.of(current)
     if spec.frequency is not None:
         given = spec.frequency
         recurrence = replace(

@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tabhooks.schedules.recurrence import Interval, Recurrence, parse
 from tabhooks.store.tables import contents, jobs, schedules, tasks, utcnow
 
 ACTIVE, SUSPENDED = "Active", "Suspended"
+#: One ``<interval occurrence="value"/>``: ``("hours", "2")``, ``("weekDay", "Monday")``.
+Interval = tuple[str, str]
 EXTRACT_REFRESH, RUN_FLOW = "extractRefresh", "runFlow"
 
 
@@ -65,10 +66,6 @@ class Schedule:
             created_at=m["created_at"],
             updated_at=m["updated_at"],
         )
-
-    @property
-    def recurrence(self) -> Recurrence:
-        return parse(self.frequency, self.start_time, self.end_time, list(self.intervals))
 
 
 @dataclass(frozen=True, slots=True)
