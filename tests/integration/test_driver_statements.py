@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy import bindparam, insert, select, text, update
@@ -159,3 +160,77 @@ async def test_driver_errors_are_sqlalchemys(tmp_path: Path) -> None:
                 await statement.execute(conn, {"id": 2})
     finally:
         await store.dispose()
+
+
+class _Moved(NamedTuple):
+    """Fields in another order than the statement's placeholders, one of them used twice."""
+
+    id: str
+    when: datetime
+    worker: str
+
+
+async def test_declared_rows_take_their_placeholders_by_name(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A statement built with ``row=`` takes rows of that type whatever its placeholders'
+    order (a repeated placeholder takes the same field), on both databases."""
+    store = open_store(database_url_for(backend, request, tmp_path))
+    try:
+        await migrate(store)
+        lease = DriverStatement(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("b_id"))
+            .values(
+                next_attempt_at=bindparam("b_when"),
+                lease_expires_at=bindparam("b_when"),
+                leased_by=bindparam("b_worker"),
+            ),
+            row=_Moved,
+            prefix="b_",
+        )
+        assert lease.names == ("b_when", "b_when", "b_worker", "b_id")
+        event_id = str(uuid.uuid4())
+        moment = datetime(2026, 12, 5, 9, 0, 0, 250000, tzinfo=UTC)
+        queued = [_delivery(event_id, moment) for _ in range(2)]
+        async with store.write() as conn:
+            await conn.execute(
+                insert(sites),
+                {"id": "site", "name": "s", "content_url": "s", "created_at": moment,
+                 "updated_at": moment},
+            )  # fmt: skip
+            await conn.execute(
+                insert(events),
+                {"id": event_id, "site_id": "site", "event": "WorkbookCreated",
+                 "resource": "workbook", "resource_name": "W", "resource_luid": "l",
+                 "payload": "{}", "created_at": moment},
+            )  # fmt: skip
+            await conn.execute(insert(deliveries), queued)
+            later = moment + timedelta(seconds=30)
+            await lease.execute_many_values(
+                conn, [_Moved(row["id"], later, f"wrk_{n}") for n, row in enumerate(queued)]
+            )
+        async with store.read() as conn:
+            got = (
+                await conn.execute(
+                    select(
+                        deliveries.c.next_attempt_at,
+                        deliveries.c.lease_expires_at,
+                        deliveries.c.leased_by,
+                    ).order_by(deliveries.c.leased_by)
+                )
+            ).all()
+        assert [tuple(row) for row in got] == [(later, later, "wrk_0"), (later, later, "wrk_1")]
+    finally:
+        await store.dispose()
+
+
+def test_a_placeholder_no_field_names_is_refused() -> None:
+    with pytest.raises(ValueError, match="name no field of _Moved"):
+        DriverStatement(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("b_id"))
+            .values(leased_by=bindparam("b_owner")),
+            row=_Moved,
+            prefix="b_",
+        )

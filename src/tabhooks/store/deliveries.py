@@ -42,6 +42,13 @@ from yarl import URL
 from tabhooks.clock import utcnow_precise
 from tabhooks.store import crypto
 from tabhooks.store.driver import DriverStatement, insert_into
+from tabhooks.store.rows import (
+    AttemptRow,
+    DestinationParams,
+    FinishParams,
+    LeaseParams,
+    SendingRow,
+)
 from tabhooks.store.secrets import signs_at
 from tabhooks.store.tables import (
     QUEUED_STATUSES,
@@ -175,31 +182,33 @@ def _due(form: ClaimForm, dialect: str) -> Select[tuple[str]]:
 
 
 def _sending_columns(claimed: Any) -> list[Any]:
-    """What sending needs, for the claimed rows ``claimed`` (a table or a CTE of its rows).
+    """What sending needs, for the claimed rows ``claimed`` (a table or a CTE of its rows),
+    as :class:`~tabhooks.store.rows.SendingRow` declares it, in its order.
 
     The sealed columns are read as stored and opened by :func:`_claimed_rows` (opening is
     cached per ciphertext), so SQLite's driver-level statement needs no result processing.
     """
-    return [
-        claimed.c.id,
-        claimed.c.webhook_id,
-        claimed.c.site_id,
-        claimed.c.attempts,
-        claimed.c.schedule_base,
-        claimed.c.body,
-        claimed.c.destination,
-        webhooks.c.url,
-        webhooks.c.is_enabled,
-        webhooks.c.consecutive_failures,
-        events.c.payload,
-        type_coerce(relay_targets.c.url, Text),
-        relay_targets.c.method,
-        type_coerce(relay_targets.c.headers, Text),
-        relay_targets.c.type,
-        type_coerce(relay_routes.c.signing_secret, Text),
+    columns = {
+        "id": claimed.c.id,
+        "webhook_id": claimed.c.webhook_id,
+        "site_id": claimed.c.site_id,
+        "attempts": claimed.c.attempts,
+        "schedule_base": claimed.c.schedule_base,
+        "body": claimed.c.body,
+        "destination": claimed.c.destination,
+        "url": webhooks.c.url,
+        "is_enabled": webhooks.c.is_enabled,
+        "consecutive_failures": webhooks.c.consecutive_failures,
+        "payload": events.c.payload,
+        "relay_url": type_coerce(relay_targets.c.url, Text),
+        "relay_method": relay_targets.c.method,
+        "relay_headers": type_coerce(relay_targets.c.headers, Text),
+        "relay_type": relay_targets.c.type,
+        "relay_secret": type_coerce(relay_routes.c.signing_secret, Text),
         # One row per live signing secret, newest first (none: one row with NULL).
-        type_coerce(webhook_secrets.c.secret, Text),
-    ]
+        "secret": type_coerce(webhook_secrets.c.secret, Text),
+    }
+    return [columns[name].label(name) for name in SendingRow._fields]
 
 
 def _with_sending_context(query: Any, claimed: Any) -> Any:
@@ -259,7 +268,8 @@ _SQLITE_LEASE = DriverStatement(
         leased_by=bindparam("b_worker"),
         updated_at=bindparam("b_now"),
     ),
-    order=("b_until", "b_until", "b_worker", "b_now", "b_id"),
+    row=LeaseParams,
+    prefix="b_",
 )
 
 
@@ -345,7 +355,7 @@ async def claim_due(
         rows = await _SQLITE_CLAIMS[form].execute(conn, parameters)
         ids = list(dict.fromkeys(row[0] for row in rows))
         await _SQLITE_LEASE.execute_many_values(
-            conn, [(until, until, worker_id, now, delivery_id) for delivery_id in ids]
+            conn, [LeaseParams(until, worker_id, now, delivery_id) for delivery_id in ids]
         )
     claimed, stale = _claimed_rows(rows)
     if stale:
@@ -353,59 +363,65 @@ async def claim_due(
     return claimed
 
 
-def _claimed_rows(rows: Sequence[Any]) -> tuple[list[Claimed], list[tuple[str, str]]]:
+def _claimed_rows(rows: Sequence[Any]) -> tuple[list[Claimed], list[DestinationParams]]:
     """One :class:`Claimed` per delivery from the claim's rows (one per live secret).
 
-    Also returns ``(destination, id)`` for each row whose stored destination is missing or
-    outdated (see :data:`_SET_DESTINATION`).
+    Also returns the destination of each row whose stored one is missing or outdated (see
+    :data:`_SET_DESTINATION`).
     """
     reveal = crypto.installed().reveal  # opening is cached per ciphertext: a dict lookup
     claimed: dict[str, Claimed] = {}
-    stale: list[tuple[str, str]] = []
+    stale: list[DestinationParams] = []
     payloads: dict[str, bytes] = {}
-    for (delivery_id, webhook_id, site_id, attempts_made, schedule_base, body, stored_at, url,
-         is_enabled, failures, payload, relay_url, relay_method, relay_headers, relay_type,
-         relay_secret, secret) in rows:  # fmt: skip
-        known = claimed.get(delivery_id)
+    for row in map(SendingRow._make, rows):
+        known = claimed.get(row.id)
         if known is not None:  # another live secret of the same delivery's webhook
-            if secret is not None:
-                known.secrets = (*known.secrets, reveal(secret))
+            if row.secret is not None:
+                known.secrets = (*known.secrets, reveal(row.secret))
             continue
-        if webhook_id is not None:
-            sent = payloads.get(payload)
+        if row.webhook_id is not None:
+            assert row.url is not None  # the webhook's: the row cascades away with it
+            url = row.url
+            sent = payloads.get(row.payload)
             if sent is None:
-                sent = payloads[payload] = payload.encode()
+                sent = payloads[row.payload] = row.payload.encode()
             item = Claimed(
-                id=delivery_id,
-                webhook_id=webhook_id,
-                site_id=site_id,
+                id=row.id,
+                webhook_id=row.webhook_id,
+                site_id=row.site_id,
                 url=url,
-                webhook_enabled=bool(is_enabled),
+                webhook_enabled=bool(row.is_enabled),
                 payload=sent,
-                attempts=attempts_made,
-                schedule_base=schedule_base,
-                secrets=(reveal(secret),) if secret is not None else (),
-                failures=failures or 0,
+                attempts=row.attempts,
+                schedule_base=row.schedule_base,
+                secrets=(reveal(row.secret),) if row.secret is not None else (),
+                failures=row.consecutive_failures or 0,
             )
         else:
-            url = reveal(relay_url)
+            assert row.relay_url is not None and row.relay_method is not None
+            url = reveal(row.relay_url)
+            body = row.body if row.body is not None else row.payload
             item = Claimed(
-                id=delivery_id,
+                id=row.id,
                 webhook_id=None,
-                site_id=site_id,
+                site_id=row.site_id,
                 url=url,
                 webhook_enabled=True,
-                payload=(body if body is not None else payload).encode(),
-                attempts=attempts_made,
-                schedule_base=schedule_base,
+                payload=body.encode(),
+                attempts=row.attempts,
+                schedule_base=row.schedule_base,
                 # Only generic http targets are signed: Slack, Teams and IFTTT cannot verify.
-                secrets=((reveal(relay_secret),) if relay_secret and relay_type == "http" else ()),
-                method=relay_method,
-                headers=tuple(json.loads(reveal(relay_headers or "{}")).items()),
+                secrets=(
+                    (reveal(row.relay_secret),)
+                    if row.relay_secret and row.relay_type == "http"
+                    else ()
+                ),
+                method=row.relay_method,
+                headers=tuple(json.loads(reveal(row.relay_headers or "{}")).items()),
             )
-        claimed[delivery_id] = item
-        if stored_at != (found := destination_of(url)):
-            stale.append((found, delivery_id))
+        claimed[row.id] = item
+        if row.destination != (found := destination_of(url)):
+            stale.append(DestinationParams(found, row.id))
     return list(claimed.values()), stale
 
 
@@ -416,7 +432,8 @@ _SET_DESTINATION = DriverStatement(
     update(deliveries)
     .where(deliveries.c.id == bindparam("b_id"))
     .values(destination=bindparam("b_destination")),
-    order=("b_destination", "b_id"),
+    row=DestinationParams,
+    prefix="b_",
 )
 
 
@@ -434,11 +451,7 @@ def destination_of(url: str) -> str:
         return "unparsable:" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-_INSERT_ATTEMPTS = insert_into(
-    attempts,
-    ("id", "delivery_id", "number", "started_at", "duration_ms", "status_code", "error",
-     "detail", "response_headers", "response_body"),
-)  # fmt: skip
+_INSERT_ATTEMPTS = insert_into(attempts, AttemptRow)
 #: One row per finished delivery; only the dispatcher holding the lease may move it on.
 _FINISH = DriverStatement(
     update(deliveries)
@@ -446,18 +459,17 @@ _FINISH = DriverStatement(
     .values(
         status=bindparam("b_status"),
         attempts=deliveries.c.attempts + bindparam("b_tried"),
-        next_attempt_at=bindparam("b_next"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
         lease_expires_at=null(),
         leased_by=null(),
         last_status=bindparam("b_last_status"),
         last_error=bindparam("b_last_error"),
         updated_at=bindparam("b_now"),
-        completed_at=bindparam("b_completed"),
+        completed_at=bindparam("b_completed_at"),
     ),
-    # Rows are given positionally, SET clause then WHERE.
-    order=("b_status", "b_tried", "b_next", "b_last_status", "b_last_error", "b_now",
-           "b_completed", "b_id", "b_worker"),
-)  # fmt: skip
+    row=FinishParams,
+    prefix="b_",
+)
 _DONE = (Status.SUCCEEDED, Status.FAILED)
 
 
@@ -466,22 +478,22 @@ async def finish(conn: AsyncConnection, *, worker_id: str, results: Sequence[Fin
     if not results:
         return
     now = utcnow_precise()
-    # In _INSERT_ATTEMPTS' column order.
+    # Positional, in the row types' order (a keyword call costs twice as much, per attempt).
     await _INSERT_ATTEMPTS.execute_many_values(
         conn,
         [
-            (a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.status_code, a.error,
-             a.detail, _headers_json(a.response_headers), a.response_body)
+            AttemptRow(a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.status_code,
+                       a.error, a.detail, _headers_json(a.response_headers), a.response_body)
             for r in results
             if (a := r.attempt) is not None
         ],
     )  # fmt: skip
-    # In _FINISH's placeholder order.
     await _FINISH.execute_many_values(
         conn,
         [
-            (r.status.value, 1 if r.attempt is not None else 0, r.next_attempt_at, r.last_status,
-             r.last_error, now, now if r.status in _DONE else None, r.delivery_id, worker_id)
+            FinishParams(r.status.value, 1 if r.attempt is not None else 0, r.next_attempt_at,
+                         r.last_status, r.last_error, now, now if r.status in _DONE else None,
+                         r.delivery_id, worker_id)
             for r in results
         ],
     )  # fmt: skip

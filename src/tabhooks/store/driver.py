@@ -38,6 +38,11 @@ class DriverStatement:
         order: The placeholder order callers of :meth:`execute_values` build their rows
             in; SQLAlchemy decides the order when it compiles, so a different one is an error
             here rather than shifted values later.
+        row: The declared row type (a ``NamedTuple``, see :mod:`tabhooks.store.rows`) rows
+            are given as: each placeholder takes the field named like it (less ``prefix``),
+            whatever the order, and a placeholder no field names is an error here.
+        prefix: What the placeholders' names add to the fields' (an ``UPDATE`` may not name a
+            parameter after a column it sets).
         sees_deferred_rows: See :attr:`sees_deferred_rows`.
     """
 
@@ -46,6 +51,8 @@ class DriverStatement:
         statement: Executable,
         *,
         order: Sequence[str] | None = None,
+        row: type[tuple[Any, ...]] | None = None,
+        prefix: str = "",
         sees_deferred_rows: bool = True,
     ) -> None:
         self.statement = statement
@@ -57,6 +64,11 @@ class DriverStatement:
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         if order is not None and self.names != tuple(order):
             raise ValueError(f"placeholders {self.names} are not in column order {tuple(order)}")
+        #: For each placeholder, the index of the row field it takes (None: rows are given in
+        #: placeholder order already).
+        self._take: list[int] | None = None
+        if row is not None:
+            self._take = _placement(self.names, row, prefix)
         binds = [compiled.binds[name] for name in self.names]
         self._processors: list[Callable[[Any], Any] | None] = [
             bind.type.dialect_impl(_SQLITE).bind_processor(_SQLITE) for bind in binds
@@ -81,43 +93,40 @@ class DriverStatement:
         """Run once; returns the rows a ``SELECT`` produced (an empty list otherwise)."""
         if _driver_cursor(conn, flush=False) is None:
             return await self._execute_core(conn, dict(parameters))
-        return await self.execute_values(conn, self._values_of(parameters))
+        return await self._run_one(conn, self._values_of(parameters))
 
     async def execute_many(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row of parameters, in one call to the driver."""
-        if _driver_cursor(conn, flush=False) is None:
-            if rows:
-                await conn.execute(self.statement, [dict(row) for row in rows])
-            return
-        await self.execute_many_values(conn, [self._values_of(row) for row in rows])
-
-    async def execute_values(
-        self, conn: AsyncConnection, values: Sequence[Any]
-    ) -> Sequence[tuple[Any, ...]]:
-        """:meth:`execute` with every parameter given in placeholder order (:attr:`names`).
-
-        The hot paths build rows this way: no mapping per row, no lookup per parameter.
-        """
-        cursor = _driver_cursor(conn, self.sees_deferred_rows)
-        if cursor is None:
-            return await self._execute_core(conn, dict(zip(self.names, values, strict=True)))
-        bound = self._converted_row(list(values), self._memos())
-        try:
-            cursor.execute(self.sql, bound)
-        except sqlite3.Error as exc:
-            raise _translated(self.sql, bound, exc) from exc
-        return cursor.fetchall() if cursor.description else []
-
-    async def execute_many_values(
-        self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]
-    ) -> None:
-        """:meth:`execute_many` with each row's parameters in placeholder order."""
         if not rows:
             return
         cursor = _driver_cursor(conn, self.sees_deferred_rows)
         if cursor is None:
-            names = self.names
-            await conn.execute(self.statement, [dict(zip(names, row, strict=True)) for row in rows])
+            await conn.execute(self.statement, [dict(row) for row in rows])
+            return
+        self._run_placed(cursor, [self._values_of(row) for row in rows])
+
+    async def execute_values(
+        self, conn: AsyncConnection, values: Sequence[Any]
+    ) -> Sequence[tuple[Any, ...]]:
+        """:meth:`execute` with the parameters given positionally: in placeholder order
+        (:attr:`names`), or as the statement's declared row type.
+
+        The hot paths build rows this way: no mapping per row, no lookup per parameter.
+        """
+        return await self._run_one(conn, self._placed(values))
+
+    async def execute_many_values(
+        self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """:meth:`execute_many` with each row given as for :meth:`execute_values`."""
+        if not rows:
+            return
+        cursor = _driver_cursor(conn, self.sees_deferred_rows)
+        if cursor is None:
+            names, placed = self.names, self._placed
+            await conn.execute(
+                self.statement, [dict(zip(names, placed(row), strict=True)) for row in rows]
+            )
             return
         self.run_values(cursor, rows)
 
@@ -137,11 +146,27 @@ class DriverStatement:
             defer(self, rows)
 
     def run_values(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
-        """Convert and write ``rows`` with the driver's ``executemany`` on ``cursor``."""
+        """Convert and write ``rows`` (given as for :meth:`execute_values`) with the driver's
+        ``executemany`` on ``cursor``."""
+        placed = self._placed
+        self._run_placed(cursor, [placed(row) for row in rows])
+
+    async def _run_one(self, conn: AsyncConnection, placed: list[Any]) -> Sequence[tuple[Any, ...]]:
+        cursor = _driver_cursor(conn, self.sees_deferred_rows)
+        if cursor is None:
+            return await self._execute_core(conn, dict(zip(self.names, placed, strict=True)))
+        bound = self._converted_row(placed, self._memos())
+        try:
+            cursor.execute(self.sql, bound)
+        except sqlite3.Error as exc:
+            raise _translated(self.sql, bound, exc) from exc
+        return cursor.fetchall() if cursor.description else []
+
+    def _run_placed(self, cursor: Any, placed_rows: list[list[Any]]) -> None:
         # Rows of one batch share their timestamps (one ``now`` per transaction), so each
         # distinct value object is converted once per column, not once per row.
         memos = self._memos()
-        bound = [self._converted_row(list(row), memos) for row in rows]
+        bound = [self._converted_row(placed, memos) for placed in placed_rows]
         try:
             cursor.executemany(self.sql, bound)
         except sqlite3.Error as exc:
@@ -152,6 +177,11 @@ class DriverStatement:
     ) -> Sequence[tuple[Any, ...]]:
         result = await conn.execute(self.statement, parameters)
         return [tuple(row) for row in result] if result.returns_rows else []
+
+    def _placed(self, row: Sequence[Any]) -> list[Any]:
+        """``row``'s values in placeholder order (a fresh list: conversion writes into it)."""
+        take = self._take
+        return list(row) if take is None else [row[i] for i in take]
 
     def _memos(self) -> list[dict[int, Any]]:
         """One memo per typed column; columns sharing a conversion share the dict."""
@@ -184,17 +214,39 @@ class DriverStatement:
         return values
 
 
-def insert_into(table: Table, columns: Sequence[str]) -> DriverStatement:
+def insert_into(table: Table, columns: Sequence[str] | type[tuple[Any, ...]]) -> DriverStatement:
     """``INSERT INTO table (columns...)`` with one typed parameter per column, named after it.
 
-    Its placeholders are in the order of ``columns``, so ``execute_values`` takes rows in that
-    order. SQLAlchemy writes an ``INSERT``'s columns in table order and adds any column with a
-    default, so ``columns`` must be in table order and name those too (checked).
+    Args:
+        columns: The columns, or a declared row type (:mod:`tabhooks.store.rows`) whose
+            fields are the columns. Rows are given in this order. SQLAlchemy writes an
+            ``INSERT``'s columns in table order and adds any column with a default, so
+            ``columns`` must be in table order and name those too (checked).
     """
+    fields: Sequence[str] = getattr(columns, "_fields", columns)  # type: ignore[arg-type]
     return DriverStatement(
-        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns}),
-        order=columns,
+        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in fields}),
+        order=fields,
     )
+
+
+def _placement(names: Sequence[str], row: type[tuple[Any, ...]], prefix: str) -> list[int] | None:
+    """For each placeholder, the index of the field of ``row`` it names (see DriverStatement).
+
+    Returns:
+        None when the placeholders are the fields, in order: rows go to the driver as they are.
+
+    Raises:
+        ValueError: A placeholder names no field of ``row``.
+    """
+    fields: tuple[str, ...] = row._fields  # type: ignore[attr-defined]
+    index = {prefix + field: i for i, field in enumerate(fields)}
+    missing = [name for name in names if name not in index]
+    if missing:
+        raise ValueError(f"placeholders {missing} name no field of {row.__name__} {fields}")
+    if tuple(names) == tuple(prefix + field for field in fields):
+        return None
+    return [index[name] for name in names]
 
 
 def _translated(sql: str, parameters: Any, error: sqlite3.Error) -> StatementError:

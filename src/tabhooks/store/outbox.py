@@ -33,6 +33,7 @@ from tabhooks.store import crypto
 from tabhooks.store.deliveries import Claimed, Status, destination_of
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.engine import Store, after_commit, write_scope
+from tabhooks.store.rows import DeliveryRow, EventRow, Subscriber
 from tabhooks.store.secrets import signs_at
 from tabhooks.store.tables import deliveries, events, webhook_secrets, webhooks
 
@@ -79,17 +80,8 @@ def connect(store: Store, port: HandoffPort | None) -> None:
         _ports[store] = port
 
 
-_INSERT_EVENT = insert_into(
-    events,
-    ("id", "site_id", "event", "resource", "resource_name", "resource_luid", "payload",
-     "created_at"),
-)  # fmt: skip
-_INSERT_DELIVERIES = insert_into(
-    deliveries,
-    ("id", "event_id", "webhook_id", "site_id", "status", "attempts", "schedule_base",
-     "next_attempt_at", "lease_expires_at", "leased_by", "created_at", "updated_at",
-     "destination"),
-)  # fmt: skip
+_INSERT_EVENT = insert_into(events, EventRow)
+_INSERT_DELIVERIES = insert_into(deliveries, DeliveryRow)
 _DELIVERING = Status.DELIVERING.value
 _PENDING = Status.PENDING.value
 #: Every enabled subscriber with its live signing secrets (newest first): one statement gives
@@ -131,27 +123,36 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     site_id = occurrence.site_luid
     await _INSERT_EVENT.defer_values(
         conn,
-        [(event_id, site_id, occurrence.event.name, str(occurrence.resource),
-         occurrence.resource_name, occurrence.resource_luid, payload.decode(),
-         occurrence.created_at)],
-    )  # fmt: skip
+        [
+            EventRow(
+                id=event_id,
+                site_id=site_id,
+                event=occurrence.event.name,
+                resource=str(occurrence.resource),
+                resource_name=occurrence.resource_name,
+                resource_luid=occurrence.resource_luid,
+                payload=payload.decode(),
+                created_at=occurrence.created_at,
+            )
+        ],
+    )
     handoff = _handoff(conn)
-    rows: list[tuple[Any, ...]] = []
+    rows: list[DeliveryRow] = []
     kept_pending = False
-    for webhook_id, url, failures, secrets, destination in subscribers:
+    for subscriber in subscribers:
         delivery_id = new_id(DELIVERY_ID_PREFIX)
         if handoff is not None and handoff.offer(
             Claimed(
                 id=delivery_id,
-                webhook_id=webhook_id,
+                webhook_id=subscriber.webhook_id,
                 site_id=site_id,
-                url=url,
+                url=subscriber.url,
                 webhook_enabled=True,
                 payload=payload,
                 attempts=0,
                 schedule_base=0,
-                secrets=secrets,
-                failures=failures,
+                secrets=subscriber.secrets,
+                failures=subscriber.failures,
             )
         ):
             status, due, leased_by = _DELIVERING, handoff.lease_until, handoff.worker_id
@@ -159,10 +160,11 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
         else:
             status, due, leased_by, lease_expires_at = _PENDING, now, None, None
             kept_pending = True
-        # In _INSERT_DELIVERIES' column order.
+        # Positional, in DeliveryRow's order: one per delivery, and a keyword call of a named
+        # tuple costs twice as much (its fields are right above the class, in rows.py).
         rows.append(
-            (delivery_id, event_id, webhook_id, site_id, status, 0, 0, due, lease_expires_at,
-             leased_by, now, now, destination)
+            DeliveryRow(delivery_id, event_id, subscriber.webhook_id, site_id, status, 0, 0,
+                        due, lease_expires_at, leased_by, now, now, subscriber.destination)
         )  # fmt: skip
     # Deferred: a transaction emitting many events writes each table's rows in one call.
     await _INSERT_DELIVERIES.defer_values(conn, rows)
@@ -175,8 +177,6 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     return len(rows)
 
 
-#: webhook id, URL, consecutive failures, live secrets (newest first), destination.
-_Subscriber = tuple[str, str, int, tuple[str, ...], str]
 _SUBSCRIBERS_MEMO = "outbox.subscribers"
 _CLEAN_AT = "outbox.clean_at"
 _NOW = "outbox.now"
@@ -184,7 +184,7 @@ _NOW = "outbox.now"
 
 async def _subscribers(
     conn: AsyncConnection, occurrence: catalog.Occurrence, now: datetime
-) -> list[_Subscriber]:
+) -> list[Subscriber]:
     """The site's enabled webhooks for the event, with their live secrets.
 
     A transaction that emits many events (a bulk change, a batch of job results) asks the
@@ -198,7 +198,7 @@ async def _subscribers(
     memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
     if memo is None:
         return await _read_subscribers(conn, key, now)
-    known: dict[tuple[str, str], list[_Subscriber]] = memo.setdefault(_SUBSCRIBERS_MEMO, {})
+    known: dict[tuple[str, str], list[Subscriber]] = memo.setdefault(_SUBSCRIBERS_MEMO, {})
     if memo.get(_CLEAN_AT) != conn.total_changes():  # type: ignore[attr-defined]
         known.clear()
     found = known.get(key)
@@ -210,7 +210,7 @@ async def _subscribers(
 
 async def _read_subscribers(
     conn: AsyncConnection, key: tuple[str, str], now: datetime
-) -> list[_Subscriber]:
+) -> list[Subscriber]:
     site_id, event = key
     rows = await _SUBSCRIBERS.execute(conn, {"site_id": site_id, "event": event, "now": now})
     return _grouped(rows)
@@ -247,7 +247,7 @@ def _handoff(conn: AsyncConnection) -> Handoff | None:
     return batch
 
 
-def _grouped(rows: Any) -> list[_Subscriber]:
+def _grouped(rows: Any) -> list[Subscriber]:
     """One entry per webhook from the subscriber rows (one row per live secret)."""
     grouped: dict[str, tuple[str, str, int, list[str]]] = {}
     for webhook_id, url, failures, secret in rows:
@@ -256,7 +256,7 @@ def _grouped(rows: Any) -> list[_Subscriber]:
             entry = grouped[webhook_id] = (webhook_id, url, failures or 0, [])
         if secret is not None:
             entry[3].append(crypto.installed().reveal(secret))  # cached: a dict lookup
-    return [(w, u, f, tuple(s), destination_of(u)) for w, u, f, s in grouped.values()]
+    return [Subscriber(w, u, f, tuple(s), destination_of(u)) for w, u, f, s in grouped.values()]
 
 
 async def signal_new_work(conn: AsyncConnection) -> None:
