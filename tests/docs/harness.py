@@ -1,0 +1,244 @@
+"""Run a page's examples as a reader would: in order, in one shell, against a fresh server.
+
+For each page the harness
+
+- starts a real ``tabhooks serve`` (README's quick start, ``TABHOOKS_ADMIN_PASSWORD=change-me
+  --dev``, or what the page's ``docs-test: server`` block says) on a free port, in an empty
+  folder that stands for the reader's clone: ``docs/`` (the samples) and ``.venv`` are linked
+  there, and the server's ``tabhooks.db`` is created there, so ``tabhooks admin`` commands in
+  the examples find it as they would beside ``./scripts/serve``;
+- rewrites the address every example uses, ``http://127.0.0.1:8000``, to that server's;
+- runs the shell blocks in document order in one ``bash`` (``set -euo pipefail``: a failing
+  command or an unset variable fails the page, and variables defined by one block are seen by
+  the next, as in the reader's terminal), and each Python block with the ``.venv``'s python
+  (TSC installed), which sees the variables the shell exported;
+- makes curl fail on an HTTP error (a ``.curlrc`` with ``fail-with-body`` in the reader's
+  stand-in home folder), so an example answered 4xx or 5xx fails instead of printing the error;
+- puts ``.venv/bin`` on ``PATH`` for every page but the README, which must tell the reader how
+  to get the ``tabhooks`` command (the README's own block does it).
+
+Every command's output is kept; a failure reports the page, the block, its code, what it
+printed and the end of the server's log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.docs.blocks import Block, ServerSpec, parse, server_spec
+from tests.support.server import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The address the docs use for the server; replaced by the test server's.
+DOCS_BASE_URL = "http://127.0.0.1:8000"
+PAGE_TIMEOUT_S = 120.0
+#: curl options for every example: an HTTP error fails the command (its body still printed),
+#: and nothing hangs.
+CURLRC = "fail-with-body\nshow-error\nconnect-timeout = 10\nmax-time = 60\n"
+_SECTION = "::: docs-test block "
+
+
+@dataclass
+class PageResult:
+    """What running one page's examples did."""
+
+    page: str
+    blocks: list[Block]
+    ran: list[Block] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def runnable(self) -> list[Block]:
+        return [b for b in self.blocks if b.runnable]
+
+    @property
+    def skipped(self) -> list[Block]:
+        return [b for b in self.runnable if b.marker is not None]
+
+    def summary(self) -> str:
+        """One line a page, then one per skipped block with its reason."""
+        lines = [
+            f"{self.page}: {len(self.runnable)} example(s), {len(self.ran)} run, "
+            f"{len(self.skipped)} not run ({self.seconds:.1f} s)"
+        ]
+        for block in self.skipped:
+            assert block.marker is not None
+            reason = block.marker.reason or "the harness starts this server itself"
+            lines.append(f"    {block.where} {block.marker.kind}: {reason}")
+        return "\n".join(lines)
+
+
+#: Every page run in this session, for the summary printed at the end (see conftest.py).
+RESULTS: list[PageResult] = []
+
+
+class ExampleFailed(AssertionError):
+    """An example of the docs did not run as written."""
+
+
+def venv_dir() -> Path:
+    """The virtual environment a reader gets from ``./scripts/serve``: the clone's ``.venv``,
+    else the one running the tests."""
+    clone = ROOT / ".venv"
+    return clone if (clone / "bin" / "python").exists() else Path(sys.prefix)
+
+
+def run_page(page: str, text: str, workdir: Path) -> PageResult:
+    """Run every example of one page against its own fresh server.
+
+    Args:
+        page: the page's name relative to the repository (``docs/cli.md``).
+        text: its Markdown.
+        workdir: an empty folder, the reader's clone for this page.
+
+    Raises:
+        ExampleFailed: an example failed, or the page took longer than ``PAGE_TIMEOUT_S``.
+    """
+    blocks = parse(text, page)
+    result = PageResult(page, blocks)
+    to_run = [b for b in blocks if b.runnable and b.marker is None]
+    if not to_run:
+        return result
+    started = time.monotonic()
+    server_blocks = [b for b in blocks if b.marker and b.marker.kind == "server"]
+    spec = server_spec(server_blocks[0] if server_blocks else None)
+    _prepare(workdir)
+    server = _start_server(spec, workdir)
+    try:
+        result.ran = _run_blocks(page, to_run, workdir, server)
+    finally:
+        server.stop()
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _prepare(workdir: Path) -> None:
+    """The reader's clone, as far as examples read it, and a home folder of their own."""
+    (workdir / "docs").symlink_to(ROOT / "docs", target_is_directory=True)
+    (workdir / ".venv").symlink_to(venv_dir(), target_is_directory=True)
+    home = workdir / ".docs-test" / "home"
+    home.mkdir(parents=True)
+    (home / ".curlrc").write_text(CURLRC)
+
+
+def _start_server(spec: ServerSpec, workdir: Path) -> ServerProcess:
+    env = {
+        **spec.env,
+        # No token of the test suite's: the page sees the server a reader's quick start makes.
+        "TABHOOKS_ADMIN_PAT_NAME": "",
+        "TABHOOKS_ADMIN_PAT_SECRET": "",
+    }
+    return ServerProcess("sqlite:///tabhooks.db", workdir, extra_env=env, args=spec.args).start()
+
+
+def _environment(page: str, workdir: Path) -> dict[str, str]:
+    """A reader's terminal: no TABHOOKS_* settings, a home of their own, and ``.venv/bin`` on
+    ``PATH`` once the README has said how to get it there."""
+    home = workdir / ".docs-test" / "home"
+    venv_bin = str(venv_dir() / "bin")
+    path = [p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin]
+    if page != "README.md":
+        path.insert(0, venv_bin)
+    keep = ("LANG", "LC_ALL", "TMPDIR", "TZ")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(
+        PATH=os.pathsep.join(path),
+        HOME=str(home),
+        CURL_HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        TERM="dumb",
+        PYTHONUNBUFFERED="1",
+        DOCS_TEST_PYTHON=str(venv_dir() / "bin" / "python"),
+    )
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+def _script(page: str, blocks: list[Block], workdir: Path, base_url: str) -> str:
+    """One bash script: each block written to a file, then sourced (shell) or run (Python)."""
+    folder = workdir / ".docs-test"
+    lines = [
+        "set -euo pipefail",
+        f"cd {_quote(str(workdir))}",
+        f"__docs_test_status={_quote(str(folder / 'status'))}",
+    ]
+    for number, block in enumerate(blocks, 1):
+        suffix = "py" if block.is_python else "sh"
+        path = folder / f"block-{number:02d}.{suffix}"
+        path.write_text(block.code.replace(DOCS_BASE_URL, base_url))
+        lines.append(f"printf '%s\\n' {number} > \"$__docs_test_status\"")
+        lines.append(f"printf '\\n{_SECTION}{number}\\n'")
+        if block.is_python:
+            lines.append(f'"$DOCS_TEST_PYTHON" {_quote(str(path))}')
+        else:
+            lines.append(f"source {_quote(str(path))}")
+    lines.append("printf 'done\\n' > \"$__docs_test_status\"")
+    return "\n".join(lines) + "\n"
+
+
+def _run_blocks(
+    page: str, blocks: list[Block], workdir: Path, server: ServerProcess
+) -> list[Block]:
+    folder = workdir / ".docs-test"
+    script = folder / "page.sh"
+    script.write_text(_script(page, blocks, workdir, server.base_url))
+    output = folder / "output.txt"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            ["bash", str(script)],
+            cwd=workdir,
+            env=_environment(page, workdir),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code: int | None = process.wait(PAGE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            _end_group(process)
+    status = (folder / "status").read_text().strip() if (folder / "status").exists() else "0"
+    if code == 0 and status == "done":
+        return blocks
+    failed = blocks[int(status) - 1] if status.isdigit() and int(status) >= 1 else blocks[0]
+    printed = _section(output.read_text(errors="replace"), blocks.index(failed) + 1)
+    why = f"timed out after {PAGE_TIMEOUT_S:.0f} s" if code is None else f"exit status {code}"
+    raise ExampleFailed(
+        f"{failed.where}: this {failed.language} example failed ({why}); examples run in "
+        f"order against {server.base_url}, which the page calls {DOCS_BASE_URL}.\n"
+        f"--- the example ---\n{failed.code}"
+        f"--- what it printed ---\n{printed[-6000:]}\n"
+        f"--- the server's last lines ---\n{''.join(server.output[-30:])}"
+    )
+
+
+def _section(output: str, number: int) -> str:
+    marker = f"{_SECTION}{number}\n"
+    return output.split(marker, 1)[1] if marker in output else output
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """End the page's shell and anything an example left running in the background."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:
+            time.sleep(0.2)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
