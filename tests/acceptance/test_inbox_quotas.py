@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,20 @@ def test_bins_per_user_and_per_site_are_capped(bins: Bins, colleague: Rest) -> N
     refused(theirs.create(), "403181", "TABHOOKS_INBOX_MAX_BINS_PER_SITE=5", "This site has 5")
     theirs.delete(kept[0])
     theirs.made()  # a deleted bin frees its place
+
+
+def test_bins_created_at_once_never_pass_the_quota(bins: Bins) -> None:
+    """Twenty creations at once for three places: the quota check and the insert happen in
+    one transaction, under the site's and the user's row locks on PostgreSQL."""
+    start = threading.Barrier(20)
+
+    def create(_: int) -> int:
+        start.wait()
+        return bins.create().status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = sorted(pool.map(create, range(20)))
+    assert statuses == [201] * 3 + [403] * 17
 
 
 def test_requests_kept_by_a_users_bins_are_capped_on_create_and_on_raise(bins: Bins) -> None:

@@ -252,10 +252,10 @@ async def _check_quotas(
 ) -> None:
     """Refuse (403 ``403181``) a bin the site or its creator has no room for.
 
-    Runs in the write transaction that creates or changes the bin, after locking the site
-    (PostgreSQL), so two bins created at once cannot both take the last place.
+    Runs in the write transaction that creates or changes the bin, after locking the site and
+    the creator (PostgreSQL), so two bins created at once cannot both take the last place.
     """
-    await inbox_store.lock_site(conn, site_id)
+    await inbox_store.lock_for_quota(conn, site_id, creator)
     site, user = await inbox_store.bins_held(
         conn, site_id=site_id, user_id=creator, excluding=changing
     )

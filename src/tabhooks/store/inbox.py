@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import ResourceNotFound
-from tabhooks.store.tables import inbox_bins, inbox_requests, sites, utcnow_precise
+from tabhooks.store.tables import inbox_bins, inbox_requests, sites, users, utcnow_precise
 
 #: The PostgreSQL channel live views LISTEN on; payloads are ``"<kind>:<bin id>"``.
 NOTIFY_CHANNEL = "tabhooks_inbox"
@@ -38,14 +38,22 @@ async def notify(conn: AsyncConnection, kind: str, bin_id: str) -> None:
 # ----------------------------------------------------------------------------- bins
 
 
-async def lock_site(conn: AsyncConnection, site_id: str) -> None:
-    """Serialise the quota checks of one site's bins until this transaction ends.
+async def lock_for_quota(conn: AsyncConnection, site_id: str, user_id: str | None) -> None:
+    """Serialise the quota checks of one site's and one user's bins until this transaction ends.
 
     SQLite writers are serialised already; on PostgreSQL two processes creating bins at once
-    would otherwise both see room for one more.
+    would otherwise both see room for one more. ``FOR NO KEY UPDATE`` leaves the rows free for
+    the key-share locks of every other insert that refers to them.
     """
-    if conn.dialect.name == "postgresql":
-        await conn.execute(select(sites.c.id).where(sites.c.id == site_id).with_for_update())
+    if conn.dialect.name != "postgresql":
+        return
+    await conn.execute(
+        select(sites.c.id).where(sites.c.id == site_id).with_for_update(key_share=True)
+    )
+    if user_id is not None:
+        await conn.execute(
+            select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+        )
 
 
 async def bins_held(
