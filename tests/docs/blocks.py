@@ -10,7 +10,10 @@ docs-test harness: an HTML comment right before a block,
   printed with every run, so a skip stays visible;
 - ``<!-- docs-test: server (why) -->`` — the block starts the server the page's examples talk
   to. The harness does not run it but starts a server the same way: the ``NAME=value``
-  settings before the command and its flags (``--dev``), on a free port instead of 8000.
+  settings before the command and its flags (``--dev``), on a free port instead of 8000;
+- ``<!-- docs-test: expect-http-error (why) -->`` — the block shows an error answer on
+  purpose. Its curl commands may be answered 4xx/5xx (anything else that fails still fails),
+  and at least one must be, or the example no longer shows what it says.
 
 Blocks in other languages (``text``, ``xml``, ``json``, ...) are output or configuration and
 are not run. A ``docs-test`` comment anywhere else, or of another kind, is an error: a marker
@@ -28,7 +31,7 @@ from markdown_it import MarkdownIt
 
 SHELL_LANGUAGES = frozenset({"sh", "bash", "shell"})
 PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
-MARKER_KINDS = frozenset({"skip", "server"})
+MARKER_KINDS = frozenset({"skip", "server", "expect-http-error"})
 
 _MARKER = re.compile(r"<!--\s*docs-test\s*:\s*(?P<body>.*?)\s*-->", re.DOTALL)
 _MARKER_BODY = re.compile(r"(?P<kind>[a-z-]+)\s*(?:\((?P<reason>.*)\))?", re.DOTALL)
@@ -67,6 +70,11 @@ class Block:
     @property
     def is_python(self) -> bool:
         return self.language in PYTHON_LANGUAGES
+
+    @property
+    def runs(self) -> bool:
+        """Run by the harness: runnable, and not kept from running by a marker."""
+        return self.runnable and (self.marker is None or self.marker.kind == "expect-http-error")
 
     @property
     def where(self) -> str:
@@ -147,9 +155,9 @@ def _marker(comment: str, where: str) -> Marker:
             f"use one of {', '.join(sorted(MARKER_KINDS))}, e.g. <!-- docs-test: skip (why) -->"
         )
     kind, reason = body.group("kind"), (body.group("reason") or "").strip()
-    if kind == "skip" and not reason:
+    if kind != "server" and not reason:
         raise MarkerError(
-            f"{where}: a docs-test skip needs its reason: <!-- docs-test: skip (why) -->"
+            f"{where}: a docs-test {kind} marker needs its reason: <!-- docs-test: {kind} (why) -->"
         )
     return Marker(kind, reason)
 

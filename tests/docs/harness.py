@@ -59,18 +59,19 @@ class PageResult:
 
     @property
     def skipped(self) -> list[Block]:
-        return [b for b in self.runnable if b.marker is not None]
+        return [b for b in self.runnable if not b.runs]
 
     def summary(self) -> str:
-        """One line a page, then one per skipped block with its reason."""
+        """One line a page, then one per marked block with its reason."""
         lines = [
             f"{self.page}: {len(self.runnable)} example(s), {len(self.ran)} run, "
             f"{len(self.skipped)} not run ({self.seconds:.1f} s)"
         ]
-        for block in self.skipped:
-            assert block.marker is not None
-            reason = block.marker.reason or "the harness starts this server itself"
-            lines.append(f"    {block.where} {block.marker.kind}: {reason}")
+        # Every marked block, with its reason: skips, the server, errors shown on purpose.
+        for block in self.runnable:
+            if block.marker is not None:
+                reason = block.marker.reason or "the harness starts this server itself"
+                lines.append(f"    {block.where} {block.marker.kind}: {reason}")
         return "\n".join(lines)
 
 
@@ -102,7 +103,7 @@ def run_page(page: str, text: str, workdir: Path) -> PageResult:
     """
     blocks = parse(text, page)
     result = PageResult(page, blocks)
-    to_run = [b for b in blocks if b.runnable and b.marker is None]
+    to_run = [b for b in blocks if b.runs]
     if not to_run:
         return result
     started = time.monotonic()
@@ -176,10 +177,32 @@ def _script(page: str, blocks: list[Block], workdir: Path, base_url: str) -> str
         lines.append(f"printf '\\n{_SECTION}{number}\\n'")
         if block.is_python:
             lines.append(f'"$DOCS_TEST_PYTHON" {_quote(str(path))}')
+        elif block.marker is not None and block.marker.kind == "expect-http-error":
+            lines.extend(_expecting_http_errors(path, folder / f"http-errors-{number:02d}"))
         else:
             lines.append(f"source {_quote(str(path))}")
     lines.append("printf 'done\\n' > \"$__docs_test_status\"")
     return "\n".join(lines) + "\n"
+
+
+def _expecting_http_errors(path: Path, record: Path) -> list[str]:
+    """Source a block whose curl commands may be answered with an HTTP error (curl's exit
+    status 22 under ``fail-with-body``), and fail unless one of them was: each such answer is
+    noted in ``record``, a file, since a ``$(...)`` runs in a subshell."""
+    return [
+        f": > {_quote(str(record))}",
+        "curl() {",
+        '  local status=0; command curl "$@" || status=$?',
+        f"  if [ $status -eq 22 ]; then echo 22 >> {_quote(str(record))}; return 0; fi",
+        "  return $status",
+        "}",
+        f"source {_quote(str(path))}",
+        "unset -f curl",
+        f"if [ ! -s {_quote(str(record))} ]; then",
+        "  echo 'docs-test: expect-http-error, but no request of this example was answered"
+        " with an HTTP error' >&2; exit 1",
+        "fi",
+    ]
 
 
 def _run_blocks(
