@@ -10,7 +10,7 @@ from tabhooks.delivery.dispatcher import Dispatcher, DispatcherOptions
 from tabhooks.delivery.guard import DestinationPolicy
 from tabhooks.delivery.metrics import DeliveryMetrics
 from tabhooks.delivery.sender import Sender
-from tabhooks.delivery.wake import PostgresListener
+from tabhooks.delivery.wake import woken_by_other_processes
 from tabhooks.store import Store, outbox
 
 
@@ -31,21 +31,17 @@ async def sender_for(settings: Settings, policy: DestinationPolicy) -> AsyncIter
 async def delivery_runtime(
     store: Store, sender: Sender, settings: Settings, metrics: DeliveryMetrics
 ) -> AsyncIterator[Dispatcher]:
-    """A running dispatcher (plus a LISTEN connection on PostgreSQL) for the block's duration.
+    """A running dispatcher (woken by other processes' NOTIFYs on PostgreSQL) for the block.
 
     The dispatcher is connected to the outbox as its hand-off port, so deliveries emitted in
     this process go to it straight after their transaction commits.
     """
-    listener = None if store.is_sqlite else PostgresListener(store)
-    if listener is not None:
-        await listener.start()
-    dispatcher = Dispatcher(store, sender, DispatcherOptions.from_settings(settings), metrics)
-    await dispatcher.start()
-    outbox.connect(store, dispatcher)
-    try:
-        yield dispatcher
-    finally:
-        outbox.connect(store, None)
-        await dispatcher.stop()
-        if listener is not None:
-            await listener.stop()
+    async with woken_by_other_processes(store):
+        dispatcher = Dispatcher(store, sender, DispatcherOptions.from_settings(settings), metrics)
+        await dispatcher.start()
+        outbox.connect(store, dispatcher)
+        try:
+            yield dispatcher
+        finally:
+            outbox.connect(store, None)
+            await dispatcher.stop()

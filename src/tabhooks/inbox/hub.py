@@ -12,18 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Iterator
-
-import psycopg
-from sqlalchemy.engine import make_url
 
 from tabhooks.store import Store
 from tabhooks.store.inbox import NOTIFY_CHANNEL
 
-log = logging.getLogger(__name__)
-
-RECONNECT_DELAY_S = 1.0
 #: Hints a slow subscriber may have pending; more are dropped (one is enough to wake it).
 _QUEUE_SIZE = 16
 
@@ -58,44 +51,20 @@ class InboxHub:
 
 
 class PostgresRelay:
-    """Republishes other processes' NOTIFYs into an :class:`InboxHub`; reconnects on loss."""
+    """Republishes other processes' NOTIFYs into an :class:`InboxHub`, through the store's one
+    LISTEN loop (:meth:`tabhooks.store.Store.listen`, which reconnects on loss)."""
 
     def __init__(self, store: Store, hub: InboxHub) -> None:
         self.store = store
         self.hub = hub
-        self._task: asyncio.Task[None] | None = None
-
-    def _libpq_url(self) -> str:
-        url = make_url(self.store.engine.url.render_as_string(hide_password=False))
-        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._listening = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
-        ready = asyncio.Event()
-        self._task = asyncio.create_task(self._run(ready), name="tabhooks-inbox-listen")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ready.wait(), timeout=10)
+        await self._listening.enter_async_context(self.store.listen(NOTIFY_CHANNEL, self._publish))
 
-    async def _run(self, ready: asyncio.Event) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._libpq_url(), autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    ready.set()
-                    async for note in conn.notifies():
-                        kind, _, bin_id = note.payload.partition(":")
-                        self.hub.publish(bin_id, kind)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning(
-                    "action=inbox_listen_lost retry_in=%ss", RECONNECT_DELAY_S, exc_info=True
-                )
-                await asyncio.sleep(RECONNECT_DELAY_S)
+    def _publish(self, payload: str) -> None:
+        kind, _, bin_id = payload.partition(":")
+        self.hub.publish(bin_id, kind)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._listening.aclose()

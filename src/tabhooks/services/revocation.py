@@ -19,25 +19,18 @@ verified within the last ``auth_cache_s`` seconds without asking the store:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.store import Store
 
-log = logging.getLogger(__name__)
-
 #: The PostgreSQL channel; payloads are ``user:<id>``, ``token:<sha256>`` or ``all``.
 CHANNEL = "tabhooks_auth"
-RECONNECT_DELAY_S = 1.0
 EVERYONE = "all"
 
 
@@ -68,7 +61,8 @@ async def announce(conn: AsyncConnection, what: str) -> None:
 
 
 class RevocationListener:
-    """LISTENs on :data:`CHANNEL` and applies each notification to the cache; reconnects.
+    """Applies each notification on :data:`CHANNEL` to the cache, through the store's one
+    LISTEN loop (:meth:`tabhooks.store.Store.listen`, which reconnects on loss).
 
     The cache is untrusted (every token looked up in the store) from start until LISTEN
     succeeds, and again from a lost connection until the next LISTEN.
@@ -77,47 +71,30 @@ class RevocationListener:
     def __init__(self, store: Store, cache: Forgetting) -> None:
         self.store = store
         self.cache = cache
-        self._task: asyncio.Task[None] | None = None
-
-    def _libpq_url(self) -> str:
-        url = make_url(self.store.engine.url.render_as_string(hide_password=False))
-        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._listening = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
         self.cache.trusted = False
-        ready = asyncio.Event()
-        self._task = asyncio.create_task(self._run(ready), name="tabhooks-auth-listen")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ready.wait(), timeout=10)
+        await self._listening.enter_async_context(
+            self.store.listen(
+                CHANNEL,
+                self.cache.forget,
+                on_connect=self._connected,
+                on_disconnect=self._lost,
+            )
+        )
 
-    async def _run(self, ready: asyncio.Event) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._libpq_url(), autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    # Whatever was revoked while we were not listening is forgotten too.
-                    self.cache.clear()
-                    self.cache.trusted = True
-                    ready.set()
-                    async for note in conn.notifies():
-                        self.cache.forget(note.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning(
-                    "action=auth_listen_lost retry_in=%ss", RECONNECT_DELAY_S, exc_info=True
-                )
-            finally:
-                self.cache.trusted = False
-            await asyncio.sleep(RECONNECT_DELAY_S)
+    def _connected(self) -> None:
+        # Whatever was revoked while we were not listening is forgotten too.
+        self.cache.clear()
+        self.cache.trusted = True
+
+    def _lost(self) -> None:
+        self.cache.trusted = False
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._listening.aclose()
+        self.cache.trusted = False
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tabhooks.store.checkpoint import WalCheckpointer
+from tabhooks.store.listen import Listener, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class Store:
         self.new_work = asyncio.Event()
         #: Set when this process queued a background job (refresh, flow run).
         self.new_jobs = asyncio.Event()
+        self._listener: Listener | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -196,6 +198,31 @@ class Store:
         finally:
             info.pop(_SCOPE, None)
 
+    @asynccontextmanager
+    async def listen(
+        self,
+        channel: str,
+        on_notify: Callable[[str], None],
+        *,
+        on_connect: Callable[[], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> AsyncIterator[None]:
+        """Hear ``NOTIFY`` on ``channel`` from other processes for the block's duration.
+
+        PostgreSQL: every subscriber of this store shares one connection and one loop
+        (:class:`~tabhooks.store.listen.Listener`; see there for the callbacks). SQLite:
+        nothing crosses processes, so nothing is heard.
+        """
+        if self.is_sqlite:
+            yield
+            return
+        if self._listener is None:
+            url = self.engine.url.set(drivername="postgresql")
+            self._listener = Listener(url.render_as_string(hide_password=False))
+        subscription = Subscription(channel, on_notify, on_connect, on_disconnect)
+        async with self._listener.listening(subscription):
+            yield
+
     def truncate_wal(self) -> None:
         """Copy SQLite's write-ahead log into the database file and empty it.
 
@@ -212,6 +239,8 @@ class Store:
             conn.close()
 
     async def dispose(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         if self._write_conn is not None:
