@@ -90,13 +90,17 @@ def venv_dir() -> Path:
     return clone if (clone / "bin" / "python").exists() else Path(sys.prefix)
 
 
-def run_page(page: str, text: str, workdir: Path) -> PageResult:
+def run_page(
+    page: str, text: str, workdir: Path, server: ServerProcess | None = None
+) -> PageResult:
     """Run every example of one page against its own fresh server.
 
     Args:
         page: the page's name relative to the repository (``docs/cli.md``).
         text: its Markdown.
         workdir: an empty folder, the reader's clone for this page.
+        server: a running server to use instead (the harness's own tests share one); the
+            page's server block is then not read.
 
     Raises:
         ExampleFailed: an example failed, or the page took longer than ``PAGE_TIMEOUT_S``.
@@ -107,14 +111,16 @@ def run_page(page: str, text: str, workdir: Path) -> PageResult:
     if not to_run:
         return result
     started = time.monotonic()
-    server_blocks = [b for b in blocks if b.marker and b.marker.kind == "server"]
-    spec = server_spec(server_blocks[0] if server_blocks else None)
     _prepare(workdir)
-    server = _start_server(spec, workdir)
+    own = server is None
+    if server is None:
+        server_blocks = [b for b in blocks if b.marker and b.marker.kind == "server"]
+        server = start_server(server_spec(server_blocks[0] if server_blocks else None), workdir)
     try:
         result.ran = _run_blocks(page, to_run, workdir, server)
     finally:
-        server.stop()
+        if own:
+            server.stop()
         result.seconds = time.monotonic() - started
     return result
 
@@ -128,7 +134,8 @@ def _prepare(workdir: Path) -> None:
     (home / ".curlrc").write_text(CURLRC)
 
 
-def _start_server(spec: ServerSpec, workdir: Path) -> ServerProcess:
+def start_server(spec: ServerSpec, workdir: Path) -> ServerProcess:
+    """A fresh server as ``spec`` says, its store (the default ``tabhooks.db``) in ``workdir``."""
     env = {
         **spec.env,
         # No token of the test suite's: the page sees the server a reader's quick start makes.
