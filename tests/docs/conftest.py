@@ -1,10 +1,24 @@
-"""Print what the docs-test harness ran and what it did not, at the end of every run."""
+"""The docs-test harness's needs, and what it ran and did not, printed at the end of a run."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from tests.docs.harness import RESULTS
+import pytest
+
+from tests.docs.harness import RESULTS, missing_tools
+
+
+@pytest.fixture(scope="session")
+def reader_tools() -> None:
+    """Without bash and curl the examples cannot run: skipped on a developer's machine, a
+    failure under CI."""
+    missing = missing_tools()
+    if missing and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the docs' examples cannot run under CI: {missing}")
+    if missing:
+        pytest.skip(f"the docs' examples are not run: {missing}")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -24,6 +24,7 @@ printed and the end of the server's log.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +82,20 @@ RESULTS: list[PageResult] = []
 
 class ExampleFailed(AssertionError):
     """An example of the docs did not run as written."""
+
+
+def missing_tools() -> str | None:
+    """What a reader's terminal needs for the examples and this machine lacks, if anything:
+    bash, and a curl new enough for ``--fail-with-body`` (7.76), without which an HTTP error
+    would pass unnoticed."""
+    if shutil.which("bash") is None:
+        return "bash is not installed"
+    if shutil.which("curl") is None:
+        return "curl is not installed (the examples use it)"
+    manual = subprocess.run(["curl", "--help", "all"], capture_output=True, text=True).stdout
+    if "--fail-with-body" not in manual:
+        return "curl is older than 7.76 (no --fail-with-body)"
+    return None
 
 
 def venv_dir() -> Path:

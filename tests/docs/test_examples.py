@@ -18,6 +18,7 @@ from tests.docs.harness import RESULTS, ROOT, run_page
 @pytest.mark.parametrize(
     "page", [p.relative_to(ROOT).as_posix() for p in pages(ROOT)], ids=lambda p: str(p)
 )
+@pytest.mark.usefixtures("reader_tools")
 def test_examples_run_as_written(page: str, tmp_path: Path) -> None:
     result = run_page(page, (ROOT / page).read_text(), tmp_path)
     RESULTS.append(result)

@@ -108,7 +108,7 @@ def test_every_page_of_the_docs_is_covered() -> None:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def shared(tmp_path_factory: pytest.TempPathFactory, reader_tools: None) -> Iterator[ServerProcess]:
     running = start_server(server_spec(None), tmp_path_factory.mktemp("harness-server"))
     yield running
     running.stop()
