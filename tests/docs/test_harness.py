@@ -192,3 +192,13 @@ def test_the_readme_gets_no_tabhooks_on_path_unless_it_says_how(
     (tmp_path / "b").mkdir()
     activated = "```sh\n. .venv/bin/activate\ntabhooks --version\n```\n"
     assert len(run_page("README.md", activated, tmp_path / "b", shared).ran) == 1
+
+
+def test_markers_are_hidden_on_the_servers_docs_pages() -> None:
+    """GitHub hides the markers; /ui/docs, which shows raw HTML as text, leaves them out."""
+    from tabhooks.web.projectdocs import render
+
+    html = str(render("Text.\n\n<!-- docs-test: skip (why) -->\n```sh\nfalse\n```\n"))
+    assert "docs-test" not in html and '<code class="language-sh">false' in html
+    kept = str(render("A comment <!-- in a sentence --> is text, as all HTML here.\n"))
+    assert "&lt;!-- in a sentence --&gt;" in kept

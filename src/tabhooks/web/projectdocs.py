@@ -120,9 +120,34 @@ def _anchors_and_links(state: Any) -> None:
                 child.attrSet("src", _rewrite_image(str(child.attrGet("src") or "")))
 
 
+_COMMENT_ONLY = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def _drop_comments(state: Any) -> None:
+    """A markdown-it core rule: a paragraph that is only an HTML comment (the docs-test
+    harness's ``<!-- docs-test: skip (why) -->`` markers, notes to editors) is left out, as
+    GitHub hides it; with raw HTML off it would otherwise show as text."""
+    tokens: list[Token] = state.tokens
+    kept: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        if (
+            tokens[i].type == "paragraph_open"
+            and i + 2 < len(tokens)
+            and tokens[i + 1].type == "inline"
+            and _COMMENT_ONLY.fullmatch(tokens[i + 1].content.strip())
+        ):
+            i += 3  # paragraph_open, inline, paragraph_close
+            continue
+        kept.append(tokens[i])
+        i += 1
+    state.tokens = kept
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.core.ruler.push("tabhooks_drop_comments", _drop_comments)
     md.core.ruler.push("tabhooks_anchors_and_links", _anchors_and_links)
     return md
 
