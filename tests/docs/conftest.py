@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.docs.harness import RESULTS, missing_tools
+from tests.docs.harness import RESULTS, TOURS, missing_tools
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +23,10 @@ def reader_tools() -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Skipped examples stay visible: every page's counts and each skip with its reason."""
-    if not RESULTS:
+    if not RESULTS and not TOURS:
         return
     terminalreporter.section("docs examples")
     for result in RESULTS:
         terminalreporter.write_line(result.summary())
+    for tour in TOURS:
+        terminalreporter.write_line(tour)

@@ -78,6 +78,8 @@ class PageResult:
 
 #: Every page run in this session, for the summary printed at the end (see conftest.py).
 RESULTS: list[PageResult] = []
+#: One line per tour of all pages on one server (``run_tour``), for the same summary.
+TOURS: list[str] = []
 
 
 class ExampleFailed(AssertionError):
@@ -108,7 +110,7 @@ def venv_dir() -> Path:
 def run_page(
     page: str, text: str, workdir: Path, server: ServerProcess | None = None
 ) -> PageResult:
-    """Run every example of one page against its own fresh server.
+    """Run every example of one page, in a new terminal, against its own fresh server.
 
     Args:
         page: the page's name relative to the repository (``docs/cli.md``).
@@ -140,24 +142,75 @@ def run_page(
     return result
 
 
+def run_tour(paths: list[Path], workdir: Path) -> tuple[list[PageResult], list[str]]:
+    """README, then every page in order, as one newcomer would try them: one folder, one home,
+    one server — started as README's quick start says and restarted (same store) as a page's
+    server block says — and a new terminal for each page.
+
+    This is where two pages' examples meet: a name one page takes that another creates again
+    fails here, not in ``run_page``'s fresh servers.
+
+    Returns:
+        Each page's result, and the failures (one message per page that failed).
+    """
+    _prepare(workdir)
+    current = server_spec(None)
+    server = start_server(current, workdir)
+    results: list[PageResult] = []
+    failures: list[str] = []
+    try:
+        for path in paths:
+            page = path.relative_to(ROOT).as_posix()
+            text = path.read_text()
+            marked = [b for b in parse(text, page) if b.marker and b.marker.kind == "server"]
+            wanted = server_spec(marked[0]) if marked else current
+            if wanted != current:  # the reader restarts the server as the page says
+                port = server.base_url.rsplit(":", 1)[1]
+                server.stop()
+                current = wanted
+                # On the same port, as the reader's 8000: what the store holds keeps working.
+                server = start_server(current, workdir, port)
+            try:
+                results.append(run_page(page, text, workdir, server))
+            except ExampleFailed as failed:
+                failures.append(str(failed))
+    finally:
+        server.stop()
+    return results, failures
+
+
+def output_of(workdir: Path, page: str) -> str:
+    """What a page's examples printed, with a ``::: docs-test block N`` line before each."""
+    return (_scratch(workdir, page) / "output.txt").read_text(errors="replace")
+
+
+def _scratch(workdir: Path, page: str) -> Path:
+    """Where the harness keeps a page's scripts and output, out of the examples' way."""
+    return workdir / ".docs-test" / page.replace("/", "_")
+
+
 def _prepare(workdir: Path) -> None:
-    """The reader's clone, as far as examples read it, and a home folder of their own."""
-    (workdir / "docs").symlink_to(ROOT / "docs", target_is_directory=True)
-    (workdir / ".venv").symlink_to(venv_dir(), target_is_directory=True)
+    """The reader's clone, as far as examples read it, and a home folder of theirs."""
+    if not (workdir / "docs").exists():
+        (workdir / "docs").symlink_to(ROOT / "docs", target_is_directory=True)
+    if not (workdir / ".venv").exists():
+        (workdir / ".venv").symlink_to(venv_dir(), target_is_directory=True)
     home = workdir / ".docs-test" / "home"
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, exist_ok=True)
     (home / ".curlrc").write_text(CURLRC)
 
 
-def start_server(spec: ServerSpec, workdir: Path) -> ServerProcess:
-    """A fresh server as ``spec`` says, its store (the default ``tabhooks.db``) in ``workdir``."""
+def start_server(spec: ServerSpec, workdir: Path, port: str = "0") -> ServerProcess:
+    """A server as ``spec`` says, its store (the default ``tabhooks.db``) in ``workdir``, on
+    ``port`` (any free one by default)."""
     env = {
         **spec.env,
         # No token of the test suite's: the page sees the server a reader's quick start makes.
         "TABHOOKS_ADMIN_PAT_NAME": "",
         "TABHOOKS_ADMIN_PAT_SECRET": "",
     }
-    return ServerProcess("sqlite:///tabhooks.db", workdir, extra_env=env, args=spec.args).start()
+    args = (*spec.args, "--port", port)  # after ServerProcess's own --port 0: this one counts
+    return ServerProcess("sqlite:///tabhooks.db", workdir, extra_env=env, args=args).start()
 
 
 def _environment(page: str, workdir: Path) -> dict[str, str]:
@@ -185,7 +238,7 @@ def _environment(page: str, workdir: Path) -> dict[str, str]:
 
 def _script(page: str, blocks: list[Block], workdir: Path, base_url: str) -> str:
     """One bash script: each block written to a file, then sourced (shell) or run (Python)."""
-    folder = workdir / ".docs-test"
+    folder = _scratch(workdir, page)
     lines = [
         "set -euo pipefail",
         f"cd {_quote(str(workdir))}",
@@ -230,7 +283,8 @@ def _expecting_http_errors(path: Path, record: Path) -> list[str]:
 def _run_blocks(
     page: str, blocks: list[Block], workdir: Path, server: ServerProcess
 ) -> list[Block]:
-    folder = workdir / ".docs-test"
+    folder = _scratch(workdir, page)
+    folder.mkdir(parents=True, exist_ok=True)
     script = folder / "page.sh"
     script.write_text(_script(page, blocks, workdir, server.base_url))
     output = folder / "output.txt"

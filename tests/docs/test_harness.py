@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import Marker, MarkerError, ServerSpec, pages, parse, server_spec
-from tests.docs.harness import ROOT, ExampleFailed, run_page, start_server
+from tests.docs.harness import ROOT, ExampleFailed, output_of, run_page, start_server
 from tests.support.server import ServerProcess
 
 # -- finding the examples ---------------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_a_page_that_works_runs_in_order_in_one_shell(
     result = run_page("docs/example.md", WORKING, tmp_path, shared)
     assert [b.line for b in result.ran] == [2, 13, 22, 26]
     assert [b.line for b in result.skipped] == [9]
-    printed = (tmp_path / ".docs-test" / "output.txt").read_text()
+    printed = output_of(tmp_path, "docs/example.md")
     assert "hello from the shell\n200\n" in printed  # exported to Python, URL rewritten
     assert "docs/example.md:9 skip: it would fail" in result.summary()
     assert "docs/example.md:22 expect-http-error" in result.summary()
@@ -180,7 +180,7 @@ def test_a_broken_example_fails_its_page_and_says_which(
     with pytest.raises(ExampleFailed, match=why) as failed:
         run_page("docs/broken.md", text, tmp_path, shared)
     assert str(failed.value).startswith(f"docs/broken.md:{line}: this sh example failed")
-    assert "never reached" not in (tmp_path / ".docs-test" / "output.txt").read_text()
+    assert "never reached" not in output_of(tmp_path, "docs/broken.md")
 
 
 def test_the_readme_gets_no_tabhooks_on_path_unless_it_says_how(
