@@ -17,6 +17,12 @@ For each page the harness
 - puts ``.venv/bin`` on ``PATH`` for every page but the README, which must tell the reader how
   to get the ``tabhooks`` command (the README's own block does it).
 
+Then ``run_tour`` runs every page again, README first, on one server and in one folder, as a
+newcomer tries them one after the other (a new terminal per page; the server restarted, on the
+same port and store, where a page's server block starts it differently): two pages' examples
+that take the same name, or a page that leaves something behind that breaks the next (a
+webhook whose deliveries keep failing), fail there.
+
 Every command's output is kept; a failure reports the page, the block, its code, what it
 printed and the end of the server's log.
 """
