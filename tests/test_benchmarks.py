@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+#: Speed figures: run alone, after the parallel run (see scripts/test).
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parents[1]
 
 QUICK_RUNS = {

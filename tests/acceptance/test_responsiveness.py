@@ -22,6 +22,9 @@ from tests.conftest import database_url_for
 from tests.support import responsiveness as r
 from tests.support.server import ServerProcess
 
+#: Latency figures: run alone, after the parallel run (see scripts/test).
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture(scope="module")
 def target(
