@@ -149,7 +149,13 @@ async def _postgres(connection: Connection, policy: ReachPolicy, offload: Offloa
         async with conn:
             await conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        return Probe(False, f"{where}: {postgres_failure(exc)}")
+        failure = postgres_failure(exc)
+        # psycopg raises a failed connect from a frame that holds the exception and the
+        # abandoned attempt (with its socket): a cycle only the garbage collector breaks,
+        # which kept the socket of a timed-out attempt open for minutes. Dropping the
+        # traceback frees the attempt, and so closes the socket, now.
+        exc.__traceback__ = None
+        return Probe(False, f"{where}: {failure}")
     return Probe(True, f"{where}/{connection.dbname}: connected")
 
 
@@ -225,8 +231,13 @@ async def refresh(
         await asyncio.sleep(SIMULATED_EXTRACT_S)
         return True, "no connections: simulated extract"
     probes: list[Probe] = []
+    task = asyncio.current_task()
     for connection in connections:
         probes.append(await probe(connection, policy, offload))
+        if task is not None and task.cancelling():
+            # Cancelled (the job was, or it timed out) while a driver turned the cancellation
+            # into an error of its own (psycopg's connect does): reach nothing more.
+            raise asyncio.CancelledError
         if progress is not None:
             await progress(len(probes), len(connections))
     failed = [p.note for p in probes if not p.ok]

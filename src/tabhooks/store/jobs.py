@@ -324,6 +324,8 @@ async def finish(
 
 
 async def cancel(conn: AsyncConnection, site_id: str, job_id: str) -> bool:
+    """Cancel a queued or running job. Like every finished job, it is then at progress 100:
+    ``progress:lte:0`` (TSC's kill_all_jobs sample) finds only jobs not yet taken."""
     now = utcnow()
     result = await conn.execute(
         update(jobs)
@@ -331,6 +333,7 @@ async def cancel(conn: AsyncConnection, site_id: str, job_id: str) -> bool:
         .values(
             status=JobStatus.CANCELLED.value,
             finish_code=FINISH_CODES[JobStatus.CANCELLED],
+            progress=100,
             completed_at=now,
             lease_expires_at=None,
             updated_at=now,
