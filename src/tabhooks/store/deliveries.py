@@ -15,13 +15,14 @@ import hashlib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import (
     ColumnClause,
+    ColumnElement,
     Select,
     String,
     Text,
@@ -35,18 +36,17 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
 from tabhooks.clock import utcnow_precise
 from tabhooks.store import crypto
+from tabhooks.store.backend import backend_of
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.rows import (
     AttemptRow,
     DestinationParams,
     FinishParams,
-    LeaseParams,
     SendingRow,
 )
 from tabhooks.store.secrets import signs_at
@@ -151,37 +151,32 @@ class ClaimForm(StrEnum):
     OTHERS = "others"
 
 
-def _due(form: ClaimForm, dialect: str) -> Select[tuple[str]]:
-    """The ids of the oldest due rows a claim of ``form`` takes, oldest first.
+def due_rows(form: ClaimForm, skipped: ColumnElement[bool]) -> Select[tuple[str]]:
+    """The ids of the oldest due rows a claim of ``form`` takes, oldest first, for the back
+    ends' claims (:meth:`tabhooks.store.backend.Backend.claim_deliveries`).
 
-    Both forms read one of the queued-only indexes in order and stop at ``limit``, so a
+    Parameters: ``now``, ``limit``, and ``line`` (the destination) for :attr:`ClaimForm.ONE`.
+    Every form reads one of the queued-only indexes in order and stops at ``limit``, so a
     claim costs the same with ten rows queued or a million.
+
+    Args:
+        skipped: For :attr:`ClaimForm.OTHERS`, true for a row whose destination is not among
+            the skipped ones (each back end passes the list its own way). Rows whose
+            destination is not known yet are never skipped.
     """
     due = select(deliveries.c.id).where(
         _IS_QUEUED, deliveries.c.next_attempt_at <= bindparam("now", type_=UTCDateTime())
     )
     if form is ClaimForm.ONE:
         # Not named "destination": an UPDATE takes a parameter named after a column as a
-        # value to set (see _postgres_claim).
+        # value to set (PostgreSQL's claim is an UPDATE).
         due = due.where(deliveries.c.destination == bindparam("line"))
     elif form is ClaimForm.OTHERS:
-        # A list of any length in one compiled statement: a JSON array on SQLite, an array
-        # parameter on PostgreSQL. Rows whose destination is not known yet are never skipped.
-        if dialect == "postgresql":
-            skipped: Any = deliveries.c.destination != func.all(
-                bindparam("excluded", type_=postgresql.ARRAY(Text))
-            )
-        else:
-            skipped = deliveries.c.destination.not_in(
-                select(literal_column("value")).select_from(
-                    func.json_each(bindparam("excluded", type_=Text))
-                )
-            )
         due = due.where(or_(deliveries.c.destination.is_(None), skipped))
     return due.order_by(deliveries.c.next_attempt_at).limit(bindparam("limit"))
 
 
-def _sending_columns(claimed: Any) -> list[Any]:
+def sending_columns(claimed: Any) -> list[Any]:
     """What sending needs, for the claimed rows ``claimed`` (a table or a CTE of its rows),
     as :class:`~tabhooks.store.rows.SendingRow` declares it, in its order.
 
@@ -211,7 +206,8 @@ def _sending_columns(claimed: Any) -> list[Any]:
     return [columns[name].label(name) for name in SendingRow._fields]
 
 
-def _with_sending_context(query: Any, claimed: Any) -> Any:
+def with_sending_context(query: Any, claimed: Any) -> Any:
+    """``query`` over ``claimed`` joined to its event, webhook, live secrets and relay."""
     now = bindparam("now", type_=UTCDateTime())
     return query.select_from(
         claimed.join(events, events.c.id == claimed.c.event_id)
@@ -225,95 +221,8 @@ def _with_sending_context(query: Any, claimed: Any) -> Any:
     )
 
 
-def _sqlite_claim(form: ClaimForm) -> DriverStatement:
-    """SQLite: the due rows with what sending needs, in one driver-level statement.
-
-    The write transaction holds SQLite's write lock (``BEGIN IMMEDIATE``), so nothing can
-    claim these rows between this read and :data:`_SQLITE_LEASE`. Driver-level, because a
-    pull of 500 rows through SQLAlchemy's result machinery (and its cache key for an
-    ``IN`` of 500 ids) cost as much as sending them did (docs/performance.md, phase (g)).
-    """
-    due = _due(form, "sqlite").add_columns(
-        deliveries.c.webhook_id,
-        deliveries.c.site_id,
-        deliveries.c.attempts,
-        deliveries.c.schedule_base,
-        deliveries.c.body,
-        deliveries.c.destination,
-        deliveries.c.event_id,
-        deliveries.c.relay_target_id,
-        deliveries.c.next_attempt_at,
-    )
-    rows = due.subquery("due")
-    query = select(*_sending_columns(rows))
-    return DriverStatement(
-        _with_sending_context(query, rows).order_by(
-            rows.c.next_attempt_at, rows.c.id, webhook_secrets.c.created_at.desc()
-        ),
-        sees_deferred_rows=True,
-    )
-
-
 #: Written literally, so the statements' placeholders are exactly the ones they name.
-_DELIVERING: ColumnClause[str] = literal_column(f"'{Status.DELIVERING.value}'", String)
-_SQLITE_CLAIMS = {form: _sqlite_claim(form) for form in ClaimForm}
-#: Lease one claimed row (SQLite: run once per row with ``executemany``).
-_SQLITE_LEASE = DriverStatement(
-    update(deliveries)
-    .where(deliveries.c.id == bindparam("b_id"))
-    .values(
-        status=_DELIVERING,
-        next_attempt_at=bindparam("b_until"),
-        lease_expires_at=bindparam("b_until"),
-        leased_by=bindparam("b_worker"),
-        updated_at=bindparam("b_now"),
-    ),
-    row=LeaseParams,
-    prefix="b_",
-)
-
-
-def _postgres_claim(form: ClaimForm) -> Any:
-    """PostgreSQL: lease the due rows and read what sending needs, in one statement.
-
-    ``FOR UPDATE SKIP LOCKED`` lets concurrent dispatchers claim side by side, each taking
-    rows the others have not locked.
-    """
-    until = bindparam("until", type_=UTCDateTime())
-    leased = (
-        update(deliveries)
-        .where(
-            deliveries.c.id.in_(
-                _due(form, "postgresql").with_for_update(skip_locked=True).scalar_subquery()
-            )
-        )
-        .values(
-            status=_DELIVERING,
-            next_attempt_at=until,
-            lease_expires_at=until,
-            leased_by=bindparam("worker"),
-            updated_at=bindparam("now", type_=UTCDateTime()),
-        )
-        .returning(
-            deliveries.c.id,
-            deliveries.c.webhook_id,
-            deliveries.c.site_id,
-            deliveries.c.attempts,
-            deliveries.c.schedule_base,
-            deliveries.c.body,
-            deliveries.c.destination,
-            deliveries.c.event_id,
-            deliveries.c.relay_target_id,
-        )
-        .cte("claimed")
-    )
-    query = select(*_sending_columns(leased))
-    return _with_sending_context(query, leased).order_by(
-        leased.c.id, webhook_secrets.c.created_at.desc()
-    )
-
-
-_POSTGRES_CLAIMS = {form: _postgres_claim(form) for form in ClaimForm}
+DELIVERING: ColumnClause[str] = literal_column(f"'{Status.DELIVERING.value}'", String)
 
 
 async def claim_due(
@@ -327,7 +236,8 @@ async def claim_due(
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` and read what sending needs.
 
-    Oldest due first.
+    Oldest due first. The claim itself is the back end's (SQLite's single writer reads then
+    leases; PostgreSQL's dispatchers skip each other's locked rows).
 
     Args:
         destination: Claim only this destination's rows (a line taking its own next rows).
@@ -335,28 +245,14 @@ async def claim_due(
             this dispatcher are full, or fetch their own rows. Rows whose destination is not
             known yet (NULL) are never excluded.
     """
-    now = utcnow_precise()
-    until = now + timedelta(seconds=lease_s)
-    parameters: dict[str, Any] = {"now": now, "limit": limit}
-    if destination is not None:
-        form = ClaimForm.ONE
-        parameters["line"] = destination
-    elif exclude_destinations:
-        form = ClaimForm.OTHERS
-        parameters["excluded"] = list(exclude_destinations)
-    else:
-        form = ClaimForm.ANY
-    if conn.dialect.name == "postgresql":
-        parameters.update(until=until, worker=worker_id)
-        rows: Sequence[Any] = (await conn.execute(_POSTGRES_CLAIMS[form], parameters)).all()
-    else:
-        if form is ClaimForm.OTHERS:
-            parameters["excluded"] = json.dumps(parameters["excluded"])
-        rows = await _SQLITE_CLAIMS[form].execute(conn, parameters)
-        ids = list(dict.fromkeys(row[0] for row in rows))
-        await _SQLITE_LEASE.execute_many_values(
-            conn, [LeaseParams(until, worker_id, now, delivery_id) for delivery_id in ids]
-        )
+    rows = await backend_of(conn).claim_deliveries(
+        conn,
+        worker_id=worker_id,
+        limit=limit,
+        lease_s=lease_s,
+        destination=destination,
+        exclude_destinations=exclude_destinations,
+    )
     claimed, stale = _claimed_rows(rows)
     if stale:
         await _SET_DESTINATION.execute_many_values(conn, stale)

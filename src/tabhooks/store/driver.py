@@ -9,8 +9,8 @@ processor of its SQLAlchemy type, so the stored values are exactly those
 :meth:`Connection.execute` would store — and only skips the per-call machinery: the compiled
 SQL runs on the same driver connection, inside the same transaction, with ``executemany``.
 
-On any other database (and on any connection that is not one of the store's SQLite loop
-connections) it simply executes the Core statement.
+On any other database it simply executes the Core statement: the connection's back end
+(:func:`tabhooks.store.backend.backend_of`) says which.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
+
+from tabhooks.store.backend import backend_of
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
 _MISSING = object()
@@ -139,11 +141,8 @@ class DriverStatement:
         writes each table's rows in one driver call. Errors (a broken foreign key, say) then
         surface from that later statement or from the commit. Elsewhere it runs at once.
         """
-        defer = getattr(conn, "defer", None)
-        if defer is None:
+        if not backend_of(conn).defer(conn, self, rows):
             await self.execute_many_values(conn, rows)
-        else:
-            defer(self, rows)
 
     def run_values(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         """Convert and write ``rows`` (given as for :meth:`execute_values`) with the driver's
@@ -223,7 +222,7 @@ def insert_into(table: Table, columns: Sequence[str] | type[tuple[Any, ...]]) ->
             ``INSERT``'s columns in table order and adds any column with a default, so
             ``columns`` must be in table order and name those too (checked).
     """
-    fields: Sequence[str] = getattr(columns, "_fields", columns)  # type: ignore[arg-type]
+    fields: Sequence[str] = columns._fields if isinstance(columns, type) else columns  # type: ignore[attr-defined]
     return DriverStatement(
         insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in fields}),
         order=fields,
@@ -255,10 +254,9 @@ def _translated(sql: str, parameters: Any, error: sqlite3.Error) -> StatementErr
 
 
 def _driver_cursor(conn: AsyncConnection, flush: bool = True) -> Any:
-    """The pysqlite cursor of one of the store's SQLite loop connections, else ``None``.
+    """The driver cursor ``conn``'s back end runs these statements on (SQLite's), else None.
 
     With ``flush``, rows deferred on the connection are written first (see
     :meth:`DriverStatement.defer_values`).
     """
-    cursor_of = getattr(conn, "driver_cursor", None)
-    return cursor_of(flush) if cursor_of is not None else None
+    return backend_of(conn).driver_cursor(conn, flush)

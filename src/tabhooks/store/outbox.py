@@ -23,13 +23,14 @@ import weakref
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Text, and_, bindparam, select, text, type_coerce
+from sqlalchemy import Text, and_, bindparam, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks import events as catalog
 from tabhooks.clock import utcnow_precise
 from tabhooks.ids import new_id, new_uuid7
 from tabhooks.store import crypto
+from tabhooks.store.backend import backend_of
 from tabhooks.store.deliveries import Claimed, Status, destination_of
 from tabhooks.store.driver import DriverStatement, insert_into
 from tabhooks.store.engine import Store, after_commit, write_scope
@@ -170,9 +171,7 @@ async def emit(conn: AsyncConnection, occurrence: catalog.Occurrence) -> int:
     await _INSERT_DELIVERIES.defer_values(conn, rows)
     # Rows left pending need a claim. In this process that is worth a wake-up only when the
     # dispatcher could take them now; other PostgreSQL workers may have room in any case.
-    if kept_pending and (
-        handoff is None or handoff.wake_needed or conn.dialect.name == "postgresql"
-    ):
+    if kept_pending and (handoff is None or handoff.wake_needed or backend_of(conn).shared):
         await signal_new_work(conn)
     return len(rows)
 
@@ -188,23 +187,22 @@ async def _subscribers(
     """The site's enabled webhooks for the event, with their live secrets.
 
     A transaction that emits many events (a bulk change, a batch of job results) asks the
-    same question again and again; on SQLite the answer is remembered for the rest of the
-    transaction for as long as nothing has written since it was read (checked with SQLite's
-    count of changed rows, so any write by any statement forgets it; the outbox's own rows
-    are deferred and write nothing until another statement runs). Other connections cannot
-    write meanwhile: the transaction holds the database's write lock.
+    same question again and again; where the back end offers a transaction memo (SQLite),
+    the answer is remembered for the rest of the transaction for as long as nothing has
+    written since it was read (any write by any statement forgets it; the outbox's own rows
+    are deferred and write nothing until another statement runs).
     """
     key = (occurrence.site_luid, occurrence.event.name)
-    memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
+    memo = backend_of(conn).transaction_memo(conn)
     if memo is None:
         return await _read_subscribers(conn, key, now)
-    known: dict[tuple[str, str], list[Subscriber]] = memo.setdefault(_SUBSCRIBERS_MEMO, {})
-    if memo.get(_CLEAN_AT) != conn.total_changes():  # type: ignore[attr-defined]
+    known: dict[tuple[str, str], list[Subscriber]] = memo.values.setdefault(_SUBSCRIBERS_MEMO, {})
+    if not memo.unchanged_since(memo.values.get(_CLEAN_AT)):
         known.clear()
     found = known.get(key)
     if found is None:
         found = known[key] = await _read_subscribers(conn, key, now)
-        memo[_CLEAN_AT] = conn.total_changes()  # type: ignore[attr-defined]
+        memo.values[_CLEAN_AT] = memo.mark()
     return found
 
 
@@ -217,15 +215,12 @@ async def _read_subscribers(
 
 
 def _transaction_now(conn: AsyncConnection) -> datetime:
-    """When this transaction first emitted: every delivery it queues carries that time, as
-    PostgreSQL's ``now()`` is the transaction's start (on SQLite it is remembered with the
-    transaction; elsewhere it is read per event)."""
-    memo: dict[Any, Any] | None = getattr(conn, "transaction_memo", None)
-    if memo is None:
-        return utcnow_precise()
-    now: datetime | None = memo.get(_NOW)
+    """When this transaction first emitted: every delivery it queues carries that time (as
+    PostgreSQL's ``now()`` is the transaction's start)."""
+    values = write_scope(conn).values
+    now: datetime | None = values.get(_NOW)
     if now is None:
-        now = memo[_NOW] = utcnow_precise()
+        now = values[_NOW] = utcnow_precise()
     return now
 
 
@@ -267,5 +262,4 @@ async def signal_new_work(conn: AsyncConnection) -> None:
         return
     scope.values[_SIGNALLED] = True
     after_commit(conn, scope.store.new_work.set)
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    await backend_of(conn).notify(conn, NOTIFY_CHANNEL)

@@ -2,7 +2,8 @@
 
 Aggregated in the database (one grouped query over the window) rather than in Python, so the
 dashboard costs the same whether the last hour saw ten attempts or a benchmark's million.
-Minute buckets need each dialect's own date function; everything else is shared.
+Minute buckets need each database's own date function, which SQLAlchemy picks when it
+compiles the query (``_minute_of``); everything else is shared.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import String, and_, case, func, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from tabhooks.store.tables import attempts, deliveries
 
 _MINUTE_FORMAT_PY = "%Y-%m-%d %H:%M"
+_MINUTE_FORMAT_PG = "'YYYY-MM-DD HH24:MI'"
 
 
 class Outcome(StrEnum):
@@ -47,10 +52,30 @@ class Minute:
         return self.succeeded + self.http_error + self.network_error
 
 
-def _minute_bucket(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.to_char(func.date_trunc("minute", attempts.c.started_at), "YYYY-MM-DD HH24:MI")
-    return func.strftime(_MINUTE_FORMAT_PY, attempts.c.started_at)
+class _minute_of(FunctionElement[str]):
+    """The minute a timestamp falls in, as ``YYYY-MM-DD HH:MM`` text: each database's own
+    date function, chosen by SQLAlchemy when it compiles the query (below). The constants are
+    written literally, so a ``GROUP BY`` repeats the select's expression exactly (PostgreSQL
+    compares them as text, bound parameters included)."""
+
+    type = String()
+    inherit_cache = True
+    name = "minute_of"
+
+
+@compiles(_minute_of, "postgresql")
+def _minute_of_postgresql(element: _minute_of, compiler: SQLCompiler, **kw: Any) -> str:
+    (moment,) = element.clauses
+    minute = func.date_trunc(literal_column("'minute'"), moment)
+    return str(compiler.process(func.to_char(minute, literal_column(_MINUTE_FORMAT_PG)), **kw))
+
+
+@compiles(_minute_of, "sqlite")
+def _minute_of_sqlite(element: _minute_of, compiler: SQLCompiler, **kw: Any) -> str:
+    (moment,) = element.clauses
+    return str(
+        compiler.process(func.strftime(literal_column(f"'{_MINUTE_FORMAT_PY}'"), moment), **kw)
+    )
 
 
 def _outcome() -> Any:
@@ -73,7 +98,7 @@ async def attempts_per_minute(
     """Every minute of the window ending at ``now``, oldest first, empty minutes included."""
     end = now.astimezone(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(minutes=minutes - 1)
-    bucket = _minute_bucket(conn.dialect.name).label("minute")
+    bucket = _minute_of(attempts.c.started_at).label("minute")
     outcome = _outcome().label("outcome")
     query = (
         select(
