@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -203,23 +203,29 @@ def filters_of(request: Request, allowed: dict[str, set[str]]) -> dict[str, Cond
 #: PostgreSQL (which refuses it, a 500); the others match nothing any name can hold.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NUMBER = re.compile(r"-?[0-9]{1,18}")
+#: Most values one ``filter`` may carry over all its terms, and most ``sort`` keys: each value
+#: is a bound parameter (SQLite takes 32,766 per statement), each key an ORDER BY term.
+MAX_FILTER_VALUES = 1000
+MAX_SORT_KEYS = 32
 
 
-def _decoded(field: str, raw: str) -> str:
+def _decoded(field: str, raw: str, *, plus_is_space: bool = True) -> str:
     """A filter value as Tableau reads it: URL-decoded once more.
 
     Tableau decodes filter values after splitting the expression, which is why TSC's samples
     ``quote_plus`` names (``Example+1`` finds ``Example 1``) and why a comma can never be part
     of a value, even encoded.
     """
-    value = unquote_plus(raw)
+    value = unquote_plus(raw) if plus_is_space else unquote(raw)
     if _CONTROL.search(value):
         raise InvalidParameter(f"The filter value of '{field}' holds a control character.")
     return value
 
 
 def _typed(spec: listing.Field, field: str, raw: str) -> object:
-    value = _decoded(field, raw)
+    # Only text reads "+" as a space (a quote_plus'd name); a date's "+01:00" stays an offset.
+    text = spec.kind in (listing.Kind.TEXT, listing.Kind.TAGS)
+    value = _decoded(field, raw, plus_is_space=text)
     if spec.kind is listing.Kind.NUMBER:
         if not (value.isascii() and _NUMBER.fullmatch(value)):
             raise InvalidParameter(f"The filter value of '{field}' must be a whole number.")
@@ -240,14 +246,14 @@ def _moment(field: str, value: str) -> datetime:
         if not text.isascii() or len(text) > 40:
             raise ValueError(text)
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)  # 0001-01-01T00:00:00+01:00 overflows here
+    except (ValueError, OverflowError):
         raise InvalidParameter(
             f"The filter value of '{field}' must be a date and time such as "
             f"2026-01-31T12:00:00Z, not '{value[:40]}'."
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def filter_terms(request: Request, catalog: listing.Catalog) -> tuple[listing.Filter, ...]:
@@ -257,7 +263,11 @@ def filter_terms(request: Request, catalog: listing.Catalog) -> tuple[listing.Fi
         return ()
     allowed = {name: spec.operators for name, spec in catalog.items()}
     out: list[listing.Filter] = []
+    count = 0
     for field, operator, value, values in _terms(raw):
+        count += len(values)
+        if count > MAX_FILTER_VALUES:
+            raise InvalidParameter(f"A filter holds at most {MAX_FILTER_VALUES} values.")
         _check_supported(field, operator, allowed)
         if operator != "in" and value.startswith("["):
             raise InvalidParameter(f"Operator '{operator}' takes one value, not a list.")
@@ -276,7 +286,10 @@ def sort_keys(request: Request, catalog: listing.Catalog) -> tuple[listing.Order
         return ()
     names = listing.sortable(catalog)
     keys: list[listing.Order] = []
-    for part in raw.split(","):
+    parts = raw.split(",")
+    if len(parts) > MAX_SORT_KEYS:
+        raise InvalidParameter(f"A sort holds at most {MAX_SORT_KEYS} keys.")
+    for part in parts:
         match = _SORT_KEY.fullmatch(part.strip())
         if match is None:
             raise InvalidParameter(
