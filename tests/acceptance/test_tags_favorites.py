@@ -447,3 +447,16 @@ def test_tsc_generic_delete_favorite_and_project_and_flow_helpers(
     tsc.favorites.get(user)
     assert project.id not in [p.id for p in user.favorites["projects"]]
     assert flow_id not in [f.id for f in user.favorites["flows"]]
+
+
+def test_tsc_flow_update_changes_tags(tsc: TSC.Server, admin: Rest) -> None:
+    """TSC's flows.update tags through its older tagger (which reads 404008 as "too old")."""
+    flow_id, _ = _publish(admin, "flow")
+    flow = tsc.flows.get_by_id(flow_id)
+    flow.tags.update({"x", "y z"})
+    assert tsc.flows.update(flow).tags == {"x", "y z"}
+    assert tsc.flows.get_by_id(flow_id).tags == {"x", "y z"}
+    flow = tsc.flows.get_by_id(flow_id)
+    flow.tags = {"x"}
+    tsc.flows.update(flow)
+    assert tsc.flows.get_by_id(flow_id).tags == {"x"}
