@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.store import Store
+from tabhooks.store.backend import backend_of
 
 #: The PostgreSQL channel; payloads are ``user:<id>``, ``token:<sha256>`` or ``all``.
 CHANNEL = "tabhooks_auth"
@@ -53,11 +53,9 @@ def token(token_hash: str) -> str:
 
 
 async def announce(conn: AsyncConnection, what: str) -> None:
-    """Tell every API process to drop cached sessions matching ``what`` once this commits."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": what}
-        )
+    """Tell every API process to drop cached sessions matching ``what`` once this commits
+    (PostgreSQL; on SQLite no other process shares the store)."""
+    await backend_of(conn).notify(conn, CHANNEL, what)
 
 
 class RevocationListener:
@@ -99,12 +97,11 @@ class RevocationListener:
 
 @asynccontextmanager
 async def revocation_runtime(store: Store, cache: Forgetting) -> AsyncIterator[None]:
-    """Keep ``cache`` in step with revocations made by other processes (PostgreSQL)."""
-    listener = None if store.is_sqlite else RevocationListener(store, cache)
-    if listener is not None:
-        await listener.start()
+    """Keep ``cache`` in step with revocations made by other processes (PostgreSQL; on
+    SQLite the store's listening connects at once and hears nothing)."""
+    listener = RevocationListener(store, cache)
+    await listener.start()
     try:
         yield
     finally:
-        if listener is not None:
-            await listener.stop()
+        await listener.stop()

@@ -169,7 +169,7 @@ class Store:
 
         PostgreSQL: every subscriber of this store shares one connection and one loop
         (:class:`~tabhooks.store.listen.Listener`; see there for the callbacks). SQLite:
-        nothing crosses processes, so nothing is heard.
+        nothing crosses processes, so the subscriber is connected at once and hears nothing.
         """
         subscription = Subscription(channel, on_notify, on_connect, on_disconnect)
         async with self.backend.listen(subscription):

@@ -137,8 +137,15 @@ class SQLiteBackend:
 
     @asynccontextmanager
     async def listen(self, subscription: Subscription) -> AsyncIterator[None]:
-        """Nothing: one process owns an SQLite store, and it signals itself in memory."""
-        yield
+        """Connected at once, and nothing ever heard: one process owns an SQLite store and
+        signals itself in memory, so its subscribers never have anything to catch up on."""
+        if subscription.on_connect is not None:
+            subscription.on_connect()
+        try:
+            yield
+        finally:
+            if subscription.on_disconnect is not None:
+                subscription.on_disconnect()
 
     async def notify(self, conn: AsyncConnection, channel: str, payload: str = "") -> None:
         """Nothing to do: no other process listens."""

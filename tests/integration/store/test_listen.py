@@ -1,6 +1,7 @@
 """The store's one LISTEN loop: every channel a process listens on shares one connection,
 each notification reaches the subscribers of its channel, and subscribers hear when they are
-connected (so they can catch up); on SQLite listening does nothing."""
+connected (so they can catch up); on SQLite a subscriber is connected at once and hears
+nothing."""
 
 from __future__ import annotations
 
@@ -64,9 +65,19 @@ async def test_channels_share_one_connection_and_hear_only_their_own(
     assert heard["alpha"] == ["a1"]  # nobody listens once the blocks are left
 
 
-async def test_listening_on_sqlite_does_nothing(seeded: Seeded, backend: str) -> None:
+async def test_listening_on_sqlite_connects_at_once_and_hears_nothing(
+    seeded: Seeded, backend: str
+) -> None:
+    """One process owns an SQLite store: a subscriber is up to date from the start (so, for
+    one, the session cache is trusted) and is told when it stops listening."""
     if backend != "sqlite":
         pytest.skip("SQLite only")
-    connects: list[str] = []
-    async with seeded.store.listen("anything", print, on_connect=lambda: connects.append("x")):
-        assert connects == []
+    told: list[str] = []
+    async with seeded.store.listen(
+        "anything",
+        lambda payload: told.append(f"heard {payload}"),
+        on_connect=lambda: told.append("connected"),
+        on_disconnect=lambda: told.append("disconnected"),
+    ):
+        assert told == ["connected"]
+    assert told == ["connected", "disconnected"]
