@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tabhooks.errors import BadRequest, Conflict, Forbidden, ProjectNotFound
 from tabhooks.models import Project
 from tabhooks.services import contents as contents_service
@@ -37,11 +39,11 @@ async def listing(
         )
 
 
-async def search(
-    store: Store, principal: Principal, query: Listing
-) -> tuple[list[Project], int]:
+async def search(store: Store, principal: Principal, query: Listing) -> tuple[list[Project], int]:
     """Query Projects: Tableau's filters, sort and page."""
     async with store.read() as conn:
+        hidden = await permissions.project_condition(conn, principal)  # what it can't Read
+        query = replace(query, extra=(*query.extra, *hidden))
         return await projects_store.search(conn, principal.site.id, query)
 
 
