@@ -717,9 +717,13 @@ permission_rules = Table(
         ["site_id", "user_id"], ["site_users.site_id", "site_users.user_id"], ondelete="CASCADE"
     ),
     UniqueConstraint(
-        "resource_id", "scope", "grantee_type", "grantee_id", "capability",
+        "resource_id",
+        "scope",
+        "grantee_type",
+        "grantee_id",
+        "capability",
         name="uq_permission_rules_grant",
-    ),  # fmt: skip
+    ),
     Index(None, "project_id"),
     Index(None, "content_id"),
     Index(None, "view_id"),
