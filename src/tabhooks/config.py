@@ -438,7 +438,6 @@ class Settings(BaseSettings):
         "is ended, so a client that never reads holds no memory or place for long.",
     )
 
-
     @field_validator("allowed_destination_cidrs", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:

@@ -55,8 +55,8 @@ from tabhooks.services.bootstrap import BootstrapReport, bootstrap
 from tabhooks.services.revocation import revocation_runtime
 from tabhooks.services.throttle import RouteLimiter, SigninLimits, SigninThrottle
 from tabhooks.store import Store, migrate
-from tabhooks.web import install as install_web
 from tabhooks.store.keys import install_secret_box
+from tabhooks.web import install as install_web
 
 #: Allocations of tracked objects between two young-generation collections (CPython: 700).
 GC_GEN0_THRESHOLD = 10_000
@@ -87,8 +87,8 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await migrate(store)
         install_secret_box(settings)  # stored secrets are sealed with these keys
+        await migrate(store)
         app.state.bootstrap = await bootstrap(store, settings)
         async with AsyncExitStack() as stack:
             stack.enter_context(_young_gc_threshold(GC_GEN0_THRESHOLD))
