@@ -273,7 +273,8 @@ def test_every_catalog_event_has_an_action() -> None:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(server: ServerProcess) -> Iterator[Receiver]:
+    """One receiver per server: what one back end's run received must not count for the next."""
     running = Receiver().start()
     yield running
     running.stop()

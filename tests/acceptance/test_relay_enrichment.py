@@ -45,8 +45,14 @@ ENRICHMENT_JSON = "{{ enrichment | tojson }}"
 
 
 @pytest.fixture(scope="module")
-def tableau(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The second server: where the content lives and the events come from."""
+def tableau(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The second server: where the content lives and the events come from.
+
+    One per back end run (``backend`` is asked for that reason alone): a module's tests run
+    for both back ends in one pytest-xdist worker, and webhooks made on a shared stand-in
+    by the first run would clash with the second's.
+    """
+    del backend
     workdir = tmp_path_factory.mktemp("stand-in")
     running = ServerProcess(databases.new_sqlite_url(workdir), workdir).start()
     yield running
