@@ -8,8 +8,6 @@ Before: two nested ``range(100000)`` loops held the whole server for minutes, ``
 
 from __future__ import annotations
 
-import statistics
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import pytest
 from tests.acceptance.test_delivery import FAST_RETRIES, Client
 from tests.conftest import database_url_for
 from tests.support.receiver import Receiver
+from tests.support.responsiveness import HealthPoller
 from tests.support.rest import error_code
 from tests.support.server import ServerProcess
 
@@ -82,41 +81,6 @@ def create_route(client: Client, targets: list[dict[str, Any]], **extra: Any) ->
     return response.json()
 
 
-class HealthProbe:
-    """Polls ``/tabhooks/v1/health`` in a thread and records each answer's latency."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.url = f"{server.base_url}/tabhooks/v1/health"
-        self.latencies_ms: list[float] = []
-        self.statuses: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as http:
-            while not self._stop.is_set():
-                started = time.perf_counter()
-                status = http.get(self.url).status_code
-                self.latencies_ms.append((time.perf_counter() - started) * 1000)
-                self.statuses.append(status)
-                time.sleep(0.02)
-
-    def __enter__(self) -> HealthProbe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def report(self, what: str) -> str:
-        ordered = sorted(self.latencies_ms)
-        return (
-            f"health while {what}: {len(ordered)} answers, median "
-            f"{statistics.median(ordered):.1f} ms, max {ordered[-1]:.1f} ms"
-        )
-
-
 @pytest.mark.parametrize(
     ("template", "reason"),
     [
@@ -137,7 +101,7 @@ def test_hostile_template_fails_its_message_and_the_server_keeps_answering(
             {"type": "slack", "url": receiver.url},
         ],
     )
-    with HealthProbe(client.server) as probe:
+    with HealthPoller(client.server.base_url) as probe:
         started = time.monotonic()
         answer = httpx.post(route["inbound_url"], json=PAYLOAD, timeout=60)
         took_s = time.monotonic() - started
@@ -196,7 +160,7 @@ def test_templates_that_cannot_compile_are_refused_when_saved(
 
 def test_saving_a_template_never_runs_it(client: Client, receiver: Receiver) -> None:
     # Jinja2 folds constants while compiling, which ran this filter (6.7 s, 300 MB) on save.
-    with HealthProbe(client.server) as probe:
+    with HealthPoller(client.server.base_url) as probe:
         started = time.monotonic()
         route = create_route(
             client,

@@ -165,8 +165,25 @@ class HealthPoller:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.wait_for_answers(1)
         self._stop.set()
         self._thread.join(150)
+
+    def wait_for_answers(self, count: int) -> None:
+        """Wait until ``count`` answers are in: an instant operation still has figures."""
+        deadline = time.monotonic() + 120
+        while len(self.latencies_ms) < count and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_S)
+
+    def report(self, what: str) -> str:
+        """One line for a test's output: how many answers, their median and worst latency."""
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return f"health while {what}: no answers"
+        return (
+            f"health while {what}: {len(ordered)} answers, median "
+            f"{statistics.median(ordered):.1f} ms, max {ordered[-1]:.1f} ms"
+        )
 
 
 def measure(target: Target, name: str, operation: Callable[[Target], str]) -> Measured:
@@ -175,8 +192,7 @@ def measure(target: Target, name: str, operation: Callable[[Target], str]) -> Me
         started = time.monotonic()
         outcome = operation(target)
         took_s = time.monotonic() - started
-        while len(poller.latencies_ms) < 5:
-            time.sleep(POLL_INTERVAL_S)
+        poller.wait_for_answers(5)
     return Measured(name, poller.latencies_ms, poller.statuses, outcome, took_s)
 
 
