@@ -301,15 +301,6 @@ async def update_connection(
     return content, updated
 
 
-async def site_views(
-    store: Store, principal: Principal, *, names: tuple[str, ...] | None, offset: int, limit: int
-) -> tuple[list[View], int]:
-    async with store.read() as conn:
-        return await contents_store.site_views(
-            conn, principal.site.id, names=names, offset=offset, limit=limit
-        )
-
-
 async def view(store: Store, principal: Principal, view_id: str) -> View:
     async with store.read() as conn:
         found = await contents_store.get_view(conn, principal.site.id, view_id)
