@@ -364,6 +364,40 @@ def test_replay_sends_the_captured_request_through_the_sender(admin: Admin) -> N
         receiver.stop()
 
 
+def test_replay_drops_credentials_and_hop_by_hop_headers(admin: Admin) -> None:
+    """Replay sends on what ``tabhooks listen --forward`` does: no credentials, and no header
+    the sender's ``Connection`` named hop-by-hop (replay once kept a list of its own, which
+    sent such a header on)."""
+    created = admin.create_bin()
+    httpx.post(
+        created["url"],
+        content=b"{}",
+        headers={
+            "webhook-id": "msg_kept",
+            "Authorization": "Bearer not-for-the-replay",
+            "Cookie": "session=not-for-the-replay",
+            "X-Tableau-Auth": "not-for-the-replay",
+            "Connection": "keep-alive, X-Hop",
+            "X-Hop": "this hop only",
+        },
+    ).raise_for_status()
+    (stored,) = admin.requests(created["id"])
+    receiver = Receiver().start()
+    try:
+        result = httpx.post(
+            f"{admin.bins_url}/{created['id']}/requests/{stored['id']}/replay",
+            json={"url": receiver.url},
+            headers=admin.headers,
+        )
+        assert result.status_code == 200, result.text
+        (arrived,) = receiver.wait_for(1)
+    finally:
+        receiver.stop()
+    assert arrived.headers["webhook-id"] == "msg_kept"
+    for dropped in ("authorization", "cookie", "x-tableau-auth", "x-hop"):
+        assert dropped not in arrived.headers, arrived.headers
+
+
 def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, Any]]:
     """The next ``event:``/``data:`` pair of a server-sent event stream."""
     event = ""

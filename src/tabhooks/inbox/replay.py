@@ -6,7 +6,9 @@ replay is not a way around the guard. Like a delivery it never follows a redirec
 the answer reported, so an allowed receiver cannot bounce the replay to an internal address.
 It is a POST (webhooks are POSTs; the sender sends nothing else) of the captured body with the
 captured headers, ``webhook-*`` included, so a receiver verifying Standard Webhooks signatures
-accepts it while the timestamp is fresh.
+accepts it while the timestamp is fresh; which headers are dropped (credentials, the original
+connection's framing) is :mod:`tabhooks.forwarded_headers`' one list, the one ``tabhooks listen
+--forward`` uses too.
 """
 
 from __future__ import annotations
@@ -14,29 +16,10 @@ from __future__ import annotations
 from tabhooks.delivery.retry import AttemptOutcome
 from tabhooks.delivery.sender import Sender
 from tabhooks.errors import BadRequest
+from tabhooks.forwarded_headers import forwardable
 from tabhooks.inbox import bins, history
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
-
-#: Headers that describe the original connection rather than the message.
-_NOT_FORWARDED = frozenset(
-    {
-        "host",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "accept-encoding",
-        "cookie",
-        "authorization",
-        "x-tableau-auth",
-        "upgrade",
-        "te",
-        "trailer",
-        "proxy-authorization",
-        "proxy-connection",
-    }
-)
 
 
 async def replay(
@@ -54,5 +37,5 @@ async def replay(
             f"Only the first {len(captured.body)} of {captured.body_size} body bytes were kept; "
             "a replay would send a different message."
         )
-    headers = {k: v for k, v in captured.headers if k.lower() not in _NOT_FORWARDED}
+    headers = dict(forwardable(captured.headers))
     return await sender.send(url, captured.body, headers)
