@@ -81,32 +81,46 @@ def _cloud_answer(request: Request, task: Task, status: int) -> Response:
     return respond(request, refresh, own_schedule_element(task), status=status)
 
 
-async def _list(request: Request, store: StoreDep, caller: SiteCallerDep, kind: str) -> Response:
-    page = page_of(request)
-    found, total = await tasks.listing(store, caller, kind, offset=page.offset, limit=page.size)
-    return respond(request, page.element(total), listing("tasks", [task_element(t) for t in found]))
+def _kind_routes(collection: str, kind: str, names: tuple[str, str, str]) -> None:
+    """List, get and run-now for one kind of task: the same three handlers under ``collection``.
+
+    Args:
+        collection: The path segment below ``tasks`` (``extractRefreshes``, ``runFlow``).
+        kind: The task type the handlers serve (a task of another type is not found there).
+        names: The operation ids of the list, get and run-now routes, as Tableau names them.
+    """
+
+    async def list_tasks(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
+        page = page_of(request)
+        found, total = await tasks.listing(store, caller, kind, offset=page.offset, limit=page.size)
+        listed = listing("tasks", [task_element(t) for t in found])
+        return respond(request, page.element(total), listed)
+
+    async def get_task(
+        request: Request, task_id: str, store: StoreDep, caller: SiteCallerDep
+    ) -> Response:
+        return respond(request, task_element(await tasks.get(store, caller, task_id, kind)))
+
+    async def run_task(
+        request: Request, task_id: str, store: StoreDep, caller: SiteCallerDep
+    ) -> Response:
+        return respond(request, job_element(await tasks.run_now(store, caller, task_id, kind)))
+
+    list_id, get_id, run_id = names
+    base = f"/{collection}"
+    router.add_api_route(base, list_tasks, methods=["GET"], operation_id=list_id)
+    router.add_api_route(f"{base}/{{task_id}}", get_task, methods=["GET"], operation_id=get_id)
+    router.add_api_route(
+        f"{base}/{{task_id}}/runNow", run_task, methods=["POST"], operation_id=run_id
+    )
 
 
-@router.get("/extractRefreshes", operation_id="listExtractRefreshTasks")
-async def list_extract_refreshes(
-    request: Request, store: StoreDep, caller: SiteCallerDep
-) -> Response:
-    return await _list(request, store, caller, EXTRACT_REFRESH)
-
-
-@router.get("/extractRefreshes/{task_id}", operation_id="getExtractRefreshTask")
-async def get_extract_refresh(
-    request: Request, task_id: str, store: StoreDep, caller: SiteCallerDep
-) -> Response:
-    return respond(request, task_element(await tasks.get(store, caller, task_id, EXTRACT_REFRESH)))
-
-
-@router.post("/extractRefreshes/{task_id}/runNow", operation_id="runExtractRefreshTask")
-async def run_extract_refresh(
-    request: Request, task_id: str, store: StoreDep, caller: SiteCallerDep
-) -> Response:
-    job = await tasks.run_now(store, caller, task_id, EXTRACT_REFRESH)
-    return respond(request, job_element(job))
+_kind_routes(
+    "extractRefreshes",
+    EXTRACT_REFRESH,
+    ("listExtractRefreshTasks", "getExtractRefreshTask", "runExtractRefreshTask"),
+)
+_kind_routes("runFlow", RUN_FLOW, ("getFlowRunTasks", "getFlowRunTask", "runFlowTask"))
 
 
 @router.delete(
@@ -162,23 +176,3 @@ async def update_cloud_task(
         zone_of(request.app.state.settings.schedule_timezone),
     )
     return _cloud_answer(request, task, 200)
-
-
-@router.get("/runFlow", operation_id="getFlowRunTasks")
-async def list_flow_tasks(request: Request, store: StoreDep, caller: SiteCallerDep) -> Response:
-    return await _list(request, store, caller, RUN_FLOW)
-
-
-@router.get("/runFlow/{task_id}", operation_id="getFlowRunTask")
-async def get_flow_task(
-    request: Request, task_id: str, store: StoreDep, caller: SiteCallerDep
-) -> Response:
-    return respond(request, task_element(await tasks.get(store, caller, task_id, RUN_FLOW)))
-
-
-@router.post("/runFlow/{task_id}/runNow", operation_id="runFlowTask")
-async def run_flow_task(
-    request: Request, task_id: str, store: StoreDep, caller: SiteCallerDep
-) -> Response:
-    job = await tasks.run_now(store, caller, task_id, RUN_FLOW)
-    return respond(request, job_element(job))
