@@ -14,6 +14,10 @@ docs-test harness: an HTML comment right before a block,
 - ``<!-- docs-test: expect-http-error (why) -->`` — the block shows an error answer on
   purpose. Its curl commands may be answered 4xx/5xx (anything else that fails still fails),
   and at least one must be, or the example no longer shows what it says.
+- ``<!-- docs-test: file (docs/samples/x.py) -->`` — the block shows a file of the
+  repository, which the page's examples use (a receiver they start, say). It is not run; the
+  harness checks that it is the file, character for character, so the copy readers see is
+  the code that ran. It may stand before a block of any language.
 
 Blocks in other languages (``text``, ``xml``, ``json``, ...) are output or configuration and
 are not run. A ``docs-test`` comment anywhere else, or of another kind, is an error: a marker
@@ -31,7 +35,7 @@ from markdown_it import MarkdownIt
 
 SHELL_LANGUAGES = frozenset({"sh", "bash", "shell"})
 PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
-MARKER_KINDS = frozenset({"skip", "server", "expect-http-error"})
+MARKER_KINDS = frozenset({"skip", "server", "expect-http-error", "file"})
 
 _MARKER = re.compile(r"<!--\s*docs-test\s*:\s*(?P<body>.*?)\s*-->", re.DOTALL)
 _MARKER_BODY = re.compile(r"(?P<kind>[a-z-]+)\s*(?:\((?P<reason>.*)\))?", re.DOTALL)
@@ -80,6 +84,11 @@ class Block:
     def where(self) -> str:
         return f"{self.page}:{self.line}"
 
+    @property
+    def shows_file(self) -> str | None:
+        """The repository path a ``file`` block shows (relative to the clone), if it is one."""
+        return self.marker.reason if self.marker and self.marker.kind == "file" else None
+
 
 @dataclass(frozen=True)
 class ServerSpec:
@@ -120,7 +129,7 @@ def parse(text: str, page: str) -> list[Block]:
         language = token.info.strip().split()[0].lower() if token.info.strip() else ""
         marker = pending[0] if pending else None
         block = Block(page, token.map[0] + 1 if token.map else 0, language, token.content, marker)
-        if marker is not None and not block.runnable:
+        if marker is not None and marker.kind != "file" and not block.runnable:
             raise MarkerError(
                 f"{block.where}: docs-test marker on a {language or 'plain'} block, which is "
                 "never run"
@@ -155,6 +164,11 @@ def _marker(comment: str, where: str) -> Marker:
             f"use one of {', '.join(sorted(MARKER_KINDS))}, e.g. <!-- docs-test: skip (why) -->"
         )
     kind, reason = body.group("kind"), (body.group("reason") or "").strip()
+    if kind == "file" and (not reason or reason.startswith("/") or ".." in reason.split("/")):
+        raise MarkerError(
+            f"{where}: a docs-test file marker needs the path, in the repository, of the file "
+            "the block shows: <!-- docs-test: file (docs/samples/receiver.py) -->"
+        )
     if kind != "server" and not reason:
         raise MarkerError(
             f"{where}: a docs-test {kind} marker needs its reason: <!-- docs-test: {kind} (why) -->"

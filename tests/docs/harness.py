@@ -12,6 +12,8 @@ For each page the harness
   command or an unset variable fails the page, and variables defined by one block are seen by
   the next, as in the reader's terminal), and each Python block with the ``.venv``'s python
   (TSC installed), which sees the variables the shell exported;
+- checks that a block marked ``file`` is the repository's file it shows (the page's examples
+  run that file, so the copy the reader sees must be it);
 - makes curl fail on an HTTP error (a ``.curlrc`` with ``fail-with-body`` in the reader's
   stand-in home folder), so an example answered 4xx or 5xx fails instead of printing the error;
 - puts ``.venv/bin`` on ``PATH`` for every page but the README, which must tell the reader how
@@ -29,6 +31,7 @@ printed and the end of the server's log.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import signal
@@ -130,6 +133,7 @@ def run_page(
     """
     blocks = parse(text, page)
     result = PageResult(page, blocks)
+    check_shown_files(blocks, ROOT)
     to_run = [b for b in blocks if b.runs]
     if not to_run:
         return result
@@ -146,6 +150,34 @@ def run_page(
             server.stop()
         result.seconds = time.monotonic() - started
     return result
+
+
+def check_shown_files(blocks: list[Block], root: Path) -> None:
+    """Every ``file`` block is the file it says it shows, character for character.
+
+    Raises:
+        ExampleFailed: a block's file is missing, or the block differs from it (the start of
+            the difference is shown).
+    """
+    for block in blocks:
+        shown = block.shows_file
+        if shown is None:
+            continue
+        path = root / shown
+        if not path.is_file():
+            raise ExampleFailed(f"{block.where}: this block shows {shown}, which does not exist")
+        actual = path.read_text()
+        if actual != block.code:
+            diff = difflib.unified_diff(
+                actual.splitlines(keepends=True),
+                block.code.splitlines(keepends=True),
+                shown,
+                f"{block.where} (the page's copy)",
+            )
+            raise ExampleFailed(
+                f"{block.where}: this block shows {shown} but is not the same; copy the file "
+                f"into the page again.\n{''.join(list(diff)[:60])}"
+            )
 
 
 def run_tour(paths: list[Path], workdir: Path) -> tuple[list[PageResult], list[str]]:

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import Marker, MarkerError, ServerSpec, pages, parse, server_spec
-from tests.docs.harness import ROOT, ExampleFailed, output_of, run_page, start_server
+from tests.docs.harness import (
+    ROOT,
+    ExampleFailed,
+    check_shown_files,
+    output_of,
+    run_page,
+    start_server,
+)
 from tests.support.server import ServerProcess
 
 # -- finding the examples ---------------------------------------------------------------------
@@ -202,3 +209,54 @@ def test_markers_are_hidden_on_the_servers_docs_pages() -> None:
     assert "docs-test" not in html and '<code class="language-sh">false' in html
     kept = str(render("A comment <!-- in a sentence --> is text, as all HTML here.\n"))
     assert "&lt;!-- in a sentence --&gt;" in kept
+
+
+# -- blocks that show a file of the repository ------------------------------------------------
+
+SHOWN = "docs/samples/Sales.tds"
+
+
+def _showing(code: str, language: str = "xml", path: str = SHOWN) -> str:
+    return (
+        f"<!-- docs-test: file ({path}) -->\n```{language}\n{code}```\n\n```sh\necho after\n```\n"
+    )
+
+
+def test_a_file_block_is_found_with_its_path_and_not_run() -> None:
+    shown, after = parse(_showing("print(1)\n", "python"), "page.md")
+    assert shown.marker == Marker("file", SHOWN) and shown.shows_file == SHOWN
+    assert not shown.runs and after.runs and after.shows_file is None
+    # Unlike the other markers, it may stand before a block that is never run.
+    (xml, _) = parse(_showing("<x/>\n"), "page.md")
+    assert xml.shows_file == SHOWN
+
+
+@pytest.mark.parametrize("path", ["", "/etc/passwd", "docs/../../secret.py"])
+def test_a_file_block_names_a_path_inside_the_repository(path: str) -> None:
+    with pytest.raises(MarkerError, match="needs the path"):
+        parse(_showing("x\n", path=path), "page.md")
+
+
+def test_a_file_block_must_be_the_file_it_shows(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "x.py").write_text("print('one')\nprint('two')\n")
+    same = parse(_showing("print('one')\nprint('two')\n", "python", "docs/x.py"), "p.md")
+    check_shown_files(same, tmp_path)  # nothing to say
+    stale = parse(_showing("print('one')\nprint('2')\n", "python", "docs/x.py"), "p.md")
+    with pytest.raises(ExampleFailed, match="not the same") as failed:
+        check_shown_files(stale, tmp_path)
+    assert "-print('two')\n+print('2')" in str(failed.value)
+    gone = parse(_showing("x\n", "python", "docs/gone.py"), "p.md")
+    with pytest.raises(ExampleFailed, match="does not exist"):
+        check_shown_files(gone, tmp_path)
+
+
+def test_a_page_whose_shown_file_is_stale_fails_before_running(
+    shared: ServerProcess, tmp_path: Path
+) -> None:
+    real = (ROOT / SHOWN).read_text()
+    result = run_page("docs/shows.md", _showing(real), tmp_path, shared)
+    assert [b.line for b in result.ran] == [2 + real.count("\n") + 3]
+    with pytest.raises(ExampleFailed, match=r"docs/stale.md:2: this block shows"):
+        run_page("docs/stale.md", _showing(real + "<!-- edited -->\n"), tmp_path, shared)
+    assert not (tmp_path / ".docs-test" / "docs_stale.md" / "output.txt").exists()
