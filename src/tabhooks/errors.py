@@ -24,6 +24,7 @@ Tree::
         │   ├── UploadQuotaExceeded  403 403180
         │   ├── InboxQuotaExceeded   403 403181
         │   └── WriteForbidden       403 403004
+        │       └── CapabilityForbidden  403 4030xx (the method's code: 403019, 403027, ...)
         ├── SiteNotFound             404 404000
         ├── UserNotFound             404 404002
         ├── GroupNotFound            404 404002 (Tableau's code for a group it cannot find)
@@ -172,6 +173,37 @@ class WriteForbidden(Forbidden):
     """The caller lacks the permissions this operation needs."""
 
     code, summary = "403004", "Write forbidden"
+
+
+class CapabilityForbidden(WriteForbidden):
+    """The caller may see the item but lacks the capability this method needs on it.
+
+    Tableau answers each method's refusal with its own code (403027 Update Workbook, 403032
+    Update Data Source, 403019 Download Workbook, ...; see ``docs/errors.md``), so the code is
+    given with the detail.
+
+    Args:
+        code: the method's documented code (``403004`` where Tableau documents none other).
+    """
+
+    #: Tableau's summary ("condition") for each code; other codes keep "Write forbidden".
+    SUMMARIES = {
+        "403007": "Insufficient publishing permission",
+        "403019": "Read forbidden",
+        "403023": "Update forbidden",
+        "403025": "Project update forbidden",
+        "403027": "Update forbidden",
+        "403028": "Read forbidden",
+        "403029": "Update forbidden",
+        "403030": "Project update forbidden",
+        "403032": "Update forbidden",
+        "403098": "Owner update forbidden",
+    }
+
+    def __init__(self, detail: str, code: str = "403004") -> None:
+        super().__init__(detail)
+        self.code = code
+        self.summary = self.SUMMARIES.get(code, self.summary)
 
 
 class SiteNotFound(TableauError):

@@ -491,7 +491,8 @@ def test_overwrite_is_for_the_owner_or_an_admin(
     workbook_id = first.json()["workbook"]["id"]
     watch.take(1)
     smaller = samples.workbook_xml(POSTGRES, sheets=("Only",))
-    for params, status, code in (({"overwrite": "true"}, 403, "403000"), ({}, 409, "409004")):
+    # Overwriting needs Write: Tableau's "Insufficient publishing permission" (403007).
+    for params, status, code in (({"overwrite": "true"}, 403, "403007"), ({}, 409, "409004")):
         refused = creator.publish(
             "workbooks", payload, ("tableau_workbook", "g.twb", smaller), params=params
         )

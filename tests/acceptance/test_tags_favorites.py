@@ -293,7 +293,8 @@ def test_tag_refusals(admin: Rest, server: ServerProcess) -> None:
             f"workbooks/{workbook_id}/tags",
             '<tsRequest><tags><tag label="x"/></tags></tsRequest>',
         )
-        assert (refused.status_code, error_code(refused)) == (403, "403000")
+        # Tableau's code for "Adding tags forbidden" (Add Tags to Workbook's error table).
+        assert (refused.status_code, error_code(refused)) == (403, "403004")
         assert viewer.call("GET", f"workbooks/{workbook_id}").status_code == 200
     finally:
         viewer.close()

@@ -1,5 +1,10 @@
 """Workbook, data source and flow use cases after publishing: get, list, update, delete,
-download, connections and views — each change firing its event in the same transaction."""
+download, connections and views — each change firing its event in the same transaction.
+
+Who may do what is :mod:`tabhooks.services.permissions`' one question, asked here with the
+capability each method needs (Tableau's REST reference) and the 403 code it answers with when
+the caller may see the item but not do that to it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import (
     BadRequest,
+    CapabilityForbidden,
     Conflict,
     ConnectionNotFound,
     DatasourceNotFound,
@@ -47,6 +53,15 @@ CREATED_EVENT = {
     ContentKind.WORKBOOK: "WorkbookCreated",
     ContentKind.DATASOURCE: "DatasourceCreated",
 }
+
+#: Tableau's 403 code for each method refused for a missing capability (its REST reference's
+#: error tables; 403004 where it documents none for that kind).
+UPDATE_CODE = {ContentKind.WORKBOOK: "403027", ContentKind.DATASOURCE: "403032"}
+OWNER_CODE = {ContentKind.WORKBOOK: "403027", ContentKind.DATASOURCE: "403027",
+              ContentKind.FLOW: "403098"}  # fmt: skip
+PROJECT_CODE = {ContentKind.WORKBOOK: "403025"}  # data sources and flows: 403030
+DOWNLOAD_CODE = {ContentKind.WORKBOOK: "403019", ContentKind.DATASOURCE: "403028"}
+CONNECTION_CODE = {ContentKind.WORKBOOK: "403029", ContentKind.DATASOURCE: "403023"}
 
 
 def not_found(kind: ContentKind, content_id: str) -> Exception:
@@ -116,6 +131,14 @@ def require_owner_or_admin(principal: Principal, content: Content) -> None:
         raise Forbidden(f"Only the owner or an administrator can change '{content.name}'.")
 
 
+async def require_write(
+    conn: AsyncConnection, principal: Principal, content: Content, doing: str = "change"
+) -> permissions.Access:
+    """Write on the content (after Read, else its 404): what changing it, its connections,
+    tags and data quality warnings need; 403004 when refused."""
+    return await permissions.require(conn, principal, content, permissions.WRITE, doing=doing)
+
+
 @dataclass(frozen=True, slots=True)
 class ContentChanges:
     """An Update Workbook / Update Data Source request; ``None`` means unchanged."""
@@ -125,16 +148,17 @@ class ContentChanges:
     show_tabs: bool | None = None
     project_id: str | None = None
     owner_id: str | None = None
-    #: Data sources: certify (or not), with a note. Site administrators only.
+    #: Data sources: certify (or not), with a note. Administrators and project leaders.
     is_certified: bool | None = None
     certification_note: str | None = None
 
 
 def _certification(
-    principal: Principal, content: Content, changes: ContentChanges
+    acc: permissions.Access, content: Content, changes: ContentChanges
 ) -> dict[str, object]:
-    """The certification columns an update changes; certifying is for administrators (in
-    Tableau, administrators and project leaders), not for the data source's owner alone."""
+    """The certification columns an update changes; certifying is for administrators and
+    the leaders (and owner) of the data source's project, as in Tableau — not for the data
+    source's owner alone."""
     values: dict[str, object] = {}
     certified = content.is_certified
     if changes.is_certified is not None and changes.is_certified != certified:
@@ -145,9 +169,10 @@ def _certification(
         note = content.certification_note
     if note != content.certification_note:
         values["certification_note"] = note
-    if values and not principal.user.is_site_admin:
+    if values and not permissions.may_manage(acc, content):
         raise Forbidden(
-            f"Only an administrator can certify '{content.name}' or change its certification."
+            f"Only an administrator or a leader of its project can certify '{content.name}' "
+            "or change its certification."
         )
     return values
 
@@ -158,7 +183,10 @@ async def update(
     site_id = principal.site.id
     async with store.write() as conn:
         content = await require(conn, site_id, kind, content_id)
-        require_owner_or_admin(principal, content)
+        acc = await permissions.require(
+            conn, principal, content, permissions.WRITE,
+            code=UPDATE_CODE.get(kind, "403004"), doing="update",
+        )  # fmt: skip
         values: dict[str, object] = {}
         if changes.name is not None:
             if not changes.name.strip():
@@ -168,19 +196,22 @@ async def update(
             values["description"] = changes.description
         if changes.show_tabs is not None:
             values["show_tabs"] = changes.show_tabs
-        if changes.project_id is not None:
-            if await projects_store.get(conn, site_id, changes.project_id) is None:
-                raise ProjectNotFound(
-                    f"No project with id '{changes.project_id}' exists on this site."
-                )
+        if changes.project_id is not None and changes.project_id != content.project_id:
+            await _check_target_project(conn, acc, content, changes.project_id)
             values["project_id"] = changes.project_id
-        if changes.owner_id is not None:
+        if changes.owner_id is not None and changes.owner_id != content.owner_id:
+            if not permissions.may_manage(acc, content):
+                raise CapabilityForbidden(
+                    f"Only an administrator or a leader of its project can give "
+                    f"'{content.name}' another owner.",
+                    OWNER_CODE[kind],
+                )
             if await users_store.get_on_site(conn, site_id, changes.owner_id) is None:
                 raise UserNotFound(
                     f"No user with id '{changes.owner_id}' is a member of this site."
                 )
             values["owner_id"] = changes.owner_id
-        values.update(_certification(principal, content, changes))
+        values.update(_certification(acc, content, changes))
         target_project = values.get("project_id", content.project_id)
         target_name = values.get("name", content.name)
         clash = await contents_store.find_in_project(
@@ -199,6 +230,22 @@ async def update(
                 resource_name=updated.name,
             )
     return updated
+
+
+async def _check_target_project(
+    conn: AsyncConnection, acc: permissions.Access, content: Content, project_id: str
+) -> None:
+    """Moving content needs the target project to be seen (else 404005) and Write on it."""
+    if await projects_store.get(conn, content.site_id, project_id) is None or not acc.on_project(
+        project_id, permissions.READ
+    ):
+        raise ProjectNotFound(f"No project with id '{project_id}' exists on this site.")
+    if not permissions.may_publish_into(acc, project_id):
+        raise CapabilityForbidden(
+            f"User '{acc.principal.user.name}' may not move '{content.name}' into that "
+            "project: that needs Write on the project (its leaders and administrators have it).",
+            PROJECT_CODE.get(content.kind, "403030"),
+        )
 
 
 async def remove_with_events(conn: AsyncConnection, content: Content) -> None:
@@ -226,7 +273,7 @@ async def remove_with_events(conn: AsyncConnection, content: Content) -> None:
 async def delete(store: Store, principal: Principal, kind: ContentKind, content_id: str) -> None:
     async with store.write() as conn:
         content = await require(conn, principal.site.id, kind, content_id)
-        require_owner_or_admin(principal, content)
+        await permissions.require(conn, principal, content, permissions.DELETE, doing="delete")
         await remove_with_events(conn, content)
 
 
@@ -235,7 +282,10 @@ async def download(
 ) -> tuple[Content, bytes]:
     async with store.read() as conn:
         content = await require(conn, principal.site.id, kind, content_id)
-        await permissions.require_readable(conn, principal, content)
+        await permissions.require(
+            conn, principal, content, permissions.EXPORT_XML,
+            code=DOWNLOAD_CODE.get(kind, "403004"), doing="download",
+        )  # fmt: skip
         data = await contents_store.file_of(conn, content_id)
     return content, data or b""
 
@@ -273,7 +323,10 @@ async def update_connection(
     site_id = principal.site.id
     async with store.write() as conn:
         content = await require(conn, site_id, kind, content_id)
-        require_owner_or_admin(principal, content)
+        await permissions.require(
+            conn, principal, content, permissions.WRITE,
+            code=CONNECTION_CODE.get(kind, "403004"), doing="change the connections of",
+        )  # fmt: skip
         if await contents_store.get_connection(conn, content_id, connection_id) is None:
             raise ConnectionNotFound(f"No connection '{connection_id}' on this {kind.value}.")
         values = {

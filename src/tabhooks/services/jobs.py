@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabhooks.errors import BadRequest, Conflict, Forbidden, JobNotFound, RefreshQueued
 from tabhooks.models import Content, ContentKind
 from tabhooks.services import contents as contents_service
+from tabhooks.services import permissions
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import jobs as jobs_store
@@ -19,12 +20,21 @@ async def enqueue(
     store: Store, principal: Principal, kind: ContentKind, content_id: str, *, incremental: bool
 ) -> Job:
     """Queue a refresh (workbook/data source) or a run (flow); a second one while queued is
-    Tableau's 409093."""
-    contents_service.require_publisher(principal)
-    job_type = RUN_FLOW if kind is ContentKind.FLOW else REFRESH
+    Tableau's 409093.
+
+    Refreshing needs ``ExtractRefresh`` or ``Write`` on the item (running a flow ``Execute`` or
+    ``Write``), after Read (else its 404); refused, Tableau's 403032 (flows: 403004).
+    """
+    flow = kind is ContentKind.FLOW
+    job_type = RUN_FLOW if flow else REFRESH
     site_id = principal.site.id
     async with store.write() as conn:
         content = await contents_service.require(conn, site_id, kind, content_id)
+        await permissions.require(
+            conn, principal, content,
+            (permissions.EXECUTE if flow else permissions.EXTRACT_REFRESH, permissions.WRITE),
+            code="403004" if flow else "403032", doing="run" if flow else "refresh",
+        )  # fmt: skip
         if await jobs_store.active_for(conn, content_id, job_type) is not None:
             raise RefreshQueued(
                 f"Job for '{content.name}' is already queued. Not queuing a duplicate."

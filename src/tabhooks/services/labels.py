@@ -22,6 +22,7 @@ from tabhooks import events
 from tabhooks.errors import BadRequest, LabelNotFound
 from tabhooks.models import Content, ContentKind
 from tabhooks.services import contents as contents_service
+from tabhooks.services import permissions
 from tabhooks.services.emit import emit
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
@@ -100,7 +101,9 @@ async def _changeable(
     content = await contents_service.require(
         conn, principal.site.id, label.content_kind, label.content_id
     )
-    contents_service.require_owner_or_admin(principal, content)
+    await contents_service.require_write(
+        conn, principal, content, "change the data quality warnings of"
+    )
     return label, content
 
 
@@ -116,7 +119,9 @@ async def add(
     site_id = principal.site.id
     async with store.write() as conn:
         content = await contents_service.require(conn, site_id, kind, content_id)
-        contents_service.require_owner_or_admin(principal, content)
+        await contents_service.require_write(
+            conn, principal, content, "change the data quality warnings of"
+        )
         label_id = await labels_store.create(
             conn,
             labels_store.NewLabel(
@@ -136,9 +141,10 @@ async def add(
 async def of_content(
     store: Store, principal: Principal, kind: ContentKind, content_id: str
 ) -> list[Label]:
-    """Every warning on the content; anyone on the site may read them, as in Tableau."""
+    """Every warning on the content: anyone who may Read it, as in Tableau (else its 404)."""
     async with store.read() as conn:
         content = await contents_service.require(conn, principal.site.id, kind, content_id)
+        await permissions.require_readable(conn, principal, content)
         return await labels_store.of_content(conn, content.id)
 
 
@@ -182,7 +188,9 @@ async def update_content(
     site_id = principal.site.id
     async with store.write() as conn:
         content = await contents_service.require(conn, site_id, kind, content_id)
-        contents_service.require_owner_or_admin(principal, content)
+        await contents_service.require_write(
+            conn, principal, content, "change the data quality warnings of"
+        )
         found = await labels_store.of_content(conn, content.id)
         if not found:
             raise LabelNotFound(f"The {kind.value} '{content.name}' has no data quality warning.")
@@ -211,7 +219,9 @@ async def delete_content(
     site_id = principal.site.id
     async with store.write() as conn:
         content = await contents_service.require(conn, site_id, kind, content_id)
-        contents_service.require_owner_or_admin(principal, content)
+        await contents_service.require_write(
+            conn, principal, content, "change the data quality warnings of"
+        )
         found = await labels_store.of_content(conn, content.id)
         await labels_store.remove(conn, [label.id for label in found])
         for _ in found:

@@ -17,17 +17,37 @@ The evaluation model (docs/content.md, "Permissions"), Tableau's documented rule
    permissions for that content type decide instead. A view follows its workbook unless the
    workbook does not show sheets as tabs and the view has rules of its own. A project nested
    in a ``LockedToProject`` project follows the top locked project's rules.
-6. Site roles that cannot publish (Viewer, Explorer, ReadOnly, Unlicensed) never hold
-   ``ChangePermissions`` or ``ProjectLeader``, whatever the rules say.
+6. A site role caps what its users may ever hold, before rules 2 to 4 (Tableau: "the
+   capability is within the scope of their site role"): roles that cannot publish (Viewer,
+   Explorer, ReadOnly, Unlicensed) never hold ``Write``, ``Delete``, ``ChangeHierarchy``,
+   ``SaveAs``, ``ChangePermissions``, ``ProjectLeader``, ``ExtractRefresh`` or ``Execute`` —
+   not even on what they own; Viewer, ReadOnly and Unlicensed also never hold ``ExportXml``
+   ("a Viewer will never be able to download a data source even if that capability is
+   explicitly granted"), ``ViewUnderlyingData``, ``WebAuthoring`` or
+   ``WebAuthoringForFlows``.
 
 Every site has an "All Users" group every user of the site is in; a new site's Default
 project grants it Tableau's Viewer template, new top-level projects copy the Default project's
 rules, nested projects their parent's, and new content its project's default permissions.
 
-What tabhooks enforces with these: ``Read`` decides what a caller sees (lists, gets, views,
-downloads, connections) — unreadable things answer as if they did not exist — and
-``ChangePermissions`` who may change permissions. The other capabilities are stored and
-reported as Tableau reports them.
+What tabhooks enforces with these, through one question — :func:`allows_content`, "may this
+caller do capability C on item I" — and its guard :func:`require`:
+
+- ``Read`` decides what a caller sees (lists, gets, views, connections); unreadable things
+  answer as if they did not exist (404), before any other capability is asked about.
+- ``Write``: Update Workbook / Data Source / Flow, their connections, tags, data quality
+  warnings, publishing over them (``overwrite``/``append``).
+- ``Delete``: Delete Workbook / Data Source / Flow.
+- ``ExportXml``: Download Workbook / Data Source / Flow (``.../content``).
+- ``ExtractRefresh`` or ``Write`` (flows: ``Execute`` or ``Write``): Update Workbook / Data
+  Source Now and Run Flow Now.
+- ``ChangePermissions``: who may change permissions.
+- Project ``Write``: moving content into a project; changing an owner and certifying a data
+  source are for administrators and the project's leaders (and owners).
+
+A refusal of a readable item is a 403 with the method's documented code
+(:class:`tabhooks.errors.CapabilityForbidden`). The other capabilities are stored and reported
+as Tableau reports them.
 """
 
 from __future__ import annotations
@@ -40,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import (
     BadRequest,
+    CapabilityForbidden,
     DatasourceNotFound,
     FlowNotFound,
     Forbidden,
@@ -65,6 +86,11 @@ from tabhooks.store.tables import contents, projects, views
 ALLOW, DENY = "Allow", "Deny"
 MODES = (ALLOW, DENY)
 READ = "Read"
+WRITE = "Write"
+DELETE = "Delete"
+EXPORT_XML = "ExportXml"
+EXTRACT_REFRESH = "ExtractRefresh"
+EXECUTE = "Execute"
 CHANGE_PERMISSIONS = "ChangePermissions"
 PROJECT_LEADER = "ProjectLeader"
 INHERITED_PROJECT_LEADER = "InheritedProjectLeader"
@@ -140,7 +166,27 @@ _PUBLISHING_ROLES = frozenset(
         SiteRole.EXPLORER_CAN_PUBLISH,
     }
 )
-_PUBLISHING_ONLY = frozenset({CHANGE_PERMISSIONS, PROJECT_LEADER})
+#: Capabilities only a role that can publish may hold (Tableau: who can "publish, overwrite,
+#: save a copy", move, delete and set permissions); refreshing and running were already for
+#: publishers only here, and stay so.
+_PUBLISHING_ONLY = frozenset(
+    {
+        CHANGE_PERMISSIONS, PROJECT_LEADER, WRITE, DELETE, "ChangeHierarchy", "SaveAs",
+        EXTRACT_REFRESH, EXECUTE,
+    }
+)  # fmt: skip
+#: Capabilities a Viewer never holds: downloading the file, the full data, web editing.
+_EXPLORER_ONLY = frozenset(
+    {EXPORT_XML, "ViewUnderlyingData", "WebAuthoring", "WebAuthoringForFlows"}
+)
+_VIEWER_ROLES = frozenset({SiteRole.VIEWER, SiteRole.READ_ONLY, SiteRole.UNLICENSED})
+
+
+def role_allows(site_role: SiteRole, capability: str) -> bool:
+    """Whether a site role may hold ``capability`` at all (rule 6, checked before the rest)."""
+    if capability in _PUBLISHING_ONLY and site_role not in _PUBLISHING_ROLES:
+        return False
+    return not (capability in _EXPLORER_ONLY and site_role in _VIEWER_ROLES)
 
 
 def decide(rules: Iterable[Rule], user_id: str, capability: str) -> bool:
@@ -214,8 +260,12 @@ class Access:
             return project_id
         return None
 
+    def within_role(self, capability: str) -> bool:
+        """Rule 6: the caller's site role may hold ``capability`` at all."""
+        return role_allows(self.principal.user.site_role, capability)
+
     def _allows(self, rules: list[Rule], capability: str) -> bool:
-        if capability in _PUBLISHING_ONLY and not self.can_publish:
+        if not self.within_role(capability):
             return False
         return decide(rules, self.user_id, capability)
 
@@ -266,7 +316,10 @@ async def access(conn: AsyncConnection, principal: Principal) -> Access:
 async def allows_content(
     conn: AsyncConnection, acc: Access, content: Content, capability: str
 ) -> bool:
-    """Whether the caller holds ``capability`` on a workbook, data source or flow."""
+    """Whether the caller holds ``capability`` on a workbook, data source or flow: the one
+    evaluator every route asks (rules 1 to 6)."""
+    if not acc.within_role(capability):
+        return False
     if acc.implicit(content.owner_id, content.project_id):
         return True
     lock = acc.content_lock(content.project_id)
@@ -280,11 +333,20 @@ async def readable_views(
     conn: AsyncConnection, acc: Access, workbook: Content, found: Sequence[View]
 ) -> list[View]:
     """The views of ``workbook`` the caller may Read (rule 5 for views)."""
+    return await views_allowing(conn, acc, workbook, found, READ)
+
+
+async def views_allowing(
+    conn: AsyncConnection, acc: Access, workbook: Content, found: Sequence[View], capability: str
+) -> list[View]:
+    """The views of ``workbook`` on which the caller holds ``capability`` (rule 5 for views)."""
+    if not acc.within_role(capability):
+        return []
     if acc.implicit(workbook.owner_id, workbook.project_id):
         return list(found)
     lock = acc.content_lock(workbook.project_id)
     if lock is not None:
-        return list(found) if acc.on_defaults(lock, "workbooks", READ) else []
+        return list(found) if acc.on_defaults(lock, "workbooks", capability) else []
     ids = [workbook.id, *(v.id for v in found)]
     mine = await rules_store.for_grantees(conn, ids, acc.user_id, acc.group_ids)
     own = set() if workbook.show_tabs else await _with_own_rules(conn, [v.id for v in found])
@@ -294,7 +356,7 @@ async def readable_views(
     out = []
     for view in found:
         source = view.id if view.id in own else workbook.id
-        if acc._allows(by_resource.get(source, []), READ):
+        if acc._allows(by_resource.get(source, []), capability):
             out.append(view)
     return out
 
@@ -434,14 +496,10 @@ async def load(
 
 
 async def may_change(conn: AsyncConnection, acc: Access, resource: Resource) -> bool:
-    """ChangePermissions on the resource (for a project: owning or leading it)."""
+    """ChangePermissions on the resource (for a project: owning or leading it). A view's
+    are its workbook's."""
     if resource.type == "project":
         return acc.leads(resource.id)
-    if acc.implicit(resource.owner_id, resource.project_id):
-        return True
-    if resource.type == "view":
-        assert resource.content is not None
-        return await allows_content(conn, acc, resource.content, CHANGE_PERMISSIONS)
     assert resource.content is not None
     return await allows_content(conn, acc, resource.content, CHANGE_PERMISSIONS)
 
@@ -728,10 +786,81 @@ async def on_new_content(conn: AsyncConnection, content: Content) -> None:
 
 async def require_readable(conn: AsyncConnection, principal: Principal, content: Content) -> Access:
     """Read on a workbook, data source or flow, or its 404 as if it did not exist."""
+    return await require(conn, principal, content, READ)
+
+
+async def require(
+    conn: AsyncConnection,
+    principal: Principal,
+    content: Content,
+    capability: str | tuple[str, ...],
+    *,
+    code: str = "403004",
+    doing: str = "do this",
+) -> Access:
+    """Guard a method on a workbook, data source or flow: Read, else its 404 (nothing about
+    an item the caller cannot see leaks); then ``capability`` (any one of several), else
+    Tableau's 403 with the method's ``code``.
+
+    Args:
+        doing: what was refused, for the detail ("update", "download", ...).
+    """
     acc = await access(conn, principal)
     if not await allows_content(conn, acc, content, READ):
         raise _missing(content.kind.value, content.id)
-    return acc
+    wanted = (capability,) if isinstance(capability, str) else capability
+    for name in wanted:
+        if name == READ or await allows_content(conn, acc, content, name):
+            return acc
+    raise _refused(acc, doing, f"{content.kind.value} '{content.name}'", wanted, code)
+
+
+async def require_on_view(
+    conn: AsyncConnection,
+    principal: Principal,
+    view: View,
+    capability: str,
+    *,
+    code: str = "403004",
+    doing: str = "do this",
+) -> Content:
+    """:func:`require` for a view (its own rules or its workbook's, rule 5); its workbook."""
+    acc = await access(conn, principal)
+    workbook = await contents_store.get(
+        conn, principal.site.id, ContentKind.WORKBOOK, view.workbook_id
+    )
+    if workbook is None or not await readable_views(conn, acc, workbook, [view]):
+        raise _missing("view", view.id)
+    if not await views_allowing(conn, acc, workbook, [view], capability):
+        raise _refused(acc, doing, f"view '{view.name}'", (capability,), code)
+    return workbook
+
+
+def _refused(
+    acc: Access, doing: str, what: str, wanted: tuple[str, ...], code: str
+) -> CapabilityForbidden:
+    role = acc.principal.user.site_role
+    needs = " or ".join(wanted)
+    capped = not any(acc.within_role(name) for name in wanted)
+    why = (
+        f"the site role {role} never holds {needs}"
+        if capped
+        else f"that needs {needs} (owners, project leaders and administrators have it)"
+    )
+    return CapabilityForbidden(
+        f"User '{acc.principal.user.name}' may not {doing} {what}: {why}.", code
+    )
+
+
+def may_manage(acc: Access, content: Content) -> bool:
+    """Certify a data source or hand content to another owner: administrators and the
+    leaders (and owners) of its project, not the content's owner alone."""
+    return acc.within_role(PROJECT_LEADER) and acc.leads(content.project_id)
+
+
+def may_publish_into(acc: Access, project_id: str) -> bool:
+    """Project ``Write`` ("Publish"): move content into the project."""
+    return acc.on_project(project_id, WRITE)
 
 
 async def content_condition(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tabhooks.config import Settings
 from tabhooks.errors import (
     BadRequest,
+    CapabilityForbidden,
     ContentConflict,
     PayloadTooLarge,
     ProjectNotFound,
@@ -206,8 +207,17 @@ async def publish(
         if existing is None:
             content_id = await contents_store.create(conn, new)
         else:
-            # Overwriting (or appending to) content changes it: the same rule as Update.
-            contents_service.require_owner_or_admin(principal, existing)
+            # Overwriting (or appending to) content changes it: Write on it, as Update needs;
+            # Tableau refuses that as "insufficient publishing permission" (403007), and says
+            # so whether or not the caller can see the item, as the name clash (409) does.
+            acc = await permissions.access(conn, principal)
+            if not await permissions.allows_content(conn, acc, existing, permissions.WRITE):
+                raise CapabilityForbidden(
+                    f"User '{principal.user.name}' may not overwrite {kind.value} "
+                    f"'{existing.name}': that needs Write on it (owners, project leaders and "
+                    "administrators have it).",
+                    "403007",
+                )
             content_id = existing.id
             await contents_store.replace_file(conn, content_id, new)
         await contents_store.set_connections(

@@ -2,8 +2,9 @@
 time or in a batch.
 
 Tagging changes what an item is labelled with, not the item: like Tableau, tabhooks fires no
-event for it and leaves ``updatedAt`` alone. Tags are for the item's owner and administrators
-(the owner of a view is its workbook's owner), as every other change to content is.
+event for it and leaves ``updatedAt`` alone. Tagging needs ``Write`` on the item, as every other
+change to content does (owners, project leaders and administrators hold it; a view's is its
+workbook's unless the view has rules of its own); an item the caller cannot Read is a 404.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import BadRequest, TagNotFound, ViewNotFound
-from tabhooks.models import Content, ContentKind
+from tabhooks.models import ContentKind
 from tabhooks.services import contents as contents_service
+from tabhooks.services import permissions
 from tabhooks.services.principal import Principal
 from tabhooks.store import Store
 from tabhooks.store import contents as contents_store
@@ -66,13 +68,12 @@ async def _changeable(conn: AsyncConnection, principal: Principal, item: Item) -
         view = await contents_store.get_view(conn, site_id, item.id)
         if view is None:
             raise ViewNotFound(f"No view with id '{item.id}' exists on this site.")
-        workbook: Content = await contents_service.require(
-            conn, site_id, ContentKind.WORKBOOK, view.workbook_id
+        await permissions.require_on_view(
+            conn, principal, view, permissions.WRITE, doing="change the tags of"
         )
-        contents_service.require_owner_or_admin(principal, workbook)
         return site_id
     content = await contents_service.require(conn, site_id, ContentKind(item.kind.value), item.id)
-    contents_service.require_owner_or_admin(principal, content)
+    await contents_service.require_write(conn, principal, content, "change the tags of")
     return site_id
 
 
