@@ -28,53 +28,12 @@ import pytest
 
 from tests.acceptance.test_delivery import FAST_RETRIES, Client
 from tests.support import databases
+from tests.support.listeners import CountingListener
 from tests.support.server import ServerProcess
 
 ALLOWED_HOST = "127.0.0.2"
 
 # ------------------------------------------------------------------ listeners
-
-
-@dataclass
-class Sentinel:
-    """A blocked address's listener: accepts, counts, answers 200 (so a leak would "work")."""
-
-    host: str
-    connections: int = 0
-    _socket: socket.socket | None = None
-
-    def start(self) -> Sentinel:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._socket = socket.socket(family)
-        self._socket.bind((self.host, 0))
-        self._socket.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    @property
-    def port(self) -> int:
-        assert self._socket is not None
-        return int(self._socket.getsockname()[1])
-
-    def _accept(self) -> None:
-        assert self._socket is not None
-        while True:
-            try:
-                client, _ = self._socket.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with client:
-                client.settimeout(2)
-                try:
-                    client.recv(65536)
-                    client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
 
 
 @dataclass
@@ -194,8 +153,9 @@ PATHS = ("delivery", "test-webhook", "inbox-replay", "relay-target", "relay-enri
 
 
 @pytest.fixture(scope="module")
-def sentinels() -> Iterator[dict[str, Sentinel]]:
-    started = {"v4": Sentinel("127.0.0.1").start(), "v6": Sentinel("::1").start()}
+def sentinels() -> Iterator[dict[str, CountingListener]]:
+    """Blocked addresses' listeners: they answer 200, so a leak would "work"."""
+    started = {"v4": CountingListener("127.0.0.1").start(), "v6": CountingListener("::1").start()}
     yield started
     for sentinel in started.values():
         sentinel.stop()
@@ -424,13 +384,13 @@ VIA: dict[str, Callable[[Client, str, Allowed], Outcome]] = {
 # ------------------------------------------------------------------ the table
 
 
-def _target(blocked: Blocked, sentinels: dict[str, Sentinel]) -> str:
+def _target(blocked: Blocked, sentinels: dict[str, CountingListener]) -> str:
     if blocked.by_name and INWARD_NAME is None:
         pytest.skip("no name in /etc/hosts resolves only to loopback on this machine")
     return blocked.url.format(v4=sentinels["v4"].port, v6=sentinels["v6"].port)
 
 
-def _connections(sentinels: dict[str, Sentinel]) -> dict[str, int]:
+def _connections(sentinels: dict[str, CountingListener]) -> dict[str, int]:
     return {name: sentinel.connections for name, sentinel in sentinels.items()}
 
 
@@ -438,7 +398,7 @@ def _connections(sentinels: dict[str, Sentinel]) -> dict[str, int]:
 @pytest.mark.parametrize("address_class", list(CLASSES))
 def test_a_blocked_destination_is_never_connected(
     client: Client,
-    sentinels: dict[str, Sentinel],
+    sentinels: dict[str, CountingListener],
     allowed: Allowed,
     path: str,
     address_class: str,
@@ -459,7 +419,7 @@ def test_a_blocked_destination_is_never_connected(
 @pytest.mark.parametrize("address_class", list(CLASSES))
 def test_a_redirect_from_an_allowed_receiver_to_a_blocked_destination_is_not_followed(
     client: Client,
-    sentinels: dict[str, Sentinel],
+    sentinels: dict[str, CountingListener],
     allowed: Allowed,
     path: str,
     address_class: str,
@@ -480,7 +440,7 @@ def test_a_redirect_from_an_allowed_receiver_to_a_blocked_destination_is_not_fol
 
 
 def test_the_allowed_receiver_is_reachable_on_every_path(
-    client: Client, sentinels: dict[str, Sentinel], allowed: Allowed
+    client: Client, sentinels: dict[str, CountingListener], allowed: Allowed
 ) -> None:
     """The control: the same paths reach 127.0.0.2, so the refusals above are the guard's."""
     for path in ("delivery", "test-webhook", "inbox-replay", "relay-target"):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
-from dataclasses import dataclass, field
 from typing import Literal
+
+from tests.support.listeners import CountingListener
 
 #: Bytes every fake sends; a job note that contains them repeated a foreign answer.
 MARKER = b"MARKER-7f3a-\x1b[2J-not-for-notes"
@@ -21,8 +21,7 @@ def _error_response(sqlstate: bytes, message: bytes) -> bytes:
     return b"E" + struct.pack("!I", len(fields) + 4) + fields
 
 
-@dataclass
-class FakePostgres:
+class FakePostgres(CountingListener):
     """Answers every connection as ``mode`` says; ``connections`` counts them.
 
     * ``garbage``: an HTTP error page, whatever was asked (a web server on the port).
@@ -30,52 +29,22 @@ class FakePostgres:
     * ``fatal``: refuses TLS, then answers with a FATAL error of a class we have no name for.
     """
 
-    mode: Mode
-    host: str = "127.0.0.1"
-    connections: int = 0
-    _socket: socket.socket | None = None
-    _threads: list[threading.Thread] = field(default_factory=list)
+    def __init__(self, mode: Mode, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.mode = mode
 
-    def start(self) -> FakePostgres:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._socket = socket.socket(family)
-        self._socket.bind((self.host, 0))
-        self._socket.listen(8)
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    @property
-    def port(self) -> int:
-        assert self._socket is not None
-        return int(self._socket.getsockname()[1])
-
-    def _accept(self) -> None:
-        assert self._socket is not None
-        while True:
-            try:
-                client, _ = self._socket.accept()
-            except OSError:
+    def handle(self, client: socket.socket) -> None:
+        try:
+            client.recv(1024)  # SSLRequest (or the startup message)
+            if self.mode == "garbage":
+                client.sendall(b"HTTP/1.1 400 Bad Request\r\nServer: " + MARKER + b"\r\n\r\n")
                 return
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(client,), daemon=True).start()
-
-    def _answer(self, client: socket.socket) -> None:
-        with client:
-            try:
-                client.recv(1024)  # SSLRequest (or the startup message)
-                if self.mode == "garbage":
-                    client.sendall(b"HTTP/1.1 400 Bad Request\r\nServer: " + MARKER + b"\r\n\r\n")
-                    return
-                client.sendall(b"N")  # no TLS here
-                client.recv(4096)  # the startup message
-                if self.mode == "auth_failure":
-                    answer = _error_response(b"28P01", b"password authentication failed " + MARKER)
-                else:
-                    answer = _error_response(b"XX" + MARKER[:3], MARKER)
-                client.sendall(answer)
-            except OSError:
-                pass
-
-    def stop(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
+            client.sendall(b"N")  # no TLS here
+            client.recv(4096)  # the startup message
+            if self.mode == "auth_failure":
+                answer = _error_response(b"28P01", b"password authentication failed " + MARKER)
+            else:
+                answer = _error_response(b"XX" + MARKER[:3], MARKER)
+            client.sendall(answer)
+        except OSError:
+            pass

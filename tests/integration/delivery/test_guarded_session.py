@@ -4,11 +4,10 @@ resolver — and the URL of every hop, even one aiohttp follows on its own."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import aiohttp
 import pytest
@@ -17,46 +16,24 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from tabhooks.delivery.guard import DestinationPolicy, guarded_session
 from tabhooks.delivery.retry import ErrorClass
 from tabhooks.delivery.sender import classify_error
+from tests.support.listeners import CountingListener
 
 #: http allowed, 127.0.0.2 allowed, every other internal address blocked.
 POLICY = DestinationPolicy(allow_http=True, allowed_cidrs=(ipaddress.ip_network("127.0.0.2/32"),))
 
 
-@dataclass
-class Listener:
-    """A raw HTTP listener counting the connections it accepts; answers ``reply``."""
-
-    host: str
-    reply: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-    connections: int = 0
-    port: int = 0
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(self.reply)
-        await writer.drain()
-        writer.close()
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
-
-
 @pytest.fixture
-async def listeners() -> AsyncIterator[dict[str, Listener]]:
-    found = {name: Listener(host) for name, host in (("v4", "127.0.0.1"), ("v6", "::1"))}
-    found["allowed"] = Listener("127.0.0.2")
-    servers = []
-    for listener in found.values():
-        server = await asyncio.start_server(listener._serve, listener.host, 0)
-        listener.port = server.sockets[0].getsockname()[1]
-        servers.append(server)
-    yield found
-    for server in servers:
-        server.close()
-        await server.wait_closed()
+def listeners() -> Iterator[dict[str, CountingListener]]:
+    """Counting HTTP listeners: two blocked ones (``v4``, ``v6``) and the ``allowed`` one."""
+    found = {
+        "v4": CountingListener("127.0.0.1"),
+        "v6": CountingListener("::1"),
+        "allowed": CountingListener("127.0.0.2"),
+    }
+    with ExitStack() as running:
+        for listener in found.values():
+            running.enter_context(listener)
+        yield found
 
 
 class FakeResolver(AbstractResolver):
@@ -104,7 +81,7 @@ def _assert_blocked(exc: BaseException, reason: str) -> None:
     ],
 )
 async def test_ip_literal_of_a_blocked_listener_is_never_connected(
-    listeners: dict[str, Listener], which: str, host: str, reason: str
+    listeners: dict[str, CountingListener], which: str, host: str, reason: str
 ) -> None:
     target = listeners[which]
     with pytest.raises((aiohttp.ClientError, OSError)) as raised:
@@ -114,7 +91,7 @@ async def test_ip_literal_of_a_blocked_listener_is_never_connected(
 
 
 async def test_name_resolving_to_a_blocked_address_is_never_connected(
-    listeners: dict[str, Listener],
+    listeners: dict[str, CountingListener],
 ) -> None:
     target = listeners["v4"]
     with pytest.raises((aiohttp.ClientError, OSError)) as raised:
@@ -124,7 +101,7 @@ async def test_name_resolving_to_a_blocked_address_is_never_connected(
 
 
 async def test_allowed_address_is_reached_by_literal_and_by_name(
-    listeners: dict[str, Listener],
+    listeners: dict[str, CountingListener],
 ) -> None:
     allowed = listeners["allowed"]
     assert await _get(allowed.url) == 200
@@ -145,7 +122,7 @@ async def test_allowed_address_is_reached_by_literal_and_by_name(
     ],
 )
 async def test_redirect_followed_by_aiohttp_is_still_checked_on_its_hop(
-    listeners: dict[str, Listener], which: str, location: str, reason: str
+    listeners: dict[str, CountingListener], which: str, location: str, reason: str
 ) -> None:
     # No caller lets aiohttp follow redirects, but if one ever did, the connector still
     # judges the hop's URL and address before opening anything.
