@@ -1342,6 +1342,13 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("GET", "/ui/bins/{bin_id}/stream"): Case(
         PUBLIC, lambda w, a: Call("GET", f"/ui/bins/{w.a.bin}/stream", ui=True, stream=True)
     ),
+    # The bin page's detail pane (fetched on selecting a request): seen as the page is.
+    ("GET", "/ui/bins/{bin_id}/requests/{request_id}/pane"): Case(
+        PUBLIC,
+        lambda w, a: Call(
+            "GET", f"/ui/bins/{w.a.bin}/requests/{w.a.bin_request}/pane", ui=True, capability=True
+        ),
+    ),
     ("POST", "/ui/bins/{bin_id}/settings"): Case(
         ui(with_(BIN_MANAGERS_ONLY, other=HIDDEN)),
         lambda w, a: Call(

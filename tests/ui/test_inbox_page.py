@@ -39,23 +39,26 @@ def test_fired_event_appears_live_with_its_badge(
         "DatasourceRefreshFailed"
     )
     newest = page.locator("article.req").first
-    newest.locator("summary").first.click()
-    expect(newest.locator("pre.json")).to_contain_text('"resource_name": "Nightly Extract"')
+    newest.locator("a.req-row").click()
+    detail = page.locator("#detail")
+    expect(detail.locator("pre.json")).to_contain_text('"resource_name": "Nightly Extract"')
+    expect(detail.locator(".sig")).to_have_text("signature valid")
     expect(newest.locator(".sig")).to_have_text("signature valid")
-    expect(newest.locator(".tableau a")).to_have_attribute(
+    expect(detail.locator(".tableau a")).to_have_attribute(
         "href",
-        f"/api/3.28/sites/{admin.site_id}/datasources/{newest.locator('.tableau code').inner_text()}",
+        f"/api/3.28/sites/{admin.site_id}/datasources/{detail.locator('.tableau code').inner_text()}",
     )
     older = page.locator("article.req").nth(1)
-    older.locator("summary").first.click()
-    expect(older.locator(".tableau")).to_contain_text(fired["resource_luid"])
+    older.locator("a.req-row").click()
+    expect(detail.locator(".tableau")).to_contain_text(fired["resource_luid"])
     page.screenshot(path=str(screenshots / "inbox.png"), full_page=True, animations="disabled")
 
     phone = watch.context.new_page()
     phone.set_viewport_size({"width": 390, "height": 844})
     phone.goto(bin_["ui_url"])
     expect(phone.locator("article.req")).to_have_count(2)
-    phone.locator("article.req").first.locator("summary").first.click()
+    phone.locator("article.req").first.locator("a.req-row").click()
+    expect(phone.locator("#detail pre.json")).to_be_visible()
     overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"the page is {overflow}px wider than a phone screen"
     phone.screenshot(
@@ -77,8 +80,12 @@ def test_script_in_a_body_runs_nothing(watch: PageWatch, admin: Admin) -> None:
     cards = page.locator("article.req")
     expect(cards).to_have_count(2)  # one rendered with the page, one pushed live
     for i in range(2):
-        cards.nth(i).locator("summary").first.click()
-        expect(cards.nth(i).locator("pre.code")).to_have_text(HOSTILE_BODY)
+        cards.nth(i).locator("a.req-row").click()
+        expect(page.locator("#detail [data-id]")).to_have_attribute(
+            "data-id", str(cards.nth(i).get_attribute("data-id"))
+        )
+        expect(page.locator("#detail-body")).to_have_text(HOSTILE_BODY)
     assert page.evaluate("window.__pwned") is None
     assert page.locator("article.req script, article.req img").count() == 0
+    assert page.locator("#detail script, #detail img").count() == 0
     assert watch.dialogs == []

@@ -7,6 +7,12 @@ secret, clearing, deleting, replaying — needs a sign-in as someone who may man
 (``bins.may_manage``: its creator, a site or server administrator), who alone see the settings
 form, the secret in it and the replay forms. Every form needs a CSRF token.
 
+The page is an inspector: the list of requests on the left, the selected one's detail on the
+right. ``?request=<id>`` selects one (the newest when none is given), so a link opens it
+selected and the page works without script; ``static/bins.js`` selects by click and keyboard,
+fetching the detail pane from ``/ui/bins/{id}/requests/{request_id}/pane`` (rendered by the
+same template) and keeping ``?request=`` in the address bar.
+
 The live stream is server-sent events (one-way, auto-reconnecting, plain HTTP). Each event
 carries the request's card rendered by the same template as the page, so a live card and a
 reloaded one are identical, and escaped identically.
@@ -30,7 +36,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from tabhooks import hosts
@@ -45,7 +51,7 @@ from tabhooks.inbox.hub import InboxHub
 from tabhooks.inbox.inspection import Captured
 from tabhooks.inbox.watchers import Place, Watchers
 from tabhooks.store.tables import utcnow_precise
-from tabhooks.web import session
+from tabhooks.web import request_view, session
 from tabhooks.web.session import MaybeViewerDep, Viewer, ViewerDep
 from tabhooks.web.templating import Pages, pages_of
 
@@ -180,14 +186,18 @@ async def create_bin(request: Request, viewer: ViewerDep) -> Response:
 
 
 def _card_context(bin_: Bin, viewer: Viewer | None, base: str) -> dict[str, Any]:
-    """What the page and each request's card see: who is of the bin's site (``member``) and
-    who may change the bin (``manager``): the settings form, with the secret, and the replay
-    forms are for the latter."""
+    """What the page, each request's row and the detail pane see: who is of the bin's site
+    (``member``) and who may change the bin (``manager``): the settings form, with the secret,
+    and the replay form are for the latter. A live row is never the selected one and belongs
+    to the newest page (no ``before``)."""
     return {
         "bin": bin_,
         "member": _member(viewer, bin_),
         "manager": _manager(viewer, bin_),
         "base": base,
+        "view": request_view,
+        "selected_id": None,
+        "before": None,
     }
 
 
@@ -195,6 +205,8 @@ def _card_context(bin_: Bin, viewer: Viewer | None, base: str) -> dict[str, Any]
 async def bin_page(
     request: Request, bin_id: str, viewer: MaybeViewerDep, before: str | None = None
 ) -> Response:
+    """The inspector; ``?request=<id>`` opens with that request selected (404 when the bin no
+    longer holds it), ``?before=<id>`` shows an older page."""
     return await _bin_page(request, bin_id, viewer, before=before)
 
 
@@ -213,6 +225,26 @@ async def _bin_page(
         return await _build_page(request, bin_, viewer, before, error, status)
 
 
+async def _selection(
+    request: Request, bin_: Bin, shown: list[Captured]
+) -> tuple[Captured | None, str | None]:
+    """The request the detail pane shows, and why none is when one was asked for.
+
+    ``?request=`` names it (read on its own when it is not on this page: an older one); with
+    none named, the newest shown is selected, as inspectors do.
+    """
+    wanted = request.query_params.get("request")
+    if not wanted:
+        return (shown[0] if shown else None), None
+    found = next((item for item in shown if item.id == wanted), None)
+    if found is not None:
+        return found, None
+    try:
+        return await history.one(store_of(request), bin_, wanted), None
+    except ResourceNotFound as exc:
+        return None, exc.detail
+
+
 async def _build_page(
     request: Request,
     bin_: Bin,
@@ -222,9 +254,14 @@ async def _build_page(
     status: int,
 ) -> Response:
     found = await history.page(store_of(request), bin_, before=before, max_bytes=PAGE_MAX_BYTES)
+    selected, missing = await _selection(request, bin_, found.items)
+    if missing is not None and status == 200:
+        status = 404
     params = request.query_params
     done = params.get("done")
     base = base_url(request)
+    context = _card_context(bin_, viewer, base)
+    context.update(selected_id=selected.id if selected else None, before=before)
     # Each card may pretty-print a 256 KiB body: rendered in a worker thread, off the loop.
     return await _watchers(request).render(
         pages_of(request).page,
@@ -240,8 +277,38 @@ async def _build_page(
         replay_status=status_text if (status_text := params.get("status", "")).isdigit() else None,
         replay_error=failure if (failure := params.get("failure")) in _ERROR_CODES else None,
         error=error,
-        **_card_context(bin_, viewer, base),
+        selected=selected,
+        missing=missing,
+        **context,
     )
+
+
+@router.get("/{bin_id}/requests/{request_id}/pane")
+async def request_pane(
+    request: Request, bin_id: str, request_id: str, viewer: MaybeViewerDep
+) -> Response:
+    """The detail pane of one request, as an HTML fragment ``bins.js`` puts in the page.
+
+    Seen by whoever may see the bin's page; the replay form in it only by who manages the bin.
+    404 (with the pane's "not held" text) when the bin no longer holds the request.
+    """
+    bin_ = await _viewable(request, bin_id, viewer)
+    watchers = _watchers(request)
+    context = _card_context(bin_, viewer, base_url(request))
+    status, missing, item = 200, None, None
+    async with watchers.building():
+        try:
+            item = await history.one(store_of(request), bin_, request_id)
+        except ResourceNotFound as exc:
+            status, missing = exc.status, exc.detail
+        html = await watchers.render(
+            pages_of(request).fragment,
+            "_request_detail.html",
+            item=item,
+            missing=missing,
+            **context,
+        )
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 def _frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
@@ -436,5 +503,5 @@ async def replay_request(
     except BadRequest as exc:
         return await _bin_page(request, bin_id, viewer, error=exc.detail, status=400)
     if outcome.status is not None:
-        return _back(bin_id, done="replayed", status=str(outcome.status))
-    return _back(bin_id, done="replayed", failure=str(outcome.error))
+        return _back(bin_id, done="replayed", status=str(outcome.status), request=request_id)
+    return _back(bin_id, done="replayed", failure=str(outcome.error), request=request_id)

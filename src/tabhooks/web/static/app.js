@@ -68,9 +68,11 @@
 
   function markDuplicates(list, webhookId) {
     if (!webhookId) return;
-    list.querySelectorAll("article.req").forEach(function (card) {
-      if (card.dataset.webhookId === webhookId) card.classList.add("dup");
+    var same = Array.prototype.filter.call(list.querySelectorAll("article.req"), function (card) {
+      return card.dataset.webhookId === webhookId;
     });
+    if (same.length < 2) return;  // the new card alone is no duplicate
+    same.forEach(function (card) { card.classList.add("dup"); });
   }
 
   function followBin(list) {
