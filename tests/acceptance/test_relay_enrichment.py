@@ -21,7 +21,7 @@ import httpx
 import pytest
 import tableauserverclient as TSC
 
-from tabhooks.cli.profiles import FILE_NAME
+from tabhooks.tableau.profiles import FILE_NAME
 from tests.acceptance.test_delivery import FAST_RETRIES, Client
 from tests.acceptance.test_relay import create_route, wait_for
 from tests.conftest import database_url_for

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tabhooks.cli import samples
-from tabhooks.cli.client import NS, TableauClient, find, multipart
 from tabhooks.cli.output import CliError
+from tabhooks.tableau.client import NS, TableauClient, find, multipart
 
 #: Longest a refresh or flow run may take before fire gives up on it.
 JOB_TIMEOUT_S = 120.0

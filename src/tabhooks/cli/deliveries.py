@@ -17,10 +17,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from tabhooks.cli import output, polling, profiles, webhooks
-from tabhooks.cli.client import TableauClient
+from tabhooks.cli import output, polling, webhooks
 from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.options import DEFAULT, JsonOpt, PollOpt, ProfileOpt, VerboseOpt
+from tabhooks.cli.sessions import session
+from tabhooks.tableau.client import TableauClient
 
 app = typer.Typer(
     help="The delivery log (tabhooks servers): list, show, redeliver, recover, tail.",
@@ -94,7 +95,7 @@ def list_deliveries(
         params["status"] = status
     if since:
         params["since"] = parse_since(since).isoformat()
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         if webhook:
             params["webhook_id"] = str(webhooks.resolve(client, webhook)["id"])
         found = client.ext("GET", _path(client), params=params)["deliveries"]
@@ -132,7 +133,7 @@ def show(
 
     Example: [bold]tabhooks deliveries show msg_01JD3W0V9D1C3AX4YQ2M8K7Z5R[/]
     """
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         found = client.ext("GET", _path(client, f"/{delivery}"))
     if as_json:
         output.emit_json(found)
@@ -188,7 +189,7 @@ def redeliver(
 
     Example: [bold]tabhooks deliveries redeliver msg_01JD3W0V9D1C3AX4YQ2M8K7Z5R[/]
     """
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         before = client.ext("GET", _path(client, f"/{delivery}"))
         client.ext("POST", _path(client, f"/{delivery}/redeliver"))
         current = before
@@ -241,7 +242,7 @@ def recover(
     Example: [bold]tabhooks deliveries recover --since 2h[/]
     """
     moment = parse_since(since)
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         targets = _failed_since(client, moment)
         queued = client.ext("POST", _path(client, "/recover"), {"since": moment.isoformat()})
         outcome = _follow_recovery(client, targets, wait)
@@ -329,7 +330,7 @@ def tail(
     """
     wanted = parse_event(event, "--event").name if event else None
     with (
-        profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client,
+        session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client,
         polling.until_signalled() as stop,
     ):
         params = {"webhook_id": str(webhooks.resolve(client, webhook)["id"])} if webhook else {}

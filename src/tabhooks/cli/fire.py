@@ -16,10 +16,11 @@ from typing import Annotated, Any
 import typer
 
 from tabhooks import events
-from tabhooks.cli import actions, output, profiles, webhooks
-from tabhooks.cli.client import TableauClient
+from tabhooks.cli import actions, output, webhooks
 from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt
+from tabhooks.cli.sessions import session
+from tabhooks.tableau.client import TableauClient
 
 POLL_S = 0.25
 _PAGE = 100
@@ -117,7 +118,7 @@ def fire(
     """
     chosen = parse_event(event)
     subject = name or _default_name(chosen)
-    with profiles.session(profile, verbose, needs_tabhooks=True) as client:
+    with session(profile, verbose, needs_tabhooks=True) as client:
         listening = [
             w for w in webhooks.listing(client) if w["event"] == chosen.name and w["enabled"]
         ]

@@ -19,8 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from tabhooks.cli import output, polling, profiles, terminal, webhooks
-from tabhooks.cli.client import TableauApiError, TableauClient
+from tabhooks.cli import output, polling, terminal, webhooks
 from tabhooks.cli.options import (
     DEFAULT,
     JsonOpt,
@@ -31,6 +30,8 @@ from tabhooks.cli.options import (
     require_yes,
 )
 from tabhooks.cli.output import CliError
+from tabhooks.cli.sessions import session
+from tabhooks.tableau.client import TableauApiError, TableauClient
 
 app = typer.Typer(
     help="Bins that capture webhooks: create, list, tail, delete.", no_args_is_help=True
@@ -250,7 +251,7 @@ def create(
 
     Example: [bold]URL=$(tabhooks inbox create --name refresh-alerts -q)[/]
     """
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
         created = client.ext("POST", "/inbox/bins", {"name": name} if name else {})
     if as_json:
         output.emit_json(created)
@@ -275,7 +276,7 @@ def list_bins(
 
     Example: [bold]tabhooks inbox list[/]
     """
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
         found = client.ext("GET", "/inbox/bins")["bins"]
     if as_json:
         output.emit_json(found)
@@ -317,7 +318,7 @@ def tail(
     """
     shown = 0
     with (
-        profiles.session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client,
+        session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client,
         polling.until_signalled() as stop,
     ):
         bin_id = str(resolve(client, bin_ref)["id"])  # a wrong bin fails now, not later
@@ -351,7 +352,7 @@ def delete(
     Example: [bold]tabhooks inbox delete bin_01JD3W0V9D1C3AX4YQ2M8K7Z5R --yes[/]
     """
     require_yes(yes, "Deleting a bin")
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
         bin_id = str(resolve(client, bin_ref)["id"])
         pointing = webhooks_pointing_at(client, bin_id) or []
         client.ext("DELETE", f"/inbox/bins/{bin_id}")

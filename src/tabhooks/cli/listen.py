@@ -22,10 +22,11 @@ import httpx
 import typer
 from rich.text import Text
 
-from tabhooks.cli import forwarding, inbox, output, polling, profiles, terminal
-from tabhooks.cli.client import TableauClient
+from tabhooks.cli import forwarding, inbox, output, polling, terminal
 from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.options import DEFAULT, JsonOpt, PollOpt, ProfileOpt, VerboseOpt
+from tabhooks.cli.sessions import session
+from tabhooks.tableau.client import TableauClient
 
 FORWARD_TIMEOUT_S = 30.0
 
@@ -145,7 +146,7 @@ def listen(
         if name.strip()
     }
     with (
-        profiles.session(profile, verbose, needs_tabhooks=True, hints=inbox.HINTS) as client,
+        session(profile, verbose, needs_tabhooks=True, hints=inbox.HINTS) as client,
         httpx.Client(timeout=FORWARD_TIMEOUT_S, follow_redirects=False) as http,
         polling.until_signalled() as stop,
     ):

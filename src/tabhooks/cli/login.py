@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 
 import typer
 
-from tabhooks.cli import output, profiles
-from tabhooks.cli.client import NS, Credentials, TableauApiError, TableauClient, version_tuple
+from tabhooks.cli import output
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt
-from tabhooks.cli.profiles import Profile
+from tabhooks.tableau import profiles
+from tabhooks.tableau.client import NS, Credentials, TableauApiError, TableauClient, version_tuple
+from tabhooks.tableau.profiles import Profile
 
 
 def _normalise(server: str, site: str | None) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tabhooks.cli.profiles import DEFAULT_PROFILE
+from tabhooks.tableau.profiles import DEFAULT_PROFILE
 
 #: Where the root callback leaves the options given before the command (``ctx.meta`` is
 #: shared by a context and every context nested in it).

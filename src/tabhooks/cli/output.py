@@ -31,7 +31,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tabhooks.cli import terminal
-from tabhooks.cli.client import TableauApiError
+from tabhooks.tableau.client import TableauApiError
+from tabhooks.tableau.profiles import ProfileError
 
 #: Piped output is not folded at 80 columns: ids and URLs stay whole for grep and cut. A
 #: ``COLUMNS`` set in the environment is the width, piped or not (Rich reads it).
@@ -75,7 +76,11 @@ HINTS: dict[str, str] = {
 
 
 class CliError(Exception):
-    """A failure the user can act on: printed as ``message`` plus ``hint``, exit 1."""
+    """A failure the user can act on: printed as ``message`` plus ``hint``, exit 1.
+
+    :class:`~tabhooks.tableau.profiles.ProfileError` (a profile that cannot be used) has
+    the same two fields and is reported the same way.
+    """
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -119,7 +124,7 @@ def reporting(verbose: bool, hints: dict[str, str] | None = None) -> Iterator[No
         if verbose:
             errors.print(Text(traceback.format_exc()))
         raise typer.Exit(EXIT_ERROR) from exc
-    except CliError as exc:
+    except (CliError, ProfileError) as exc:
         print_error(exc.message, exc.hint)
         if verbose:
             errors.print(Text(traceback.format_exc()))

@@ -25,9 +25,8 @@ from typing import Annotated, Any
 
 import typer
 
-from tabhooks.cli import output, profiles, terminal
+from tabhooks.cli import output, terminal
 from tabhooks.cli import serve as serve_module
-from tabhooks.cli.client import TableauApiError, TableauClient
 from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.fire import failed
 from tabhooks.cli.options import (
@@ -40,6 +39,8 @@ from tabhooks.cli.options import (
     require_yes,
 )
 from tabhooks.cli.output import CliError
+from tabhooks.cli.sessions import session
+from tabhooks.tableau.client import TableauApiError, TableauClient
 
 app = typer.Typer(
     help="Relay Tableau events to Slack, Microsoft Teams, IFTTT or any templated HTTP call.",
@@ -367,7 +368,7 @@ def add(
         "sign": sign or None,
         "enrich_with": enrich_with,
     }
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         route = client.ext("POST", "/relays", body)
     if as_json:
         output.emit_json(route)
@@ -391,7 +392,7 @@ def list_routes(
 
     Example: [bold]tabhooks relay list --json[/]
     """
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         routes = client.ext("GET", "/relays")["relays"]
     if as_json:
         output.emit_json(routes)
@@ -421,7 +422,7 @@ def get(
 
     Example: [bold]tabhooks relay get refresh-alerts[/]
     """
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         found = resolve(client, route)
     if as_json:
         output.emit_json(found)
@@ -442,7 +443,7 @@ def remove(
     Example: [bold]tabhooks relay remove refresh-alerts --yes[/]
     """
     require_yes(yes, "Removing a relay route")
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         found = resolve(client, route)
         client.ext("DELETE", f"/relays/{found['id']}")
     if as_json:
@@ -521,7 +522,7 @@ def test(
     Example: [bold]tabhooks relay test refresh-alerts --event DatasourceRefreshFailed[/]
     """
     chosen = parse_event(event, "--event")
-    with profiles.session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
+    with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         found = resolve(client, route)
         result = client.ext("POST", f"/relays/{found['id']}/test", {"event": chosen.name})
         ids = list(result["delivery_ids"])

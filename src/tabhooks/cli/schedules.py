@@ -13,10 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from tabhooks.cli import output, profiles
-from tabhooks.cli.client import NS, TableauClient, find
+from tabhooks.cli import output
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt
 from tabhooks.cli.output import CliError
+from tabhooks.cli.sessions import session
+from tabhooks.tableau.client import NS, TableauClient, find
 
 app = typer.Typer(
     help="Server schedules: list, create, run now, suspend and resume.", no_args_is_help=True
@@ -86,7 +87,7 @@ def list_schedules(
 
     Example: [bold]tabhooks schedules list[/]
     """
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         found = listing(client)
     if as_json:
         output.emit_json(found)
@@ -187,7 +188,7 @@ def create(
         priority=priority,
         execution_order=execution_order,
     )
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         created = schedule_json(find(client.rest("POST", "~/schedules", body), "t:schedule"))
     if as_json:
         output.emit_json(created)
@@ -197,7 +198,7 @@ def create(
 
 
 def _set_state(profile: str, verbose: bool, ref: str, state: str, as_json: bool) -> None:
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         schedule = resolve(client, ref)
         body = ET.Element("schedule", state=state)
         changed = client.rest("PUT", f"~/schedules/{schedule['id']}", body)
@@ -259,7 +260,7 @@ def run(
 
     Example: [bold]tabhooks schedules run nightly[/]
     """
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         chosen = resolve(client, schedule)
         jobs = []
         for kind, task_id in _task_ids(client, str(chosen["id"])):

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from tabhooks.cli import output, profiles
-from tabhooks.cli.client import NS, TableauClient, find
+from tabhooks.cli import output
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt
+from tabhooks.cli.sessions import session
+from tabhooks.tableau.client import NS, TableauClient, find
 
 app = typer.Typer(help="A site's refresh and flow tasks: list, run now.", no_args_is_help=True)
 
@@ -70,7 +71,7 @@ def list_tasks(
     Example: [bold]tabhooks tasks list --kind runFlow[/]
     """
     _check_kind(kind)
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         found = listing(client, kind)
     if as_json:
         output.emit_json(found)
@@ -109,7 +110,7 @@ def run(
     Example: [bold]tabhooks tasks run 0b9b6a2e-…[/]
     """
     _check_kind(kind)
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         answer = client.rest("POST", f"/tasks/{kind}/{task}/runNow", b"<tsRequest/>")
         job = find(answer, "t:job")
     found = {"job_id": job.get("id"), "type": job.get("type")}

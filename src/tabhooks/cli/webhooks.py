@@ -16,11 +16,12 @@ from typing import Annotated, Any
 import typer
 
 from tabhooks import events
-from tabhooks.cli import output, profiles
-from tabhooks.cli.client import NS, TableauClient, find, version_tuple
+from tabhooks.cli import output
 from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt, YesOpt, require_yes
 from tabhooks.cli.output import CliError
+from tabhooks.cli.sessions import require_version, session
+from tabhooks.tableau.client import NS, TableauClient, find, version_tuple
 
 app = typer.Typer(help="Create, list, change, test and delete webhooks.", no_args_is_help=True)
 
@@ -127,7 +128,7 @@ def list_webhooks(
 
     Example: [bold]tabhooks webhooks list --json[/]
     """
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         found = listing(client)
     if as_json:
         output.emit_json(found)
@@ -163,7 +164,7 @@ def get_webhook(
 
     Example: [bold]tabhooks webhooks get my-webhook[/]
     """
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         _show(resolve(client, webhook), as_json)
 
 
@@ -181,8 +182,8 @@ def create(
     Example: [bold]tabhooks webhooks create --name my-webhook --event WorkbookCreated --url https://example.com/hook[/]
     """
     chosen = parse_event(event, "--event")
-    with profiles.session(profile, verbose) as client:
-        profiles.require_version(client, "3.6", "Creating webhooks")
+    with session(profile, verbose) as client:
+        require_version(client, "3.6", "Creating webhooks")
         body = webhook_element(client, name=name, event=chosen, url=url)
         hook = webhook_json(find(client.rest("POST", "/webhooks", body), "t:webhook"))
     if as_json:
@@ -203,8 +204,8 @@ def _update(
     enabled: bool | None = None,
     reason: str | None = None,
 ) -> dict[str, Any]:
-    with profiles.session(profile, verbose) as client:
-        profiles.require_version(client, UPDATE_MIN_VERSION, "Updating webhooks")
+    with session(profile, verbose) as client:
+        require_version(client, UPDATE_MIN_VERSION, "Updating webhooks")
         current = resolve(client, ref)
         known = event or events.find(str(current["event"] or ""))
         if known is None:
@@ -296,7 +297,7 @@ def delete(
     Example: [bold]tabhooks webhooks delete my-webhook --yes[/]
     """
     require_yes(yes, "Deleting a webhook")
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         hook = resolve(client, webhook)
         client.rest("DELETE", f"/webhooks/{hook['id']}")
     if as_json:
@@ -318,7 +319,7 @@ def test(
 
     Example: [bold]tabhooks webhooks test my-webhook[/]
     """
-    with profiles.session(profile, verbose) as client:
+    with session(profile, verbose) as client:
         hook = resolve(client, webhook)
         root = client.rest("GET", f"/webhooks/{hook['id']}/test")
         result = find(root, "t:webhookTestResult")

@@ -1,18 +1,18 @@
 """Where a route's enrichment looks resources up: a stored profile, or a server and a PAT.
 
-A *profile* is one the ``tabhooks login`` command saved (``tabhooks.cli.profiles``), read from
-the server's own config directory (``TABHOOKS_CONFIG_DIR``) each time, so a CLI re-login is
-picked up without a restart. Profiles never hold secrets: the cached session is used until it
-expires, then the secret is read from the variable the profile names — in the *server's*
-environment. A *server* source stores its PAT on the route, because the server has to sign
-in unattended; the API never shows it again.
+A *profile* is one the ``tabhooks login`` command saved (:mod:`tabhooks.tableau.profiles`),
+read from the server's own config directory (``TABHOOKS_CONFIG_DIR``) each time, so a CLI
+re-login is picked up without a restart. Profiles never hold secrets: the cached session is
+used until it expires, then the secret is read from the variable the profile names — in the
+*server's* environment. A *server* source stores its PAT on the route, because the server has
+to sign in unattended; the API never shows it again.
 
 Profiles are the operator's: they sign in as whoever ran ``tabhooks login`` on the server, so
 only a server administrator may point a route at one (:mod:`tabhooks.services.relays` enforces
 it), and nothing here tells a caller where the server keeps them — a profile that cannot be
 read is reported by name only, and the reason (which names files) goes to the server's log.
 
-This is the only relay module that knows the CLI's profile file; the lookup itself
+This is the only relay module that knows the profile file; the lookup itself
 (:mod:`tabhooks.relay.lookup`) sees a plain :class:`~tabhooks.relay.lookup.Source`.
 """
 
@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tabhooks.cli import profiles
-from tabhooks.cli.output import CliError
 from tabhooks.relay.lookup import LookupFailed, Source
+from tabhooks.tableau import profiles
+from tabhooks.tableau.profiles import ProfileError
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,15 @@ def profile_source(name: str) -> Source:
 
     Raises:
         LookupFailed: The profile does not exist or cannot be read; the message names the
-            profile only (the CLI's own error names the profile file's path, which is the
+            profile only (the profile's own error names the file's path, which is the
             server's business), and the full reason is logged.
     """
     try:
         profile = profiles.load(name)
         expires = profile.token_expires_at
         expires_at = datetime.fromisoformat(expires) if expires else None
-    except (CliError, TypeError, ValueError) as exc:  # TypeError: a hand-edited profile
-        reason = exc.message if isinstance(exc, CliError) else repr(exc)
+    except (ProfileError, TypeError, ValueError) as exc:  # TypeError: a hand-edited profile
+        reason = exc.message if isinstance(exc, ProfileError) else repr(exc)
         log.warning("action=relay_profile_unusable profile=%s reason=%s", name, reason)
         raise LookupFailed(
             f"profile '{name}' is not usable here: no such profile is saved on this server, "

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tabhooks import events
-from tabhooks.cli.client import TableauClient
 from tabhooks.cli.webhooks import webhook_element, webhook_json
+from tabhooks.tableau.client import TableauClient
 
 
 @pytest.mark.parametrize(

@@ -8,24 +8,24 @@ session cannot be renewed, and the user is told to log in again when it runs out
 
 The file (``profiles.json``) is created with mode 0600 in a 0700 directory because it holds
 live session tokens. ``TABHOOKS_CONFIG_DIR`` moves it (tests use a temporary directory).
+
+The CLI writes profiles (``tabhooks login``) and opens sessions from them; the relay reads
+them to enrich a route. A profile that cannot be used raises :class:`ProfileError` with a
+hint, which the CLI prints and the relay logs; nothing here prints.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import typer
+import click
 
-from tabhooks.cli import output
-from tabhooks.cli.client import Credentials, TableauClient, version_tuple
-from tabhooks.cli.output import CliError
+from tabhooks.tableau.client import Credentials, TableauClient
 
 CONFIG_DIR_ENV = "TABHOOKS_CONFIG_DIR"
 FILE_NAME = "profiles.json"
@@ -34,6 +34,20 @@ DEFAULT_PROFILE = "default"
 RENEW_MARGIN = timedelta(minutes=2)
 
 AuthMethod = Literal["password", "pat"]
+
+
+class ProfileError(Exception):
+    """A profile that cannot be used, and what to do about it (``hint``, e.g. a login command).
+
+    Args:
+        message: What is wrong, naming the profile (and the file, where that helps the user).
+        hint: The next step to suggest, or ``None``.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +92,14 @@ class Profile:
 
 
 def config_dir() -> Path:
+    """``TABHOOKS_CONFIG_DIR``, else the user's config directory for tabhooks.
+
+    That is click's ``get_app_dir`` — the function Typer's ``get_app_dir`` copies, which the
+    CLI used when it kept profiles itself — so profiles saved by earlier versions are found
+    where they are (``~/.config/tabhooks`` on Linux, honouring ``XDG_CONFIG_HOME``).
+    """
     override = os.environ.get(CONFIG_DIR_ENV)
-    return Path(override) if override else Path(typer.get_app_dir("tabhooks"))
+    return Path(override) if override else Path(click.get_app_dir("tabhooks"))
 
 
 def path() -> Path:
@@ -92,7 +112,9 @@ def _read_all() -> dict[str, dict[str, Any]]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read {path()}: {exc}", hint="Delete it and log in again.") from exc
+        raise ProfileError(
+            f"cannot read {path()}: {exc}", hint="Delete it and log in again."
+        ) from exc
     profiles = data.get("profiles", {}) if isinstance(data, dict) else {}
     return profiles if isinstance(profiles, dict) else {}
 
@@ -111,7 +133,7 @@ def _write_all(profiles: dict[str, dict[str, Any]]) -> None:
 def load(name: str) -> Profile:
     raw = _read_all().get(name)
     if raw is None:
-        raise CliError(
+        raise ProfileError(
             f"no profile named '{name}' in {path()}",
             hint="Log in first: tabhooks login --server URL (--username U | --pat-name N)"
             + ("" if name == DEFAULT_PROFILE else f" --profile {name}"),
@@ -153,7 +175,7 @@ def _renew(client: TableauClient, profile: Profile) -> Credentials:
             if profile.secret_env
             else "the secret was typed at a prompt and is not stored"
         )
-        raise CliError(
+        raise ProfileError(
             f"the session of profile '{profile.name}' has expired and cannot be renewed ({where})",
             hint=f"Log in again: {profile.login_command()}",
         )
@@ -171,13 +193,15 @@ def open_client(name: str, *, needs_tabhooks: bool = False) -> TableauClient:
     """
     profile = load(name)
     if needs_tabhooks and not profile.tabhooks:
-        raise CliError(
+        raise ProfileError(
             f"this command needs a tabhooks server; profile '{name}' is {profile.server}, "
             "which does not offer tabhooks' extensions (delivery log, bins, events)",
             hint="Webhook management (tabhooks webhooks ...) works on any Tableau site.",
         )
     if profile.token is None:
-        raise CliError(f"profile '{name}' is logged out", hint=f"Log in: {profile.login_command()}")
+        raise ProfileError(
+            f"profile '{name}' is logged out", hint=f"Log in: {profile.login_command()}"
+        )
     client = TableauClient(profile.server, profile.api_version)
     client.reauth = lambda: _renew(client, load(name))
     expires = profile.expires_at
@@ -195,28 +219,3 @@ def open_client(name: str, *, needs_tabhooks: bool = False) -> TableauClient:
             expires or datetime.now(UTC),
         )
     return client
-
-
-@contextmanager
-def session(
-    name: str,
-    verbose: bool,
-    *,
-    needs_tabhooks: bool = False,
-    hints: dict[str, str] | None = None,
-) -> Iterator[TableauClient]:
-    """A command's body: a signed-in client, and every failure reported with its exit code."""
-    with (
-        output.reporting(verbose, hints),
-        open_client(name, needs_tabhooks=needs_tabhooks) as client,
-    ):
-        yield client
-
-
-def require_version(client: TableauClient, minimum: str, what: str) -> None:
-    """Refuse before calling when the profile's API version is too old for ``what``."""
-    if version_tuple(client.api_version) < version_tuple(minimum):
-        raise CliError(
-            f"{what} needs REST API {minimum} or later; this profile speaks {client.api_version}",
-            hint="Log in again with --api-version (or upgrade the server).",
-        )

@@ -1,4 +1,4 @@
-"""A small Tableau REST client for the CLI: sign-in, XML calls, and tabhooks' JSON extensions.
+"""A small Tableau REST client: sign-in, XML calls, and tabhooks' JSON extensions.
 
 Everything Tableau has is called the way Tableau documents it — XML in the
 ``http://tableau.com/api`` namespace under ``/api/{version}/`` — so the same commands work

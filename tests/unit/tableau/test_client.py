@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tabhooks.cli.client import parse_error, tsrequest
+from tabhooks.tableau.client import parse_error, tsrequest
 
 
 def _response(status: int, body: bytes, content_type: str) -> httpx.Response:
