@@ -99,25 +99,20 @@ def list_deliveries(
         if webhook:
             params["webhook_id"] = str(webhooks.resolve(client, webhook)["id"])
         found = client.ext("GET", _path(client), params=params)["deliveries"]
-    if as_json:
-        output.emit_json(found)
-        return
-    output.table(
-        None,
+    output.list_items(
+        found,
+        as_json,
         ("created", "delivery", "webhook", "event", "resource", "status", "tries", "last"),
-        [
-            (
-                output.local_time(d["created_at"]),
-                d["id"],
-                d["webhook_name"],
-                d["event"],
-                d["resource_name"],
-                output.status_text(d["status"]),
-                d["attempts"],
-                output.last_answer(d),
-            )
-            for d in found
-        ],
+        lambda d: (
+            output.local_time(d["created_at"]),
+            d["id"],
+            d["webhook_name"],
+            d["event"],
+            d["resource_name"],
+            output.status_text(d["status"]),
+            d["attempts"],
+            output.last_answer(d),
+        ),
         keep=(1,),
     )
 

@@ -278,20 +278,13 @@ def list_bins(
     """
     with session(profile, verbose, needs_tabhooks=True, hints=HINTS) as client:
         found = client.ext("GET", "/inbox/bins")["bins"]
-    if as_json:
-        output.emit_json(found)
-        return
-    if not found:
-        output.say("No bins on this site. Create one: tabhooks inbox create --name NAME")
-        return
-    output.table(
-        None,
+    output.list_items(
+        found,
+        as_json,
         ("bin", "name", "requests", "last received", "capture URL"),
-        [
-            (b["id"], b["name"], b["request_count"] or 0, b["last_received_at"], b["url"])
-            for b in found
-        ],
+        lambda b: (b["id"], b["name"], b["request_count"] or 0, b["last_received_at"], b["url"]),
         keep=(0, 4),
+        empty="No bins on this site. Create one: tabhooks inbox create --name NAME",
     )
 
 

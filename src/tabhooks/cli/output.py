@@ -18,10 +18,10 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import typer
@@ -208,6 +208,8 @@ def json_block(data: Any, indent: str = "") -> None:
 #: Narrowest a folded column is made before a table gives way to one block per row.
 FOLD_FLOOR = 8
 
+Item = TypeVar("Item")
+
 
 def table(
     title: str | None,
@@ -251,6 +253,36 @@ def table(
     for row in cells:
         grid.add_row(*row)
     console.print(grid)
+
+
+def list_items(
+    found: Sequence[Item],
+    as_json: bool,
+    columns: Sequence[str],
+    row: Callable[[Item], Sequence[Any]],
+    *,
+    keep: Collection[int] = (0,),
+    empty: str | None = None,
+) -> None:
+    """A ``list`` command's answer, the same in every command: the items as one JSON array
+    under ``--json``; else, when there are none and ``empty`` is given, that line (saying how
+    to make one); else a :func:`table` of one row per item.
+
+    Args:
+        found: The items, as the server sent them (what ``--json`` prints).
+        as_json: ``--json`` was given.
+        columns: The table's header.
+        row: One item's cells, in the order of ``columns``.
+        keep: Indexes of the columns never to break (ids, URLs).
+        empty: The line for an empty list, or ``None`` for an empty table.
+    """
+    if as_json:
+        emit_json(found)
+        return
+    if not found and empty is not None:
+        say(empty)
+        return
+    table(None, columns, [row(item) for item in found], keep=keep)
 
 
 def _blocks(title: str | None, columns: Sequence[str], cells: Sequence[Sequence[Text]]) -> None:

@@ -394,20 +394,19 @@ def list_routes(
     """
     with session(profile, verbose, needs_tabhooks=True, hints=_HINTS) as client:
         routes = client.ext("GET", "/relays")["relays"]
-    if as_json:
-        output.emit_json(routes)
-        return
-    if not routes:
-        output.say("No relay routes on this site. Create one: tabhooks relay add --help")
-        return
-    output.table(
-        None,
+    output.list_items(
+        routes,
+        as_json,
         ("route", "name", "events", "targets", "inbound URL"),
-        [
-            (r["id"], r["name"], ", ".join(r["events"]) or "*", _targets_text(r), r["inbound_url"])
-            for r in routes
-        ],
+        lambda r: (
+            r["id"],
+            r["name"],
+            ", ".join(r["events"]) or "*",
+            _targets_text(r),
+            r["inbound_url"],
+        ),
         keep=(0, 4),
+        empty="No relay routes on this site. Create one: tabhooks relay add --help",
     )
 
 

@@ -17,7 +17,7 @@ from tabhooks.cli import output
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt
 from tabhooks.cli.output import CliError
 from tabhooks.cli.sessions import session
-from tabhooks.tableau.client import NS, TableauClient, find
+from tabhooks.tableau.client import NS, TableauClient, attr, find
 
 app = typer.Typer(
     help="Server schedules: list, create, run now, suspend and resume.", no_args_is_help=True
@@ -43,8 +43,8 @@ def schedule_json(node: ET.Element) -> dict[str, Any]:
         "frequency": node.get("frequency"),
         "execution_order": node.get("executionOrder"),
         "next_run_at": node.get("nextRunAt"),
-        "start": details.get("start") if details is not None else None,
-        "end": details.get("end") if details is not None else None,
+        "start": attr(details, "start"),
+        "end": attr(details, "end"),
         "intervals": intervals,
     }
 
@@ -89,20 +89,20 @@ def list_schedules(
     """
     with session(profile, verbose) as client:
         found = listing(client)
-    if as_json:
-        output.emit_json(found)
-        return
-    if not found:
-        output.say("No schedules. Create one: tabhooks schedules create --help")
-        return
-    output.table(
-        None,
+    output.list_items(
+        found,
+        as_json,
         ("id", "name", "type", "frequency", "state", "next run"),
-        [
-            (s["id"], s["name"], s["type"], s["frequency"], s["state"], s["next_run_at"] or "-")
-            for s in found
-        ],
+        lambda s: (
+            s["id"],
+            s["name"],
+            s["type"],
+            s["frequency"],
+            s["state"],
+            s["next_run_at"] or "-",
+        ),
         keep=(0, 5),
+        empty="No schedules. Create one: tabhooks schedules create --help",
     )
 
 

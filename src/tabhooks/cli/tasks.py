@@ -15,7 +15,7 @@ import typer
 from tabhooks.cli import output
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt
 from tabhooks.cli.sessions import session
-from tabhooks.tableau.client import NS, TableauClient, find
+from tabhooks.tableau.client import NS, TableauClient, attr, find
 
 app = typer.Typer(help="A site's refresh and flow tasks: list, run now.", no_args_is_help=True)
 
@@ -38,12 +38,12 @@ def task_json(node: ET.Element) -> dict[str, Any]:
         "type": node.get("type"),
         "priority": node.get("priority"),
         "consecutive_failed_count": node.get("consecutiveFailedCount"),
-        "schedule_id": schedule.get("id") if schedule is not None else None,
-        "schedule_name": schedule.get("name") if schedule is not None else None,
-        "next_run_at": schedule.get("nextRunAt") if schedule is not None else None,
+        "schedule_id": attr(schedule, "id"),
+        "schedule_name": attr(schedule, "name"),
+        "next_run_at": attr(schedule, "nextRunAt"),
         "target_type": target.tag.split("}")[-1] if target is not None else None,
-        "target_id": target.get("id") if target is not None else None,
-        "target_name": target.get("name") if target is not None else None,
+        "target_id": attr(target, "id"),
+        "target_name": attr(target, "name"),
         "last_run_at": last.text if last is not None else None,
     }
 
@@ -73,27 +73,20 @@ def list_tasks(
     _check_kind(kind)
     with session(profile, verbose) as client:
         found = listing(client, kind)
-    if as_json:
-        output.emit_json(found)
-        return
-    if not found:
-        output.say("No tasks. Add content to a schedule, or create a task with its own.")
-        return
-    output.table(
-        None,
+    output.list_items(
+        found,
+        as_json,
         ("id", "target", "schedule", "next run", "last run", "failed"),
-        [
-            (
-                t["id"],
-                f"{t['target_type']} {t['target_name'] or t['target_id']}",
-                t["schedule_name"] or "(its own)",
-                t["next_run_at"] or "-",
-                t["last_run_at"] or "-",
-                t["consecutive_failed_count"],
-            )
-            for t in found
-        ],
+        lambda t: (
+            t["id"],
+            f"{t['target_type']} {t['target_name'] or t['target_id']}",
+            t["schedule_name"] or "(its own)",
+            t["next_run_at"] or "-",
+            t["last_run_at"] or "-",
+            t["consecutive_failed_count"],
+        ),
         keep=(0, 3),
+        empty="No tasks. Add content to a schedule, or create a task with its own.",
     )
 
 

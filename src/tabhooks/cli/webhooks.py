@@ -21,7 +21,7 @@ from tabhooks.cli.events_cmd import parse_event
 from tabhooks.cli.options import DEFAULT, JsonOpt, ProfileOpt, VerboseOpt, YesOpt, require_yes
 from tabhooks.cli.output import CliError
 from tabhooks.cli.sessions import require_version, session
-from tabhooks.tableau.client import NS, TableauClient, find, version_tuple
+from tabhooks.tableau.client import NS, TableauClient, attr, find, version_tuple
 
 app = typer.Typer(help="Create, list, change, test and delete webhooks.", no_args_is_help=True)
 
@@ -45,12 +45,12 @@ def webhook_json(node: ET.Element) -> dict[str, Any]:
         "name": node.get("name"),
         "event": known.name if known else node.get("event") or api_event,
         "api_event": known.source_element if known else api_event,
-        "url": http.get("url") if http is not None else None,
-        "method": http.get("method") if http is not None else None,
+        "url": attr(http, "url"),
+        "method": attr(http, "method"),
         "enabled": (node.get("isEnabled") or "true").lower() == "true",
         "status_change_reason": node.get("statusChangeReason") or "",
-        "owner_id": owner.get("id") if owner is not None else None,
-        "owner_name": owner.get("name") if owner is not None else None,
+        "owner_id": attr(owner, "id"),
+        "owner_name": attr(owner, "name"),
         "created_at": node.get("createdAt"),
         "updated_at": node.get("updatedAt"),
     }
@@ -130,26 +130,19 @@ def list_webhooks(
     """
     with session(profile, verbose) as client:
         found = listing(client)
-    if as_json:
-        output.emit_json(found)
-        return
-    if not found:
-        output.say("No webhooks on this site. Create one: tabhooks webhooks create --help")
-        return
-    output.table(
-        None,
+    output.list_items(
+        found,
+        as_json,
         ("id", "name", "event", "url", "enabled"),
-        [
-            (
-                w["id"],
-                w["name"],
-                w["event"],
-                w["url"],
-                "yes" if w["enabled"] else f"no: {w['status_change_reason']}",
-            )
-            for w in found
-        ],
+        lambda w: (
+            w["id"],
+            w["name"],
+            w["event"],
+            w["url"],
+            "yes" if w["enabled"] else f"no: {w['status_change_reason']}",
+        ),
         keep=(0, 3),
+        empty="No webhooks on this site. Create one: tabhooks webhooks create --help",
     )
 
 

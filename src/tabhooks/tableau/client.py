@@ -301,3 +301,9 @@ def find(root: ET.Element | None, path: str) -> ET.Element:
     if found is None:
         raise TableauApiError(200, "200", "Unexpected answer", f"the answer has no {path}")
     return found
+
+
+def attr(node: ET.Element | None, name: str) -> str | None:
+    """An attribute of an optional element (``<schedule>`` of a task, ``<owner>``), or ``None``
+    when the element or the attribute is missing: answers differ in what they include."""
+    return node.get(name) if node is not None else None

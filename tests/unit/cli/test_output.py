@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from rich.console import Console
 
@@ -58,3 +60,27 @@ def test_cells_are_escaped_in_either_layout(monkeypatch: pytest.MonkeyPatch) -> 
     for width in (80, 200):
         text = _render(width, rows, monkeypatch)
         assert "\x1b" not in text and "\\x1b[2J[bold]x[/]" in text
+
+
+def test_list_commands_answer_json_an_empty_line_or_a_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``list_items`` is every list command's answer: ``--json`` prints the items as they came,
+    an empty list says how to make one (or shows an empty table), else one row per item."""
+    console = Console(width=200, record=True, highlight=False, color_system=None)
+    monkeypatch.setattr(output, "console", console)
+    items = [{"id": ID, "url": URL}]
+
+    def listed(found: list[dict[str, str]], as_json: bool, empty: str | None) -> str:
+        with console.capture() as captured:
+            output.list_items(
+                found, as_json, ("id", "url"), lambda i: (i["id"], i["url"]), empty=empty
+            )
+        return captured.get() + capsys.readouterr().out
+
+    assert json.loads(listed(items, True, "none yet")) == items
+    assert json.loads(listed([], True, "none yet")) == []
+    assert listed([], False, "None yet: create one.").strip() == "None yet: create one."
+    assert "┃ id" in listed([], False, None)  # no line given: the empty table
+    shown = listed(items, False, "none yet")
+    assert "┃ id" in shown and ID in shown and URL in shown and "none yet" not in shown
