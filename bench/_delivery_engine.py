@@ -131,8 +131,9 @@ async def receiver_client(base_url: str) -> AsyncIterator[ReceiverClient]:
 class Window:
     """Receipts counted over a measured window of a sustained run, and this process's CPU.
 
-    ``cpu_s`` is user + system time of the whole process (every thread, aiosqlite's included)
-    over the window: on a shared machine, CPU per delivery moves less than deliveries/s.
+    ``cpu_s`` is user + system time of the whole process (every thread, the WAL
+    checkpointer's included) over the window: on a shared machine, CPU per delivery moves
+    less than deliveries/s.
     """
 
     count: int

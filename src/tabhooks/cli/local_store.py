@@ -66,10 +66,10 @@ def _check_server(database_url: str) -> None:
     from sqlalchemy import create_engine, inspect
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tabhooks.store import async_url
+    from tabhooks.store import driver_url
 
     try:
-        engine = create_engine(async_url(database_url))
+        engine = create_engine(driver_url(database_url))
     except (ValueError, SQLAlchemyError) as exc:
         raise NoStore(f"cannot open the database: {exc}") from exc
     try:

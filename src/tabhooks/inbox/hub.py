@@ -1,8 +1,8 @@
 """Waking live views when a bin changes, in this process and across processes.
 
 A live view subscribes to its bin and sleeps on a queue of hints ("request", "cleared",
-"deleted"). Captures in this process publish directly. On PostgreSQL, where several API
-processes may share one database, :class:`PostgresRelay` LISTENs on the channel that
+"deleted"). Captures in this process publish directly. Where several API processes share one
+database (PostgreSQL), :class:`CrossProcessRelay` LISTENs on the channel that
 :mod:`tabhooks.store.inbox` NOTIFYs inside each capture's transaction, and republishes
 here. A hint carries no data: the view reads what changed from the store, so a lost or
 doubled hint costs a query, never a request (and the view also polls, as a safety net).
@@ -50,9 +50,10 @@ class InboxHub:
         return len(self._subscribers.get(bin_id, ()))
 
 
-class PostgresRelay:
+class CrossProcessRelay:
     """Republishes other processes' NOTIFYs into an :class:`InboxHub`, through the store's one
-    LISTEN loop (:meth:`tabhooks.store.Store.listen`, which reconnects on loss)."""
+    LISTEN loop (:meth:`tabhooks.store.Store.listen`, which reconnects on loss). On an SQLite
+    store no other process writes, and listening hears nothing: the relay is idle there."""
 
     def __init__(self, store: Store, hub: InboxHub) -> None:
         self.store = store

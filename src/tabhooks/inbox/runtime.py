@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from tabhooks.inbox.hub import InboxHub, PostgresRelay
+from tabhooks.inbox.hub import CrossProcessRelay, InboxHub
 from tabhooks.store import Store
 from tabhooks.store import inbox as inbox_store
 from tabhooks.store.tables import utcnow_precise
@@ -34,10 +34,9 @@ async def _sweep_forever(store: Store) -> None:
 
 @asynccontextmanager
 async def inbox_runtime(store: Store, hub: InboxHub) -> AsyncIterator[InboxHub]:
-    """Run the PostgreSQL relay (when on PostgreSQL) and the sweep for the block's duration."""
-    relay = None if store.is_sqlite else PostgresRelay(store, hub)
-    if relay is not None:
-        await relay.start()
+    """Run the cross-process relay and the sweep for the block's duration."""
+    relay = CrossProcessRelay(store, hub)
+    await relay.start()
     sweeper = asyncio.create_task(_sweep_forever(store), name="tabhooks-inbox-sweep")
     try:
         yield hub
@@ -45,5 +44,4 @@ async def inbox_runtime(store: Store, hub: InboxHub) -> AsyncIterator[InboxHub]:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
-        if relay is not None:
-            await relay.stop()
+        await relay.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tabhooks.store.engine import Store, async_url, open_store
+from tabhooks.store.engine import Store, driver_url, open_store
 from tabhooks.store.migrate import migrate
 
-__all__ = ["Store", "async_url", "migrate", "open_store"]
+__all__ = ["Store", "driver_url", "migrate", "open_store"]

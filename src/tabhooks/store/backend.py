@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 #: The key under which each pooled connection's ``info`` names its back end.
 BACKEND_KEY = "tabhooks.backend"
+
+
+_Query = TypeVar("_Query", bound="Select[Any]")
 
 
 class TransactionMemo(Protocol):
@@ -63,6 +67,29 @@ class Backend(Protocol):
 
     async def notify(self, conn: AsyncConnection, channel: str, payload: str = "") -> None:
         """Tell other processes' listeners on ``channel``, once this transaction commits."""
+        ...
+
+    async def serialise(self, conn: AsyncConnection, key: int) -> None:
+        """Hold the lock named ``key`` until this write transaction ends, so two processes'
+        transactions that check-then-act on the same thing (claiming jobs, migrating) take
+        turns. SQLite's single writer serialises every write transaction already."""
+        ...
+
+    def lock_rows(self, query: _Query, *, skip_locked: bool = False) -> _Query:
+        """``query`` locking the rows it reads until the transaction ends (``FOR UPDATE``;
+        ``skip_locked`` passes over rows another transaction holds). Unchanged on SQLite,
+        where a write transaction already holds the whole file."""
+        ...
+
+    def lock_referenced(self, query: _Query) -> _Query:
+        """``query`` locking its rows against change but not against inserts that refer to
+        them (``FOR NO KEY UPDATE``): serialises checks that count a parent's children."""
+        ...
+
+    def scrub_freed_pages(self, conn: AsyncConnection) -> AbstractAsyncContextManager[None]:
+        """For the block, values replaced or deleted in ``conn`` are overwritten in the
+        database file rather than left in its free pages (SQLite's ``secure_delete``);
+        PostgreSQL's storage is not the store's to scrub, so nothing there."""
         ...
 
     def transaction_memo(self, conn: AsyncConnection) -> TransactionMemo | None:

@@ -31,18 +31,19 @@ log = logging.getLogger(__name__)
 _SCOPE = "tabhooks.write_scope"
 
 
-def async_url(url: str) -> str:
-    """Map the URL a user writes to the async driver tabhooks uses.
+def driver_url(url: str) -> str:
+    """Map the URL a user writes to the driver tabhooks uses for it.
 
-    ``sqlite:///x.db`` becomes ``sqlite+aiosqlite:///x.db``; ``postgresql://`` and
-    ``postgres://`` become ``postgresql+psycopg://``. URLs naming a driver are kept.
+    ``sqlite:///x.db`` becomes ``sqlite+pysqlite:///x.db`` (``sqlite+aiosqlite``, which older
+    releases used, is read the same way); ``postgresql://`` and ``postgres://`` become
+    ``postgresql+psycopg://`` (psycopg 3 serves the async engine and sync tools alike).
     """
     parsed = make_url(url)
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgres":
         backend = "postgresql"
     if backend == "sqlite" and driver in {"", "pysqlite", "aiosqlite"}:
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        parsed = parsed.set(drivername="sqlite+pysqlite")
     elif backend == "postgresql" and driver in {"", "psycopg", "psycopg2"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif backend not in {"sqlite", "postgresql"}:
@@ -93,8 +94,6 @@ class Store:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        #: ``sqlite`` or ``postgresql``.
-        self.dialect: str = backend.name
         #: The SQLite database file (``None`` for PostgreSQL and in-memory SQLite).
         self.database_path: Path | None = backend.database_path
         #: Set after a commit that queued deliveries (and on PostgreSQL by a NOTIFY from
@@ -102,10 +101,6 @@ class Store:
         self.new_work = asyncio.Event()
         #: Set when this process queued a background job (refresh, flow run).
         self.new_jobs = asyncio.Event()
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.dialect == "sqlite"
 
     @property
     def engine(self) -> AsyncEngine:
@@ -188,7 +183,7 @@ class Store:
 def open_store(url: str, **engine_kw: Any) -> Store:
     """Open the store at ``url`` on its back end (not yet migrated: see
     :func:`tabhooks.store.migrate`)."""
-    target = make_url(async_url(url))
+    target = make_url(driver_url(url))
     if target.get_backend_name() == "sqlite":
         return Store(SQLiteBackend(target))
     return Store(PostgresBackend(target, **engine_kw))

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.errors import ResourceNotFound
+from tabhooks.store.backend import backend_of
 from tabhooks.store.tables import inbox_bins, inbox_requests, sites, users, utcnow_precise
 
 #: The PostgreSQL channel live views LISTEN on; payloads are ``"<kind>:<bin id>"``.
@@ -28,11 +29,7 @@ NOTIFY_CHANNEL = "tabhooks_inbox"
 
 async def notify(conn: AsyncConnection, kind: str, bin_id: str) -> None:
     """Tell other processes' live views about a change, once this transaction commits."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": NOTIFY_CHANNEL, "payload": f"{kind}:{bin_id}"},
-        )
+    await backend_of(conn).notify(conn, NOTIFY_CHANNEL, f"{kind}:{bin_id}")
 
 
 # ----------------------------------------------------------------------------- bins
@@ -45,15 +42,10 @@ async def lock_for_quota(conn: AsyncConnection, site_id: str, user_id: str | Non
     would otherwise both see room for one more. ``FOR NO KEY UPDATE`` leaves the rows free for
     the key-share locks of every other insert that refers to them.
     """
-    if conn.dialect.name != "postgresql":
-        return
-    await conn.execute(
-        select(sites.c.id).where(sites.c.id == site_id).with_for_update(key_share=True)
-    )
+    backend = backend_of(conn)
+    await conn.execute(backend.lock_referenced(select(sites.c.id).where(sites.c.id == site_id)))
     if user_id is not None:
-        await conn.execute(
-            select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
-        )
+        await conn.execute(backend.lock_referenced(select(users.c.id).where(users.c.id == user_id)))
 
 
 async def bins_held(

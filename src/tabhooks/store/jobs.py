@@ -21,10 +21,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.store import listing
+from tabhooks.store.backend import backend_of
 from tabhooks.store.listing import EQ_IN, RANGE, Field, Kind
 from tabhooks.store.tables import jobs, utcnow, utcnow_precise
 
@@ -216,8 +217,7 @@ async def claim(conn: AsyncConnection, *, limit: int, lease_s: float, per_site: 
     """
     if limit <= 0:
         return []
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
+    await backend_of(conn).serialise(conn, _CLAIM_LOCK_KEY)
     now = utcnow_precise()
     running = (
         select(jobs.c.site_id, func.count().label("n"))

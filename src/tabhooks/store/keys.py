@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from tabhooks.store.crypto import SecretBox, SecretKeyError, generate_key, install
-from tabhooks.store.engine import async_url
+from tabhooks.store.engine import driver_url
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def load_secret_box(settings: KeySettings) -> SecretBox:
     configured = settings.secret_key.get_secret_value() if settings.secret_key else ""
     if configured.strip():
         return SecretBox(split_keys(configured), "TABHOOKS_SECRET_KEY")
-    url = make_url(async_url(settings.database_url))
+    url = make_url(driver_url(settings.database_url))
     is_sqlite = url.get_backend_name() == "sqlite"
     if settings.secret_key_file:
         path: Path | None = Path(settings.secret_key_file).expanduser()
@@ -98,7 +98,7 @@ def split_keys(text: str) -> list[str]:
 
 def default_key_file(database_url: str) -> Path | None:
     """The key file beside an SQLite database file; ``None`` for other stores."""
-    url = make_url(async_url(database_url))
+    url = make_url(driver_url(database_url))
     database = url.database or ""
     if url.get_backend_name() != "sqlite" or database in {"", ":memory:"}:
         return None

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from tabhooks.store import crypto
+from tabhooks.store.backend import backend_of
 from tabhooks.store.engine import Store
 from tabhooks.store.sealing import seal_stored_secrets
 
@@ -27,8 +27,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
     command.upgrade(alembic_config(connection), "head")
 
 
@@ -41,6 +39,9 @@ async def migrate(store: Store) -> None:
         SecretKeyError: Stored secrets do not open with the loaded keys.
     """
     async with store.write() as conn:
+        # Processes starting together (an API and its workers) take turns; the later ones
+        # then find the schema current.
+        await backend_of(conn).serialise(conn, _MIGRATION_LOCK_KEY)
         await conn.run_sync(_upgrade)
     if crypto.current() is not None:
         await seal_stored_secrets(store)

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import URL, Text, bindparam, event, func, select, text, update
+from sqlalchemy import URL, Select, Text, bindparam, event, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -30,6 +30,8 @@ from tabhooks.store.deliveries import (
 )
 from tabhooks.store.listen import Listener, Subscription
 from tabhooks.store.tables import UTCDateTime, deliveries, webhook_secrets
+
+_Query = TypeVar("_Query", bound=Select[Any])
 
 
 class PostgresBackend:
@@ -73,6 +75,20 @@ class PostgresBackend:
         await conn.execute(
             text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
         )
+
+    async def serialise(self, conn: AsyncConnection, key: int) -> None:
+        """A transaction-scoped advisory lock: released by the commit or rollback."""
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    def lock_rows(self, query: _Query, *, skip_locked: bool = False) -> _Query:
+        return query.with_for_update(skip_locked=skip_locked)
+
+    def lock_referenced(self, query: _Query) -> _Query:
+        return query.with_for_update(key_share=True)
+
+    @asynccontextmanager
+    async def scrub_freed_pages(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        yield
 
     def transaction_memo(self, conn: AsyncConnection) -> None:
         """None: other processes write meanwhile, so a transaction cannot tell what changed."""

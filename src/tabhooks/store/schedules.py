@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tabhooks.store.backend import backend_of
 from tabhooks.store.tables import contents, jobs, schedules, tasks, utcnow
 
 ACTIVE, SUSPENDED = "Active", "Suspended"
@@ -186,8 +187,7 @@ async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Sc
         .order_by(schedules.c.next_run_at, schedules.c.id)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = backend_of(conn).lock_rows(query, skip_locked=True)
     return [Schedule.from_row(r) for r in await conn.execute(query)]
 
 

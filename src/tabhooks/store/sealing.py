@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Table, Text, and_, or_, select, text, type_coerce, update
+from sqlalchemy import Column, Table, Text, and_, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tabhooks.store.backend import backend_of
 from tabhooks.store.crypto import SealedText, SecretBox, SecretKeyError, installed, is_sealed
 from tabhooks.store.engine import Store
 from tabhooks.store.tables import metadata
@@ -88,8 +89,7 @@ _Action = Callable[[SecretBox, str], str | None]
 async def _pass(store: Store, action: _Action) -> SealCount:
     changed = unchanged = unopened = 0
     async with store.write() as conn:
-        previous = await _set_secure_delete(conn, 1) if store.is_sqlite else None
-        try:
+        async with backend_of(conn).scrub_freed_pages(conn):
             for table, columns in sealed_columns():
                 (key,) = table.primary_key.columns
                 raw = [type_coerce(c, Text).label(c.name) for c in columns]
@@ -111,9 +111,6 @@ async def _pass(store: Store, action: _Action) -> SealCount:
                         else:
                             await _replace(conn, table, key, row[0], column, value, new)
                             changed += 1
-        finally:
-            if previous is not None:
-                await _set_secure_delete(conn, previous)
         if unopened:
             raise SecretKeyError(
                 f"{unopened} of {unopened + changed + unchanged} stored secrets do not open "
@@ -121,17 +118,9 @@ async def _pass(store: Store, action: _Action) -> SealCount:
                 "(restore it, or list it after the new one until `tabhooks admin rotate-key` "
                 "has run)"
             )
-    if changed and store.is_sqlite:
+    if changed:  # the replaced values must not linger in SQLite's write-ahead log either
         store.truncate_wal()
     return SealCount(changed, unchanged)
-
-
-async def _set_secure_delete(conn: AsyncConnection, value: int) -> int:
-    """Set SQLite's ``secure_delete`` for this connection (replaced values are overwritten
-    with zeros instead of left in free space); returns the previous setting."""
-    previous = int((await conn.execute(text("PRAGMA secure_delete"))).scalar() or 0)
-    await conn.execute(text(f"PRAGMA secure_delete={int(value)}"))
-    return previous
 
 
 async def _replace(

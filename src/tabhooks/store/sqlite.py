@@ -24,12 +24,13 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     URL,
     Connection,
     Engine,
+    Select,
     Text,
     bindparam,
     create_engine,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -62,6 +64,7 @@ _BUSY_TIMEOUT_MS = 10_000
 _READ_BUSY_TIMEOUT_MS = 200
 #: Mode of the SQLite database file; SQLite gives its -wal and -shm files the same mode.
 SQLITE_FILE_MODE = 0o600
+_Query = TypeVar("_Query", bound=Select[Any])
 
 
 class SQLiteBackend:
@@ -149,6 +152,27 @@ class SQLiteBackend:
 
     async def notify(self, conn: AsyncConnection, channel: str, payload: str = "") -> None:
         """Nothing to do: no other process listens."""
+
+    async def serialise(self, conn: AsyncConnection, key: int) -> None:
+        """Nothing: a write transaction holds the file's write lock (``BEGIN IMMEDIATE``)."""
+
+    def lock_rows(self, query: _Query, *, skip_locked: bool = False) -> _Query:
+        """``query`` unchanged: the write transaction holds the whole file."""
+        return query
+
+    def lock_referenced(self, query: _Query) -> _Query:
+        """``query`` unchanged: the write transaction holds the whole file."""
+        return query
+
+    @asynccontextmanager
+    async def scrub_freed_pages(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        """``PRAGMA secure_delete`` on for the block, then back to what it was."""
+        previous = int((await conn.execute(text("PRAGMA secure_delete"))).scalar() or 0)
+        await conn.execute(text("PRAGMA secure_delete=1"))
+        try:
+            yield
+        finally:
+            await conn.execute(text(f"PRAGMA secure_delete={previous}"))
 
     def transaction_memo(self, conn: AsyncConnection) -> _Memo:
         memo: _Memo = conn.transaction_memo  # type: ignore[attr-defined]

@@ -220,6 +220,8 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "site_id", "created_at"),
+    # A content page lists the events about one item (store.health.events_of).
+    Index(None, "resource_luid", "created_at"),
 )
 
 # ----------------------------------------------------------------------------- relay
