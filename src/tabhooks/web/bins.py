@@ -189,7 +189,7 @@ def _card_context(bin_: Bin, viewer: Viewer | None, base: str) -> dict[str, Any]
     """What the page, each request's row and the detail pane see: who is of the bin's site
     (``member``) and who may change the bin (``manager``): the settings form, with the secret,
     and the replay form are for the latter. A live row is never the selected one and belongs
-    to the newest page (no ``before``)."""
+    to the newest page (no ``before``); only a live row carries its pane (``with_pane``)."""
     return {
         "bin": bin_,
         "member": _member(viewer, bin_),
@@ -198,6 +198,7 @@ def _card_context(bin_: Bin, viewer: Viewer | None, base: str) -> dict[str, Any]
         "view": request_view,
         "selected_id": None,
         "before": None,
+        "with_pane": False,
     }
 
 
@@ -317,8 +318,9 @@ def _frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str
 
 
 def _card_frame(pages: Pages, item: Captured, context: dict[str, Any]) -> str:
-    """The ``request`` event of one captured request: its card, as the page renders it."""
-    html = pages.fragment("_request.html", item=item, **context)
+    """The ``request`` event of one captured request: its row, as the page renders it, with
+    its detail pane (inert until selected)."""
+    html = pages.fragment("_request.html", item=item, **{**context, "with_pane": True})
     payload = {"id": item.id, "webhook_id": item.webhook_msg_id, "html": html}
     return _frame("request", payload, item.id)
 

@@ -39,7 +39,6 @@
           pane.innerHTML = html;  // the server's template escaped every captured byte
           pane.dataset.shown = id;
           pane.removeAttribute("aria-busy");
-          document.dispatchEvent(new CustomEvent("tabhooks:pane", { detail: { id: id } }));
         })
         .catch(function () {
           if (mine !== asked) return;
@@ -54,7 +53,15 @@
       mark(id);
       remember(id);
       if (scroll) row.scrollIntoView({ block: "nearest" });
-      if (pane.dataset.shown !== id) show(id);
+      if (pane.dataset.shown === id) return;
+      // A live row brought its pane along (inert in a <template>): used once, then fetched.
+      var kept = row.querySelector("template.pane");
+      if (!kept) { show(id); return; }
+      asked++;
+      pane.removeAttribute("aria-busy");
+      pane.replaceChildren(kept.content);
+      kept.remove();
+      pane.dataset.shown = id;
     }
 
     function step(by) {
