@@ -4,7 +4,7 @@ never starts and fires nothing; a running refresh reports its progress connectio
 connection, and once cancelled fires no success event and is never completed.
 
 A "database" that hangs is a TCP listener on 127.0.0.1 that accepts and never answers
-(:class:`tests.acceptance.test_job_fairness.BlackHole`).
+(:class:`tests.support.listeners.CountingListener`, ``silent``).
 """
 
 from __future__ import annotations
@@ -17,18 +17,21 @@ from pathlib import Path
 import pytest
 import tableauserverclient as TSC
 
-from tests.acceptance.test_job_fairness import BlackHole, _events, _wait_events
-from tests.conftest import database_url_for
+from tests.support.jobs import (
+    events_for,
+    hanging_connection,
+    publish_datasource,
+    receiving,
+    serving,
+    signed_in,
+    wait_events,
+    wait_until,
+)
+from tests.support.listeners import CountingListener
 from tests.support.receiver import Receiver
-from tests.support.rest import Rest
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.server import ServerProcess
 from tests.support.tableau_samples import connection_xml
 
-REFRESH_EVENTS = (
-    "DatasourceRefreshStarted",
-    "DatasourceRefreshSucceeded",
-    "DatasourceRefreshFailed",
-)
 LEASE_S = 2
 #: One job of a site at a time, so a second one waits; a short lease, so a cancelled running
 #: job learns of it quickly.
@@ -37,7 +40,6 @@ JOB_ENV = {
     "TABHOOKS_JOB_LEASE_S": str(LEASE_S),
     "TABHOOKS_JOB_TIMEOUT_S": "60",
 }
-WAIT_S = 60.0
 
 
 def _datasource_file(*connections: str, caption: str = "sample") -> bytes:
@@ -55,33 +57,6 @@ def _datasource_file(*connections: str, caption: str = "sample") -> bytes:
     ).encode()
 
 
-def _signed_in(server: ServerProcess) -> TSC.Server:
-    tsc = TSC.Server(server.base_url, use_server_version=True)
-    tsc.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
-    return tsc
-
-
-def _publish(tsc: TSC.Server, tmp_path: Path, data: bytes) -> TSC.DatasourceItem:
-    name = f"jobs-{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{name}.tds"
-    path.write_bytes(data)
-    options = TSC.RequestOptions()
-    options.filter.add(TSC.Filter("name", "eq", "Default"))
-    project = tsc.projects.get(options)[0][0].id
-    return tsc.datasources.publish(
-        TSC.DatasourceItem(project, name=name), str(path), TSC.Server.PublishMode.CreateNew
-    )
-
-
-def _wait(what: str, check: object) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} never happened")
-
-
 # ----------------------------------------------------------------------------- queued jobs
 
 
@@ -91,20 +66,17 @@ def idle_server(
 ) -> Iterator[ServerProcess]:
     """No runner: every refresh stays queued (progress 0) until cancelled."""
     workdir = tmp_path_factory.mktemp("job-control-idle")
-    running = ServerProcess(
-        database_url_for(backend, request, workdir), workdir, args=("--dev", "--no-dispatcher")
-    ).start()
-    yield running
-    running.stop()
+    yield from serving(backend, request, workdir, {}, ("--dev", "--no-dispatcher"))
 
 
 def test_kill_all_jobs_sample_cancels_the_queued_ones(
     idle_server: ServerProcess, tmp_path: Path
 ) -> None:
-    tsc = _signed_in(idle_server)
+    tsc = signed_in(idle_server.base_url)
     try:
         queued = [
-            tsc.datasources.refresh(_publish(tsc, tmp_path, _ds_hyper())).id for _ in range(3)
+            tsc.datasources.refresh(publish_datasource(tsc, tmp_path, _ds_hyper())).id
+            for _ in range(3)
         ]
         # A job that finished as it was created (a publish asked as a job): progress 100.
         path = tmp_path / "done.tds"
@@ -142,60 +114,48 @@ def _ds_hyper() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def hole() -> Iterator[BlackHole]:
-    running = BlackHole().start()
-    yield running
-    running.stop()
+def hole() -> Iterator[CountingListener]:
+    with CountingListener(behaviour="silent") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
+    yield from receiving()
 
 
 @pytest.fixture(scope="module")
 def busy_server(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    workdir = tmp_path_factory.mktemp("job-control-busy")
-    running = ServerProcess(database_url_for(backend, request, workdir), workdir, JOB_ENV).start()
-    yield running
-    running.stop()
+    yield from serving(backend, request, tmp_path_factory.mktemp("job-control-busy"), JOB_ENV)
 
 
 @pytest.fixture(scope="module")
 def busy(busy_server: ServerProcess, receiver: Receiver) -> Iterator[TSC.Server]:
-    rest = Rest.sign_in(busy_server)
-    for event in REFRESH_EVENTS:
-        rest.create_webhook(f"control-{event}", event, receiver.url)
-    rest.close()
-    tsc = _signed_in(busy_server)
+    tsc = signed_in(busy_server.base_url, receiver=receiver)
     yield tsc
     tsc.auth.sign_out()
 
 
 def test_progress_while_running_then_cancel_running_and_pending(
-    busy: TSC.Server, hole: BlackHole, receiver: Receiver, tmp_path: Path
+    busy: TSC.Server, hole: CountingListener, receiver: Receiver, tmp_path: Path
 ) -> None:
-    slow = [  # distinct, or publishing would keep one
-        connection_xml("postgres", server="127.0.0.1", port=str(hole.port), dbname=f"db{n}")
-        for n in range(4)
-    ]
+    # Distinct, or publishing would keep one.
+    slow = [hanging_connection(hole, dbname=f"db{n}") for n in range(4)]
     # One quick connection and four that hang until libpq's 10 s connect timeout each, reached
     # in no set order: the refresh runs about 40 s, at 10 % when taken, then 26, 42, 58 and
     # 74 % as each connection is reached, 100 % only once it is over. Whenever the first of
     # those is reported, at least three hanging connections are still to come.
-    hanging = _publish(
+    hanging = publish_datasource(
         busy,
         tmp_path,
         _datasource_file(connection_xml("hyper"), *slow, caption="slow"),
     )
-    waiting = _publish(busy, tmp_path, _ds_hyper())
+    waiting = publish_datasource(busy, tmp_path, _ds_hyper())
     running_id = busy.datasources.refresh(hanging).id
     hole.wait("the refresh reaching a hanging connection", lambda h: h.open == 1)
-    _wait("progress past 10", lambda: busy.jobs.get_by_id(running_id).progress != "10")
+    wait_until("progress past 10", lambda: busy.jobs.get_by_id(running_id).progress != "10")
     running = busy.jobs.get_by_id(running_id)
     assert running.progress in ("26", "42", "58", "74")
     assert (running.started_at is not None, running.completed_at, running.finish_code) == (
@@ -213,13 +173,13 @@ def test_progress_while_running_then_cancel_running_and_pending(
     busy.jobs.cancel(pending_id)
     busy.jobs.cancel(running_id)
     hole.wait("the cancelled refresh hanging up", lambda h: h.open == 0)
-    reached = hole.accepted
+    reached = hole.connections
     time.sleep(2 * LEASE_S)  # time for a runner that still thought it held them to record them
 
     cancelled_running = busy.jobs.get_by_id(running_id)
     cancelled_pending = busy.jobs.get_by_id(pending_id)
     assert (cancelled_running.finish_code, cancelled_running.progress) == (2, "100")
     assert (cancelled_pending.finish_code, cancelled_pending.started_at) == (2, None)
-    assert _wait_events(receiver, hanging.id, 1) == ["DatasourceRefreshStarted"]  # nothing after
-    assert _events(receiver, waiting.id) == []  # never taken: not even started
-    assert hole.accepted == reached  # no connection after the cancellation
+    assert wait_events(receiver, hanging.id, 1) == ["DatasourceRefreshStarted"]  # nothing after
+    assert events_for(receiver, waiting.id) == []  # never taken: not even started
+    assert hole.connections == reached  # no connection after the cancellation

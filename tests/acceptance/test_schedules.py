@@ -16,20 +16,14 @@ seconds, in UTC), and the scheduler looks every half second (``TABHOOKS_SCHEDULE
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,11 +33,22 @@ import pytest
 import tableauserverclient as TSC
 from sqlalchemy.engine import make_url
 
-from tests.conftest import database_url_for
 from tests.support.databases import new_postgres_url, new_sqlite_url
+from tests.support.jobs import (
+    Worker,
+    csv_file,
+    events_for,
+    publish_datasource,
+    receiving,
+    serving,
+    signed_in,
+    textscan,
+    wait_events,
+)
+from tests.support.listeners import CountingListener
 from tests.support.receiver import Receiver
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess, store_env
-from tests.support.tableau_samples import connection_xml, datasource_xml
+from tests.support.server import ServerProcess
+from tests.support.tableau_samples import connection_xml
 
 POLL_S = 0.5
 LEASE_S = 2
@@ -52,85 +57,27 @@ SCHEDULE_ENV = {
     "TABHOOKS_JOB_LEASE_S": str(LEASE_S),
     "TABHOOKS_JOB_TIMEOUT_S": "60",
 }
-REFRESH_EVENTS = (
-    "DatasourceRefreshStarted",
-    "DatasourceRefreshSucceeded",
-    "DatasourceRefreshFailed",
-)
 #: How far ahead a schedule is made due: long enough to add its task before it runs.
 LEAD_S = 6
-WAIT_S = 60.0
 
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
+    yield from receiving()
 
 
 @pytest.fixture(scope="module")
 def server(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    workdir = tmp_path_factory.mktemp("schedules")
-    url = database_url_for(backend, request, workdir)
-    running = ServerProcess(url, workdir, SCHEDULE_ENV).start()
-    yield running
-    running.stop()
-
-
-def _signed_in(base_url: str, receiver: Receiver) -> TSC.Server:
-    """The bootstrap admin, with a webhook per refresh event to ``receiver``."""
-    tsc = TSC.Server(base_url, use_server_version=True)
-    tsc.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
-    for event in REFRESH_EVENTS:
-        body = (
-            f'<tsRequest><webhook name="sched-{event}-{uuid.uuid4().hex[:6]}" event="{event}">'
-            f'<webhook-destination><webhook-destination-http method="POST" url="{receiver.url}"/>'
-            "</webhook-destination></webhook></tsRequest>"
-        )
-        httpx.post(
-            f"{tsc.baseurl}/sites/{tsc.site_id}/webhooks",
-            content=body,
-            headers={"X-Tableau-Auth": tsc.auth_token},
-        ).raise_for_status()
-    return tsc
+    yield from serving(backend, request, tmp_path_factory.mktemp("schedules"), SCHEDULE_ENV)
 
 
 @pytest.fixture(scope="module")
 def tsc(server: ServerProcess, receiver: Receiver) -> Iterator[TSC.Server]:
-    signed_in = _signed_in(server.base_url, receiver)
-    yield signed_in
-    signed_in.auth.sign_out()
-
-
-def _project(tsc: TSC.Server) -> str:
-    options = TSC.RequestOptions()
-    options.filter.add(TSC.Filter("name", "eq", "Default"))
-    return str(tsc.projects.get(options)[0][0].id)
-
-
-def _datasource(
-    tsc: TSC.Server,
-    tmp_path: Path,
-    connection: str,
-    credentials: tuple[str, str] | None = None,
-) -> TSC.DatasourceItem:
-    name = f"ds-{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{name}.tds"
-    path.write_bytes(datasource_xml(connection, name))
-    embedded = TSC.ConnectionCredentials(*credentials, embed=True) if credentials else None
-    item = TSC.DatasourceItem(_project(tsc), name=name)
-    return tsc.datasources.publish(
-        item, str(path), TSC.Server.PublishMode.CreateNew, connection_credentials=embedded
-    )
-
-
-def _csv(tmp_path: Path) -> Path:
-    data = tmp_path / f"{uuid.uuid4().hex}.csv"
-    data.write_text("id,amount\n1,2\n")
-    return data
+    client = signed_in(server.base_url, receiver=receiver)
+    yield client
+    client.auth.sign_out()
 
 
 def _due_soon(tsc: TSC.Server, *, suspended: bool = False) -> tuple[str, datetime]:
@@ -153,20 +100,6 @@ def _due_soon(tsc: TSC.Server, *, suspended: bool = False) -> tuple[str, datetim
     return str(created.id), start
 
 
-def _events(receiver: Receiver, luid: str) -> list[str]:
-    payloads = [json.loads(r.body) for r in list(receiver.requests)]
-    return [p["event_type"] for p in payloads if p.get("resource_luid") == luid]
-
-
-def _wait_events(receiver: Receiver, luid: str, count: int) -> list[str]:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if len(found := _events(receiver, luid)) >= count:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"expected {count} events for {luid}, got {_events(receiver, luid)}")
-
-
 def _jobs_of(tsc: TSC.Server, name: str) -> list[TSC.BackgroundJobItem]:
     jobs, _ = tsc.jobs.get(TSC.RequestOptions(pagesize=1000))
     return [j for j in jobs if j.title == name]
@@ -175,14 +108,14 @@ def _jobs_of(tsc: TSC.Server, name: str) -> list[TSC.BackgroundJobItem]:
 def test_a_due_schedule_refreshes_on_its_own_and_a_suspended_one_does_not(
     tsc: TSC.Server, receiver: Receiver, tmp_path: Path
 ) -> None:
-    scheduled = _datasource(tsc, tmp_path, connection_xml("textscan", filename=str(_csv(tmp_path))))
-    idle = _datasource(tsc, tmp_path, connection_xml("textscan", filename=str(_csv(tmp_path))))
+    scheduled = publish_datasource(tsc, tmp_path, textscan(csv_file(tmp_path)))
+    idle = publish_datasource(tsc, tmp_path, textscan(csv_file(tmp_path)))
     active_id, due = _due_soon(tsc)
     suspended_id, _ = _due_soon(tsc, suspended=True)
     tsc.schedules.add_to_schedule(active_id, datasource=scheduled)
     tsc.schedules.add_to_schedule(suspended_id, datasource=idle)
 
-    assert _wait_events(receiver, scheduled.id, 2) == [
+    assert wait_events(receiver, scheduled.id, 2) == [
         "DatasourceRefreshStarted",
         "DatasourceRefreshSucceeded",
     ]
@@ -195,8 +128,8 @@ def test_a_due_schedule_refreshes_on_its_own_and_a_suspended_one_does_not(
     assert task.last_run_at is not None and task.consecutive_failed_count == 0
 
     time.sleep(4 * POLL_S)  # the scheduler looked several times since the suspended one came due
-    assert _events(receiver, idle.id) == [] and _jobs_of(tsc, idle.name) == []
-    assert _events(receiver, scheduled.id) == [
+    assert events_for(receiver, idle.id) == [] and _jobs_of(tsc, idle.name) == []
+    assert events_for(receiver, scheduled.id) == [
         "DatasourceRefreshStarted",
         "DatasourceRefreshSucceeded",
     ]
@@ -205,13 +138,13 @@ def test_a_due_schedule_refreshes_on_its_own_and_a_suspended_one_does_not(
 def test_a_scheduled_refresh_of_a_broken_connection_fails(
     tsc: TSC.Server, receiver: Receiver, tmp_path: Path
 ) -> None:
-    data = _csv(tmp_path)
-    datasource = _datasource(tsc, tmp_path, connection_xml("textscan", filename=str(data)))
+    data = csv_file(tmp_path)
+    datasource = publish_datasource(tsc, tmp_path, textscan(data))
     schedule_id, _ = _due_soon(tsc)
     tsc.schedules.add_to_schedule(schedule_id, datasource=datasource)
     data.unlink()  # the file the data source reads is gone
 
-    assert _wait_events(receiver, datasource.id, 2) == [
+    assert wait_events(receiver, datasource.id, 2) == [
         "DatasourceRefreshStarted",
         "DatasourceRefreshFailed",
     ]
@@ -227,10 +160,8 @@ def test_runs_missed_while_down_are_one_run_at_start_up(receiver: Receiver, tmp_
     database_url = new_sqlite_url(tmp_path)
     first = ServerProcess(database_url, tmp_path, SCHEDULE_ENV).start()
     try:
-        tsc = _signed_in(first.base_url, receiver)
-        datasource = _datasource(
-            tsc, tmp_path, connection_xml("textscan", filename=str(_csv(tmp_path)))
-        )
+        tsc = signed_in(first.base_url, receiver=receiver)
+        datasource = publish_datasource(tsc, tmp_path, textscan(csv_file(tmp_path)))
         start = (datetime.now(UTC) + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
         created = tsc.schedules.create(
             TSC.ScheduleItem(
@@ -256,18 +187,17 @@ def test_runs_missed_while_down_are_one_run_at_start_up(receiver: Receiver, tmp_
 
     second = ServerProcess(database_url, tmp_path, SCHEDULE_ENV).start()
     try:
-        events = _wait_events(receiver, datasource.id, 2)
+        events = wait_events(receiver, datasource.id, 2)
         time.sleep(4 * POLL_S)
         assert (
-            _events(receiver, datasource.id)
+            events_for(receiver, datasource.id)
             == events
             == [
                 "DatasourceRefreshStarted",
                 "DatasourceRefreshSucceeded",
             ]
         )
-        tsc = TSC.Server(second.base_url, use_server_version=True)
-        tsc.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
+        tsc = signed_in(second.base_url)
         assert len(_jobs_of(tsc, datasource.name)) == 1
         assert tsc.schedules.get_by_id(created.id).next_run_at == start
         tsc.auth.sign_out()
@@ -277,98 +207,29 @@ def test_runs_missed_while_down_are_one_run_at_start_up(receiver: Receiver, tmp_
 
 # ----------------------------------------------- PostgreSQL: two workers share the schedules
 
-_READY = re.compile(r"tabhooks worker (\S+) delivering")
 
-
-@dataclass
-class Worker:
-    """A real ``python -m tabhooks worker`` (dispatcher, job runner and scheduler)."""
-
-    database_url: str
-    workdir: Path
-    output: list[str] = field(default_factory=list)
-    process: subprocess.Popen[str] | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> Worker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")}
-        env.update(TABHOOKS_DATABASE_URL=self.database_url, TABHOOKS_DEV="true")
-        env.update(PYTHONUNBUFFERED="1", **store_env(self.database_url), **SCHEDULE_ENV)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tabhooks", "worker"],
-            cwd=self.workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-        if not self.ready.wait(WAIT_S) or self.process.poll() is not None:
-            raise RuntimeError("tabhooks worker did not start:\n" + "".join(self.output))
-        return self
-
-    def _pump(self) -> None:
-        assert self.process and self.process.stdout
-        for line in self.process.stdout:
-            self.output.append(line)
-            if _READY.search(line):
-                self.ready.set()
-        self.ready.set()
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@dataclass
-class FirstConnectionHangs:
+class FirstConnectionHangs(CountingListener):
     """A TCP relay on 127.0.0.1 to a real database: its first client is accepted and never
     answered (a refresh stuck connecting), every later one is piped through to the database."""
 
-    target: tuple[str, int]
-    accepted: int = 0
-    _listener: socket.socket | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _sockets: list[socket.socket] = field(default_factory=list)
+    def __init__(self, target: tuple[str, int]) -> None:
+        super().__init__(behaviour="silent")
+        self.target = target
+        self._taken = 0
+        self._count = threading.Lock()
 
-    def start(self) -> FirstConnectionHangs:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    @property
-    def port(self) -> int:
-        assert self._listener is not None
-        return int(self._listener.getsockname()[1])
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            self._sockets.append(client)
-            if self.accepted == 1:
-                continue  # held open, never answered
-            upstream = socket.create_connection(self.target)
-            self._sockets.append(upstream)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+    def handle(self, client: socket.socket) -> None:
+        with self._count:
+            self._taken += 1
+            first = self._taken == 1
+        if first:
+            super().handle(client)  # held open, never answered
+            return
+        with socket.create_connection(self.target) as upstream:
+            back = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
+            back.start()
+            self._pipe(client, upstream)
+            back.join()
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
@@ -381,13 +242,6 @@ class FirstConnectionHangs:
             for end in (source, sink):
                 with suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._listener is not None:
-            self._listener.close()
-        for sock in self._sockets:
-            sock.close()
 
 
 @pytest.fixture()
@@ -419,14 +273,13 @@ def test_two_workers_on_postgres_fire_each_due_run_once(
         cleanup.callback(server.stop)
         server.start()
         for _ in range(2):
-            worker = Worker(database_url, tmp_path)
+            worker = Worker(database_url, tmp_path, SCHEDULE_ENV)
             cleanup.callback(worker.stop)
-            worker.start()
-        tsc = _signed_in(server.base_url, receiver)
+            worker.start().wait_ready()
+        tsc = signed_in(server.base_url, receiver=receiver)
         cleanup.callback(tsc.auth.sign_out)
         sources = [
-            _datasource(tsc, tmp_path, connection_xml("textscan", filename=str(_csv(tmp_path))))
-            for _ in range(3)
+            publish_datasource(tsc, tmp_path, textscan(csv_file(tmp_path))) for _ in range(3)
         ]
         start = (datetime.now(UTC) + timedelta(seconds=LEAD_S + 2)).replace(microsecond=0)
         for datasource in sources:
@@ -440,10 +293,10 @@ def test_two_workers_on_postgres_fire_each_due_run_once(
             tsc.schedules.add_to_schedule(schedule.id, datasource=datasource)
 
         for datasource in sources:
-            _wait_events(receiver, datasource.id, 2)
+            wait_events(receiver, datasource.id, 2)
         time.sleep(4 * POLL_S)
         for datasource in sources:
-            assert _events(receiver, datasource.id) == [
+            assert events_for(receiver, datasource.id) == [
                 "DatasourceRefreshStarted",
                 "DatasourceRefreshSucceeded",
             ]
@@ -463,10 +316,10 @@ def test_killing_the_worker_running_a_scheduled_refresh_loses_nothing(
         server = ServerProcess(database_url, tmp_path, SCHEDULE_ENV, ("--dev", "--no-dispatcher"))
         cleanup.callback(server.stop)
         server.start()
-        worker_a = Worker(database_url, tmp_path)
+        worker_a = Worker(database_url, tmp_path, SCHEDULE_ENV)
         cleanup.callback(worker_a.stop)
-        worker_a.start()
-        tsc = _signed_in(server.base_url, receiver)
+        worker_a.start().wait_ready()
+        tsc = signed_in(server.base_url, receiver=receiver)
         cleanup.callback(tsc.auth.sign_out)
         connection = connection_xml(
             "postgres",
@@ -475,30 +328,28 @@ def test_killing_the_worker_running_a_scheduled_refresh_loses_nothing(
             dbname=warehouse["dbname"],
             username=warehouse["user"],
         )
-        datasource = _datasource(
+        datasource = publish_datasource(
             tsc, tmp_path, connection, (warehouse["user"], warehouse["password"])
         )
         schedule_id, _ = _due_soon(tsc)
         tsc.schedules.add_to_schedule(schedule_id, datasource=datasource)
 
-        deadline = time.monotonic() + WAIT_S
-        while relay.accepted < 1:  # worker A's refresh is connecting (and hangs)
-            assert time.monotonic() < deadline, "the scheduled refresh never connected"
-            time.sleep(0.05)
-        worker_b = Worker(database_url, tmp_path)
+        # Worker A's refresh is connecting (and hangs).
+        relay.wait("the scheduled refresh connecting", lambda r: r.connections >= 1)
+        worker_b = Worker(database_url, tmp_path, SCHEDULE_ENV)
         cleanup.callback(worker_b.stop)
-        worker_b.start()
+        worker_b.start().wait_ready()
         worker_a.kill()
 
-        assert _wait_events(receiver, datasource.id, 2) == [
+        assert wait_events(receiver, datasource.id, 2) == [
             "DatasourceRefreshStarted",
             "DatasourceRefreshSucceeded",
         ]
         time.sleep(2 * LEASE_S)  # a second completion, had there been one, would show by now
-        assert _events(receiver, datasource.id) == [
+        assert events_for(receiver, datasource.id) == [
             "DatasourceRefreshStarted",
             "DatasourceRefreshSucceeded",
         ]
         (job,) = _jobs_of(tsc, datasource.name)
         assert job.status == "Success"
-        assert relay.accepted == 2  # A's hung attempt, then B's
+        assert relay.connections == 2  # A's hung attempt, then B's
