@@ -49,6 +49,7 @@ from tests.conftest import database_url_for
 from tests.support import authz
 from tests.support.authz import (
     ADMINS,
+    ADMINS_ANY_SITE,
     ALLOW,
     BIN_MANAGERS_ONLY,
     DENIED,
@@ -57,17 +58,23 @@ from tests.support.authz import (
     HIDDEN,
     LOGIN_FAILED,
     MEMBERS,
+    MEMBERS_ANY_SITE,
     OWNER_OR_ADMIN,
     PUBLIC,
     PUBLISHERS,
     REFUSED,
     REJECTED,
+    SELF,
     SERVER_ONLY,
+    SERVER_ONLY_HIDDEN,
     UNAUTH,
     Call,
     Case,
     Outcome,
+    call,
     expect,
+    form,
+    page,
     ui,
     with_,
 )
@@ -129,9 +136,7 @@ def _content_rows(kind: str) -> dict[tuple[str, str], Case | tuple[Case, ...]]:
 
     return {
         ("POST", coll): Case(PUBLISHERS, _publish_call(kind)),
-        ("GET", coll): Case(
-            with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/{kind}s")
-        ),
+        ("GET", coll): Case(MEMBERS_ANY_SITE, lambda w, a: Call("GET", f"{a.api}/{kind}s")),
         ("GET", f"{coll}/{{content_id}}"): Case(
             MEMBERS, lambda w, a: Call("GET", f"{a.api}/{kind}s/{target(w)}")
         ),
@@ -146,9 +151,8 @@ def _content_rows(kind: str) -> dict[tuple[str, str], Case | tuple[Case, ...]]:
         ("DELETE", f"{coll}/{{content_id}}"): Case(
             OWNER_OR_ADMIN, lambda w, a: Call("DELETE", f"{a.api}/{kind}s/{w.content(kind)}")
         ),
-        # Downloading needs ExportXml, which the Viewer template All Users holds lacks.
         ("GET", f"{coll}/{{content_id}}/content"): Case(
-            OWNER_OR_ADMIN, lambda w, a: Call("GET", f"{a.api}/{kind}s/{target(w)}/content")
+            MEMBERS, lambda w, a: Call("GET", f"{a.api}/{kind}s/{target(w)}/content")
         ),
         ("GET", f"{coll}/{{content_id}}/connections"): Case(
             MEMBERS, lambda w, a: Call("GET", f"{a.api}/{kind}s/{target(w)}/connections")
@@ -338,8 +342,7 @@ def _permission_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
         return Call("DELETE", f"{a.api}/{path}/users/{w.a.bystander}/ExportXml/Deny")
 
     rows[("GET", defaults)] = Case(
-        MEMBERS,
-        lambda w, a: Call("GET", f"{a.api}/projects/{w.a.project}/default-permissions/workbooks"),
+        MEMBERS, call("GET", "{a.api}/projects/{w.a.project}/default-permissions/workbooks")
     )
     rows[("PUT", defaults)] = Case(
         ADMINS,
@@ -358,11 +361,9 @@ def _permission_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
 def _group_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
     """Groups are read by every member and changed by administrators only."""
     return {
-        ("GET", f"{SITE}/groups"): Case(
-            with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/groups")
-        ),
+        ("GET", f"{SITE}/groups"): Case(MEMBERS_ANY_SITE, call("GET", "{a.api}/groups")),
         ("POST", f"{SITE}/groups"): Case(
-            with_(ADMINS, other=ALLOW),
+            ADMINS_ANY_SITE,
             lambda w, a: Call(
                 "POST", f"{a.api}/groups", content=xml(f'<group name="{w.unique("g")}"/>')
             ),
@@ -404,7 +405,7 @@ def _group_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
             ),
         ),
         ("GET", f"{SITE}/users/{{user_id}}/groups"): Case(
-            MEMBERS, lambda w, a: Call("GET", f"{a.api}/users/{w.a.bystander}/groups")
+            MEMBERS, call("GET", "{a.api}/users/{w.a.bystander}/groups")
         ),
     }
 
@@ -542,7 +543,7 @@ def _favorite_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
     return {
         ("GET", f"{favorites}/{{user_id}}"): (
             Case(
-                expect(ALLOW, other=ALLOW),
+                SELF,
                 lambda w, a: Call("GET", f"{a.api}/favorites/{_own_id(w, a)}"),
                 label="own",
             ),
@@ -580,17 +581,15 @@ def _favorite_rows() -> dict[tuple[str, str], Case | tuple[Case, ...]]:
 #: Every route of the app, and what each principal may get from it.
 MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     # -- public --------------------------------------------------------------------------------
-    ("GET", "/tabhooks/openapi.json"): Case(
-        PUBLIC, lambda w, a: Call("GET", "/tabhooks/openapi.json")
-    ),
-    ("GET", "/tabhooks/docs"): Case(PUBLIC, lambda w, a: Call("GET", "/tabhooks/docs")),
+    ("GET", "/tabhooks/openapi.json"): Case(PUBLIC, call("GET", "/tabhooks/openapi.json")),
+    ("GET", "/tabhooks/docs"): Case(PUBLIC, call("GET", "/tabhooks/docs")),
     ("GET", "/tabhooks/docs/assets"): Case(
-        PUBLIC, lambda w, a: Call("GET", "/tabhooks/docs/assets/swagger-ui.css")
+        PUBLIC, call("GET", "/tabhooks/docs/assets/swagger-ui.css")
     ),
-    ("GET", "/metrics"): Case(PUBLIC, lambda w, a: Call("GET", "/metrics")),
-    ("GET", "/tabhooks/v1/health"): Case(PUBLIC, lambda w, a: Call("GET", "/tabhooks/v1/health")),
-    ("GET", f"{API}/serverinfo"): Case(PUBLIC, lambda w, a: Call("GET", "/api/3.28/serverinfo")),
-    ("GET", f"{API}/serverInfo"): Case(PUBLIC, lambda w, a: Call("GET", "/api/3.28/serverInfo")),
+    ("GET", "/metrics"): Case(PUBLIC, call("GET", "/metrics")),
+    ("GET", "/tabhooks/v1/health"): Case(PUBLIC, call("GET", "/tabhooks/v1/health")),
+    ("GET", f"{API}/serverinfo"): Case(PUBLIC, call("GET", "/api/3.28/serverinfo")),
+    ("GET", f"{API}/serverInfo"): Case(PUBLIC, call("GET", "/api/3.28/serverInfo")),
     # The relay's inbound URL and a bin's capture URL are capabilities: no session needed.
     ("POST", "/relay/{route_id}"): Case(
         PUBLIC, lambda w, a: Call("POST", f"/relay/{w.a.relay}", json=_PAYLOAD)
@@ -601,8 +600,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     # -- sign-in, sign-out, switch site ------------------------------------------------------------
     ("POST", f"{API}/auth/signin"): Case(with_(PUBLIC, unlicensed=UNAUTH), _sign_in),
     ("POST", f"{API}/auth/signout"): Case(
-        with_(MEMBERS, other=ALLOW),
-        lambda w, a: Call("POST", "/api/3.28/auth/signout", fresh_login=True),
+        MEMBERS_ANY_SITE, call("POST", "/api/3.28/auth/signout", fresh_login=True)
     ),
     ("POST", f"{API}/auth/switchSite"): Case(with_(MEMBERS, other=DENIED), _switch_site),
     # -- sites ---------------------------------------------------------------------------------------
@@ -616,12 +614,8 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             ),
         ),
     ),
-    ("GET", f"{API}/sites"): Case(
-        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", "/api/3.28/sites")
-    ),
-    ("GET", f"{API}/sites/{{site_key}}"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"/api/3.28/sites/{w.a.id}")
-    ),
+    ("GET", f"{API}/sites"): Case(MEMBERS_ANY_SITE, call("GET", "/api/3.28/sites")),
+    ("GET", f"{API}/sites/{{site_key}}"): Case(MEMBERS, call("GET", "/api/3.28/sites/{w.a.id}")),
     ("PUT", f"{API}/sites/{{site_id}}"): (
         Case(
             with_(ADMINS, other=REFUSED),
@@ -643,17 +637,15 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ),
     ),
     # -- users ---------------------------------------------------------------------------------------
-    ("POST", f"{SITE}/users"): Case(with_(ADMINS, other=ALLOW), _adopt_or_add),
-    ("GET", f"{SITE}/users"): Case(
-        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/users")
-    ),
+    ("POST", f"{SITE}/users"): Case(ADMINS_ANY_SITE, _adopt_or_add),
+    ("GET", f"{SITE}/users"): Case(MEMBERS_ANY_SITE, call("GET", "{a.api}/users")),
     ("GET", f"{SITE}/users/{{user_id}}"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"{a.api}/users/{w.a.bystander}")
+        MEMBERS, call("GET", "{a.api}/users/{w.a.bystander}")
     ),
     ("PUT", f"{SITE}/users/{{user_id}}"): (
         Case(ADMINS, _user_update(lambda w, a: w.user()[0]), label="user of this site only"),
         Case(
-            expect(ALLOW, other=ALLOW),
+            SELF,
             _user_update(lambda w, a: a.user_id or w.a.bystander),
             label="oneself",
         ),
@@ -663,7 +655,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             label="user who is also on another site",
         ),
         Case(
-            expect(FORBIDDEN, server=ALLOW, other=FORBIDDEN),
+            SERVER_ONLY,
             _user_update(lambda w, a: w.server_admin_id),
             label="the server administrator",
         ),
@@ -682,14 +674,14 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     ("POST", "/tabhooks/v1/personal-access-tokens"): (
         Case(
-            expect(ALLOW, other=ALLOW),
+            SELF,
             lambda w, a: Call(
                 "POST", "/tabhooks/v1/personal-access-tokens", json={"name": w.unique("pat")}
             ),
             label="own token",
         ),
         Case(
-            expect(FORBIDDEN, server=ALLOW, other=FORBIDDEN),
+            SERVER_ONLY,
             lambda w, a: Call(
                 "POST",
                 "/tabhooks/v1/personal-access-tokens",
@@ -699,7 +691,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ),
         # A missing user answers like an existing one, so names cannot be enumerated.
         Case(
-            expect(FORBIDDEN, server=HIDDEN, other=FORBIDDEN),
+            SERVER_ONLY_HIDDEN,
             lambda w, a: Call(
                 "POST",
                 "/tabhooks/v1/personal-access-tokens",
@@ -710,19 +702,19 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     ("GET", "/tabhooks/v1/personal-access-tokens"): (
         Case(
-            expect(ALLOW, other=ALLOW),
+            SELF,
             lambda w, a: Call("GET", "/tabhooks/v1/personal-access-tokens"),
             label="own tokens",
         ),
         Case(
-            expect(FORBIDDEN, server=ALLOW, other=FORBIDDEN),
+            SERVER_ONLY,
             lambda w, a: Call(
                 "GET", "/tabhooks/v1/personal-access-tokens", params={"user": w.a.bystander_name}
             ),
             label="another user's tokens",
         ),
         Case(
-            expect(FORBIDDEN, server=HIDDEN, other=FORBIDDEN),
+            SERVER_ONLY_HIDDEN,
             lambda w, a: Call(
                 "GET", "/tabhooks/v1/personal-access-tokens", params={"user": w.unique("nobody")}
             ),
@@ -731,12 +723,12 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     ("DELETE", "/tabhooks/v1/personal-access-tokens/{name}"): (
         Case(
-            expect(ALLOW, other=ALLOW),
+            SELF,
             lambda w, a: Call("DELETE", f"/tabhooks/v1/personal-access-tokens/{w.pat(a)}"),
             label="own token",
         ),
         Case(
-            expect(FORBIDDEN, server=ALLOW, other=FORBIDDEN),
+            SERVER_ONLY,
             lambda w, a: Call(
                 "DELETE",
                 f"/tabhooks/v1/personal-access-tokens/"
@@ -747,9 +739,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ),
     ),
     # -- projects and views --------------------------------------------------------------------------
-    ("GET", f"{SITE}/projects"): Case(
-        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/projects")
-    ),
+    ("GET", f"{SITE}/projects"): Case(MEMBERS_ANY_SITE, call("GET", "{a.api}/projects")),
     ("POST", f"{SITE}/projects"): Case(
         ADMINS,
         lambda w, a: Call(
@@ -759,7 +749,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ),
     ),
     ("GET", f"{SITE}/projects/{{project_id}}"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"{a.api}/projects/{w.a.project}")
+        MEMBERS, call("GET", "{a.api}/projects/{w.a.project}")
     ),
     ("PUT", f"{SITE}/projects/{{project_id}}"): Case(
         ADMINS,
@@ -773,14 +763,10 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ADMINS, lambda w, a: Call("DELETE", f"{a.api}/projects/{w.project()}")
     ),
     ("GET", f"{SITE}/workbooks/{{workbook_id}}/views"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"{a.api}/workbooks/{w.a.workbook}/views")
+        MEMBERS, call("GET", "{a.api}/workbooks/{w.a.workbook}/views")
     ),
-    ("GET", f"{SITE}/views"): Case(
-        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/views")
-    ),
-    ("GET", f"{SITE}/views/{{view_id}}"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"{a.api}/views/{w.a.view}")
-    ),
+    ("GET", f"{SITE}/views"): Case(MEMBERS_ANY_SITE, call("GET", "{a.api}/views")),
+    ("GET", f"{SITE}/views/{{view_id}}"): Case(MEMBERS, call("GET", "{a.api}/views/{w.a.view}")),
     # -- content -------------------------------------------------------------------------------------
     **_content_rows("workbook"),
     **_content_rows("datasource"),
@@ -788,7 +774,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     **_tag_rows(),
     **_favorite_rows(),
     ("POST", f"{SITE}/fileUploads"): Case(
-        with_(PUBLISHERS, other=ALLOW), lambda w, a: Call("POST", f"{a.api}/fileUploads")
+        with_(PUBLISHERS, other=ALLOW), call("POST", "{a.api}/fileUploads")
     ),
     # An upload session is its starter's alone: anyone else finds nothing.
     ("PUT", f"{SITE}/fileUploads/{{upload_id}}"): Case(
@@ -805,8 +791,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ),
     ),
     ("GET", f"{SITE}/dataQualityWarnings/{{content_type}}/{{content_id}}"): Case(
-        MEMBERS,
-        lambda w, a: Call("GET", f"{a.api}/dataQualityWarnings/datasource/{w.a.datasource}"),
+        MEMBERS, call("GET", "{a.api}/dataQualityWarnings/datasource/{w.a.datasource}")
     ),
     ("PUT", f"{SITE}/dataQualityWarnings/{{content_type}}/{{content_id}}"): Case(
         OWNER_OR_ADMIN,
@@ -817,11 +802,10 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ),
     ),
     ("DELETE", f"{SITE}/dataQualityWarnings/{{content_type}}/{{content_id}}"): Case(
-        OWNER_OR_ADMIN,
-        lambda w, a: Call("DELETE", f"{a.api}/dataQualityWarnings/datasource/{w.a.labelled}"),
+        OWNER_OR_ADMIN, call("DELETE", "{a.api}/dataQualityWarnings/datasource/{w.a.labelled}")
     ),
     ("GET", f"{SITE}/dataQualityWarnings/{{warning_id}}"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"{a.api}/dataQualityWarnings/{w.a.warning}")
+        MEMBERS, call("GET", "{a.api}/dataQualityWarnings/{w.a.warning}")
     ),
     ("PUT", f"{SITE}/dataQualityWarnings/{{warning_id}}"): Case(
         OWNER_OR_ADMIN,
@@ -840,27 +824,23 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     **_permission_rows(),
     # -- jobs ----------------------------------------------------------------------------------------
     ("POST", f"{SITE}/workbooks/{{workbook_id}}/refresh"): Case(
-        OWNER_OR_ADMIN,  # ExtractRefresh or Write (flows: Execute or Write)
+        PUBLISHERS,
         lambda w, a: Call(
             "POST", f"{a.api}/workbooks/{w.content('workbook')}/refresh", content=xml("")
         ),
     ),
     ("POST", f"{SITE}/datasources/{{datasource_id}}/refresh"): Case(
-        OWNER_OR_ADMIN,  # ExtractRefresh or Write (flows: Execute or Write)
+        PUBLISHERS,
         lambda w, a: Call(
             "POST", f"{a.api}/datasources/{w.content('datasource')}/refresh", content=xml("")
         ),
     ),
     ("POST", f"{SITE}/flows/{{flow_id}}/run"): Case(
-        OWNER_OR_ADMIN,  # ExtractRefresh or Write (flows: Execute or Write)
+        PUBLISHERS,
         lambda w, a: Call("POST", f"{a.api}/flows/{w.content('flow')}/run", content=xml("")),
     ),
-    ("GET", f"{SITE}/jobs/{{job_id}}"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"{a.api}/jobs/{w.a.job}")
-    ),
-    ("GET", f"{SITE}/jobs"): Case(
-        with_(ADMINS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/jobs")
-    ),
+    ("GET", f"{SITE}/jobs/{{job_id}}"): Case(MEMBERS, call("GET", "{a.api}/jobs/{w.a.job}")),
+    ("GET", f"{SITE}/jobs"): Case(ADMINS_ANY_SITE, call("GET", "{a.api}/jobs")),
     # Cancelling is for whoever queued the job (the owner here) and administrators.
     ("PUT", f"{SITE}/jobs/{{job_id}}"): Case(
         OWNER_OR_ADMIN, lambda w, a: Call("PUT", f"{a.api}/jobs/{w.job()}", content=xml(""))
@@ -878,7 +858,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             ),
         ),
     ),
-    ("GET", f"{API}/schedules"): Case(SERVER_ONLY, lambda w, a: Call("GET", "/api/3.28/schedules")),
+    ("GET", f"{API}/schedules"): Case(SERVER_ONLY, call("GET", "/api/3.28/schedules")),
     ("GET", f"{API}/schedules/{{schedule_id}}"): Case(
         SERVER_ONLY, lambda w, a: Call("GET", f"/api/3.28/schedules/{_schedule(w)}")
     ),
@@ -925,11 +905,11 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     # Everyone lists (their own site's tasks: all for administrators, their content's for others).
     ("GET", f"{SITE}/schedules/{{schedule_id}}/extracts"): Case(
-        with_(MEMBERS, other=ALLOW),
+        MEMBERS_ANY_SITE,
         lambda w, a: Call("GET", f"{a.api}/schedules/{_schedule(w)}/extracts"),
     ),
     ("GET", f"{SITE}/tasks/extractRefreshes"): Case(
-        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/tasks/extractRefreshes")
+        MEMBERS_ANY_SITE, call("GET", "{a.api}/tasks/extractRefreshes")
     ),
     ("GET", f"{SITE}/tasks/extractRefreshes/{{task_id}}"): Case(
         TASK_READERS, lambda w, a: Call("GET", f"{a.api}/tasks/extractRefreshes/{_task(w)}")
@@ -963,9 +943,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             ),
         ),
     ),
-    ("GET", f"{SITE}/tasks/runFlow"): Case(
-        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/tasks/runFlow")
-    ),
+    ("GET", f"{SITE}/tasks/runFlow"): Case(MEMBERS_ANY_SITE, call("GET", "{a.api}/tasks/runFlow")),
     ("GET", f"{SITE}/tasks/runFlow/{{task_id}}"): Case(
         TASK_READERS, lambda w, a: Call("GET", f"{a.api}/tasks/runFlow/{_task(w, 'flow')}")
     ),
@@ -977,7 +955,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     # -- webhooks (Tableau) --------------------------------------------------------------------------
     ("POST", f"{SITE}/webhooks"): Case(
-        with_(ADMINS, other=ALLOW),
+        ADMINS_ANY_SITE,
         lambda w, a: Call(
             "POST",
             f"{a.api}/webhooks",
@@ -987,11 +965,9 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             ),
         ),
     ),
-    ("GET", f"{SITE}/webhooks"): Case(
-        with_(ADMINS, other=ALLOW), lambda w, a: Call("GET", f"{a.api}/webhooks")
-    ),
+    ("GET", f"{SITE}/webhooks"): Case(ADMINS_ANY_SITE, call("GET", "{a.api}/webhooks")),
     ("GET", f"{SITE}/webhooks/{{webhook_id}}"): Case(
-        ADMINS, lambda w, a: Call("GET", f"{a.api}/webhooks/{w.a.webhook}")
+        ADMINS, call("GET", "{a.api}/webhooks/{w.a.webhook}")
     ),
     ("PUT", f"{SITE}/webhooks/{{webhook_id}}"): Case(
         ADMINS,
@@ -1004,15 +980,12 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     # Tableau answers 400113 for a webhook Test Webhook cannot find (ours or another site's).
     ("GET", f"{SITE}/webhooks/{{webhook_id}}/test"): Case(
-        with_(ADMINS, other=REJECTED),
-        lambda w, a: Call("GET", f"{a.api}/webhooks/{w.a.webhook}/test"),
+        with_(ADMINS, other=REJECTED), call("GET", "{a.api}/webhooks/{w.a.webhook}/test")
     ),
     # -- operations API --------------------------------------------------------------------------
-    ("GET", f"{OPS}/deliveries"): Case(
-        with_(ADMINS, other=ALLOW), lambda w, a: Call("GET", f"{a.ops}/deliveries")
-    ),
+    ("GET", f"{OPS}/deliveries"): Case(ADMINS_ANY_SITE, call("GET", "{a.ops}/deliveries")),
     ("GET", f"{OPS}/deliveries/{{delivery_id}}"): Case(
-        ADMINS, lambda w, a: Call("GET", f"{a.ops}/deliveries/{w.a.delivery}")
+        ADMINS, call("GET", "{a.ops}/deliveries/{w.a.delivery}")
     ),
     # The delivery is still pending (no dispatcher): 409000 comes after the role check.
     ("POST", f"{OPS}/deliveries/{{delivery_id}}/redeliver"): Case(
@@ -1021,13 +994,13 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ok_codes=frozenset({"409000"}),
     ),
     ("POST", f"{OPS}/deliveries/recover"): Case(
-        with_(ADMINS, other=ALLOW),
+        ADMINS_ANY_SITE,
         lambda w, a: Call(
             "POST", f"{a.ops}/deliveries/recover", json={"since": "2026-01-01T00:00:00Z"}
         ),
     ),
     ("GET", f"{OPS}/webhooks/{{webhook_id}}/secret"): Case(
-        ADMINS, lambda w, a: Call("GET", f"{a.ops}/webhooks/{w.a.webhook}/secret")
+        ADMINS, call("GET", "{a.ops}/webhooks/{w.a.webhook}/secret")
     ),
     ("POST", f"{OPS}/webhooks/{{webhook_id}}/secret"): Case(
         ADMINS, lambda w, a: Call("POST", f"{a.ops}/webhooks/{w.webhook()}/secret")
@@ -1044,14 +1017,14 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     # -- inbox (JSON) --------------------------------------------------------------------------------
     ("POST", "/tabhooks/v1/inbox/bins"): Case(
-        with_(MEMBERS, other=ALLOW),
+        MEMBERS_ANY_SITE,
         lambda w, a: Call("POST", "/tabhooks/v1/inbox/bins", json={"name": w.unique("own-bin")}),
     ),
     ("GET", "/tabhooks/v1/inbox/bins"): Case(
-        with_(MEMBERS, other=ALLOW), lambda w, a: Call("GET", "/tabhooks/v1/inbox/bins")
+        MEMBERS_ANY_SITE, call("GET", "/tabhooks/v1/inbox/bins")
     ),
     ("GET", "/tabhooks/v1/inbox/bins/{bin_id}"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"/tabhooks/v1/inbox/bins/{w.a.bin}")
+        MEMBERS, call("GET", "/tabhooks/v1/inbox/bins/{w.a.bin}")
     ),
     ("PATCH", "/tabhooks/v1/inbox/bins/{bin_id}"): Case(
         with_(BIN_MANAGERS_ONLY, other=HIDDEN),
@@ -1064,15 +1037,14 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         lambda w, a: Call("DELETE", f"/tabhooks/v1/inbox/bins/{w.bin()}"),
     ),
     ("GET", "/tabhooks/v1/inbox/bins/{bin_id}/requests"): Case(
-        MEMBERS, lambda w, a: Call("GET", f"/tabhooks/v1/inbox/bins/{w.a.bin}/requests")
+        MEMBERS, call("GET", "/tabhooks/v1/inbox/bins/{w.a.bin}/requests")
     ),
     ("DELETE", "/tabhooks/v1/inbox/bins/{bin_id}/requests"): Case(
         with_(BIN_MANAGERS_ONLY, other=HIDDEN),
         lambda w, a: Call("DELETE", f"/tabhooks/v1/inbox/bins/{w.bin()}/requests"),
     ),
     ("GET", "/tabhooks/v1/inbox/bins/{bin_id}/requests/{request_id}"): Case(
-        MEMBERS,
-        lambda w, a: Call("GET", f"/tabhooks/v1/inbox/bins/{w.a.bin}/requests/{w.a.bin_request}"),
+        MEMBERS, call("GET", "/tabhooks/v1/inbox/bins/{w.a.bin}/requests/{w.a.bin_request}")
     ),
     ("POST", "/tabhooks/v1/inbox/bins/{bin_id}/requests/{request_id}/replay"): Case(
         with_(BIN_MANAGERS_ONLY, other=HIDDEN),
@@ -1085,7 +1057,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     # -- relays --------------------------------------------------------------------------------------
     ("POST", "/tabhooks/v1/relays"): (
         Case(
-            with_(ADMINS, other=ALLOW),
+            ADMINS_ANY_SITE,
             lambda w, a: Call(
                 "POST",
                 "/tabhooks/v1/relays",
@@ -1127,11 +1099,9 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             label="enrich with a profile that is not saved",
         ),
     ),
-    ("GET", "/tabhooks/v1/relays"): Case(
-        with_(ADMINS, other=ALLOW), lambda w, a: Call("GET", "/tabhooks/v1/relays")
-    ),
+    ("GET", "/tabhooks/v1/relays"): Case(ADMINS_ANY_SITE, call("GET", "/tabhooks/v1/relays")),
     ("GET", "/tabhooks/v1/relays/{route_id}"): Case(
-        ADMINS, lambda w, a: Call("GET", f"/tabhooks/v1/relays/{w.a.relay}")
+        ADMINS, call("GET", "/tabhooks/v1/relays/{w.a.relay}")
     ),
     ("PUT", "/tabhooks/v1/relays/{route_id}"): Case(
         ADMINS,
@@ -1144,66 +1114,46 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ADMINS, lambda w, a: Call("POST", f"/tabhooks/v1/relays/{w.a.relay}/test", json={})
     ),
     # -- dashboard -----------------------------------------------------------------------------------
-    ("GET", "/ui"): Case(PUBLIC, lambda w, a: Call("GET", "/ui", ui=True)),
-    ("GET", "/ui/"): Case(PUBLIC, lambda w, a: Call("GET", "/ui/", ui=True)),
-    ("GET", "/ui/login"): Case(PUBLIC, lambda w, a: Call("GET", "/ui/login", ui=True)),
+    ("GET", "/ui"): page(PUBLIC, "/ui"),
+    ("GET", "/ui/"): page(PUBLIC, "/ui/"),
+    ("GET", "/ui/login"): page(PUBLIC, "/ui/login"),
     ("POST", "/ui/login"): Case(with_(PUBLIC, unlicensed=LOGIN_FAILED), _ui_sign_in),
     ("POST", "/ui/logout"): Case(
-        ui(with_(MEMBERS, other=ALLOW)),
-        lambda w, a: Call("POST", "/ui/logout", form={}, ui=True, fresh_login=True),
+        ui(MEMBERS_ANY_SITE), call("POST", "/ui/logout", form={}, ui=True, fresh_login=True)
     ),
-    ("GET", "/ui/webhooks"): Case(
-        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/webhooks", ui=True)
+    ("GET", "/ui/webhooks"): page(ADMINS_ANY_SITE, "/ui/webhooks"),
+    ("GET", "/ui/webhooks/{webhook_id}"): page(ADMINS, "/ui/webhooks/{w.a.webhook}"),
+    ("GET", "/ui/webhooks/{webhook_id}/deliveries"): page(
+        ADMINS, "/ui/webhooks/{w.a.webhook}/deliveries"
     ),
-    ("GET", "/ui/webhooks/{webhook_id}"): Case(
-        ui(ADMINS), lambda w, a: Call("GET", f"/ui/webhooks/{w.a.webhook}", ui=True)
-    ),
-    ("GET", "/ui/webhooks/{webhook_id}/deliveries"): Case(
-        ui(ADMINS), lambda w, a: Call("GET", f"/ui/webhooks/{w.a.webhook}/deliveries", ui=True)
-    ),
-    ("POST", "/ui/webhooks/{webhook_id}/enable"): Case(
-        ui(ADMINS),
-        lambda w, a: Call("POST", f"/ui/webhooks/{w.a.webhook}/enable", form={}, ui=True),
-    ),
+    ("POST", "/ui/webhooks/{webhook_id}/enable"): form(ADMINS, "/ui/webhooks/{w.a.webhook}/enable"),
     ("POST", "/ui/webhooks/{webhook_id}/disable"): Case(
         ui(ADMINS),
         lambda w, a: Call(
             "POST", f"/ui/webhooks/{w.webhook()}/disable", form={"reason": "matrix"}, ui=True
         ),
     ),
-    ("POST", "/ui/webhooks/{webhook_id}/test"): Case(
-        ui(with_(ADMINS, other=REJECTED)),
-        lambda w, a: Call("POST", f"/ui/webhooks/{w.a.webhook}/test", form={}, ui=True),
+    ("POST", "/ui/webhooks/{webhook_id}/test"): form(
+        with_(ADMINS, other=REJECTED), "/ui/webhooks/{w.a.webhook}/test"
     ),
-    ("POST", "/ui/deliveries/{delivery_id}/redeliver"): Case(
-        ui(ADMINS),
-        lambda w, a: Call("POST", f"/ui/deliveries/{w.a.delivery}/redeliver", form={}, ui=True),
+    ("POST", "/ui/deliveries/{delivery_id}/redeliver"): form(
+        ADMINS, "/ui/deliveries/{w.a.delivery}/redeliver"
     ),
-    ("GET", "/ui/deliveries"): Case(
-        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/deliveries", ui=True)
-    ),
-    ("GET", "/ui/deliveries/{delivery_id}"): Case(
-        ui(ADMINS), lambda w, a: Call("GET", f"/ui/deliveries/{w.a.delivery}", ui=True)
-    ),
-    ("GET", "/ui/deliveries/{delivery_id}/attempts"): Case(
-        ui(ADMINS), lambda w, a: Call("GET", f"/ui/deliveries/{w.a.delivery}/attempts", ui=True)
+    ("GET", "/ui/deliveries"): page(ADMINS_ANY_SITE, "/ui/deliveries"),
+    ("GET", "/ui/deliveries/{delivery_id}"): page(ADMINS, "/ui/deliveries/{w.a.delivery}"),
+    ("GET", "/ui/deliveries/{delivery_id}/attempts"): page(
+        ADMINS, "/ui/deliveries/{w.a.delivery}/attempts"
     ),
     # The first page and the project docs are for anyone (clients never call them).
-    ("GET", "/"): Case(PUBLIC, lambda w, a: Call("GET", "/")),
-    ("GET", "/ui/docs"): Case(PUBLIC, lambda w, a: Call("GET", "/ui/docs", ui=True)),
-    ("GET", "/ui/docs/"): Case(PUBLIC, lambda w, a: Call("GET", "/ui/docs/", ui=True)),
-    ("GET", "/ui/docs/{name}"): Case(
-        PUBLIC, lambda w, a: Call("GET", "/ui/docs/relay.md", ui=True)
-    ),
-    ("GET", "/ui/docs/screenshots/{name}"): Case(
-        PUBLIC, lambda w, a: Call("GET", "/ui/docs/screenshots/inbox.png", ui=True)
-    ),
+    ("GET", "/"): Case(PUBLIC, call("GET", "/")),
+    ("GET", "/ui/docs"): page(PUBLIC, "/ui/docs"),
+    ("GET", "/ui/docs/"): page(PUBLIC, "/ui/docs/"),
+    ("GET", "/ui/docs/{name}"): page(PUBLIC, "/ui/docs/relay.md"),
+    ("GET", "/ui/docs/screenshots/{name}"): page(PUBLIC, "/ui/docs/screenshots/inbox.png"),
     # Managing webhooks from the dashboard: the REST API's rule (site and server admins).
-    ("GET", "/ui/webhooks/new"): Case(
-        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/webhooks/new", ui=True)
-    ),
+    ("GET", "/ui/webhooks/new"): page(ADMINS_ANY_SITE, "/ui/webhooks/new"),
     ("POST", "/ui/webhooks"): Case(
-        ui(with_(ADMINS, other=ALLOW)),
+        ui(ADMINS_ANY_SITE),
         lambda w, a: Call(
             "POST",
             "/ui/webhooks",
@@ -1216,9 +1166,7 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             ui=True,
         ),
     ),
-    ("GET", "/ui/webhooks/{webhook_id}/edit"): Case(
-        ui(ADMINS), lambda w, a: Call("GET", f"/ui/webhooks/{w.a.webhook}/edit", ui=True)
-    ),
+    ("GET", "/ui/webhooks/{webhook_id}/edit"): page(ADMINS, "/ui/webhooks/{w.a.webhook}/edit"),
     ("POST", "/ui/webhooks/{webhook_id}/edit"): Case(
         ui(ADMINS),
         lambda w, a: Call(
@@ -1248,14 +1196,10 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
         ),
     ),
     # Relay routes from the dashboard: as /tabhooks/v1/relays (site and server admins).
-    ("GET", "/ui/relays"): Case(
-        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/relays", ui=True)
-    ),
-    ("GET", "/ui/relays/new"): Case(
-        ui(with_(ADMINS, other=ALLOW)), lambda w, a: Call("GET", "/ui/relays/new", ui=True)
-    ),
+    ("GET", "/ui/relays"): page(ADMINS_ANY_SITE, "/ui/relays"),
+    ("GET", "/ui/relays/new"): page(ADMINS_ANY_SITE, "/ui/relays/new"),
     ("POST", "/ui/relays"): Case(
-        ui(with_(ADMINS, other=ALLOW)),
+        ui(ADMINS_ANY_SITE),
         lambda w, a: Call(
             "POST",
             "/ui/relays",
@@ -1269,12 +1213,8 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
             ui=True,
         ),
     ),
-    ("GET", "/ui/relays/{route_id}"): Case(
-        ui(ADMINS), lambda w, a: Call("GET", f"/ui/relays/{w.a.relay}", ui=True)
-    ),
-    ("GET", "/ui/relays/{route_id}/edit"): Case(
-        ui(ADMINS), lambda w, a: Call("GET", f"/ui/relays/{w.a.relay}/edit", ui=True)
-    ),
+    ("GET", "/ui/relays/{route_id}"): page(ADMINS, "/ui/relays/{w.a.relay}"),
+    ("GET", "/ui/relays/{route_id}/edit"): page(ADMINS, "/ui/relays/{w.a.relay}/edit"),
     ("POST", "/ui/relays/{route_id}/edit"): Case(
         ui(ADMINS),
         lambda w, a: Call(
@@ -1296,21 +1236,11 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     # Content pages: every member reads content (jobs and events only shown to admins).
     # What runs next: the viewer's tasks (all of the site's for administrators), and the
     # server schedules for server administrators.
-    ("GET", "/ui/schedules"): Case(
-        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/schedules", ui=True)
-    ),
-    ("GET", "/ui/schedules/"): Case(
-        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/schedules/", ui=True)
-    ),
-    ("GET", "/ui/content"): Case(
-        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/content", ui=True)
-    ),
-    ("GET", "/ui/content/"): Case(
-        ui(with_(MEMBERS, other=ALLOW)), lambda w, a: Call("GET", "/ui/content/", ui=True)
-    ),
-    ("GET", "/ui/content/views/{view_id}"): Case(
-        ui(MEMBERS), lambda w, a: Call("GET", f"/ui/content/views/{w.a.view}", ui=True)
-    ),
+    ("GET", "/ui/schedules"): page(MEMBERS_ANY_SITE, "/ui/schedules"),
+    ("GET", "/ui/schedules/"): page(MEMBERS_ANY_SITE, "/ui/schedules/"),
+    ("GET", "/ui/content"): page(MEMBERS_ANY_SITE, "/ui/content"),
+    ("GET", "/ui/content/"): page(MEMBERS_ANY_SITE, "/ui/content/"),
+    ("GET", "/ui/content/views/{view_id}"): page(MEMBERS, "/ui/content/views/{w.a.view}"),
     ("GET", "/ui/content/{section}/{content_id}"): (
         Case(
             ui(MEMBERS),

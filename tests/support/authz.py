@@ -188,6 +188,15 @@ PUBLISHERS = expect(ALLOW, viewer=FORBIDDEN, read_only=FORBIDDEN, explorer=FORBI
 OWNER_OR_ADMIN = expect(FORBIDDEN, owner=ALLOW, sae=ALLOW, sac=ALLOW, server=ALLOW)
 SERVER_ONLY = expect(FORBIDDEN, server=ALLOW, other=FORBIDDEN)
 BIN_MANAGERS_ONLY = expect(REFUSED, owner=ALLOW, sae=ALLOW, sac=ALLOW, server=ALLOW)
+#: Every member; site B's administrator is answered too, from site B's own data (a listing,
+#: a creation on their own site).
+MEMBERS_ANY_SITE = with_(MEMBERS, other=ALLOW)
+#: Site and server administrators; site B's administrator is answered from site B's own data.
+ADMINS_ANY_SITE = with_(ADMINS, other=ALLOW)
+#: Whoever is signed in, acting on what is their own (their tokens, their name, favorites).
+SELF = expect(ALLOW, other=ALLOW)
+#: Only the server administrator, who learns no more than that the name is unknown (404).
+SERVER_ONLY_HIDDEN = expect(FORBIDDEN, server=HIDDEN, other=FORBIDDEN)
 
 
 @dataclass(frozen=True)
@@ -249,3 +258,35 @@ class Case:
     call: Callable[[Any, Any], Call]
     ok_codes: frozenset[str] = frozenset()
     label: str = ""
+
+
+CallBuilder = Callable[[Any, Any], Call]
+
+
+def call(method: str, path: str | Callable[[Any, Any], str], **options: Any) -> CallBuilder:
+    """A :attr:`Case.call` that sends the same kind of request for every actor.
+
+    Args:
+        path: A template formatted with the world ``w`` and the actor ``a``
+            (``"{a.api}/views/{w.a.view}"``), or a function of them for a path that needs a
+            fresh target (``lambda w, a: f"{a.api}/groups/{w.group()}"``).
+        options: The other fields of :class:`Call` (``ui``, ``form``, ``params``, ...).
+    """
+
+    def build(w: Any, a: Any) -> Call:
+        where = path(w, a) if callable(path) else path.format(w=w, a=a)
+        return Call(method, where, **options)
+
+    return build
+
+
+def page(expect: Mapping[str, Outcome], path: str, label: str = "", **options: Any) -> Case:
+    """A dashboard page fetched with the actor's dashboard session (see :func:`ui`)."""
+    return Case(ui(expect), call("GET", path, ui=True, **options), label=label)
+
+
+def form(
+    expect: Mapping[str, Outcome], path: str | Callable[[Any, Any], str], **fields: str
+) -> Case:
+    """A dashboard form posted with the actor's session and CSRF token (see :func:`ui`)."""
+    return Case(ui(expect), call("POST", path, form=fields, ui=True))
