@@ -32,13 +32,16 @@ class Seeded:
     store: Store
     site_id: str
     admin_id: str
+    #: The database URL the store was opened on (for opening more stores on it).
+    url: str
 
 
 @pytest.fixture
 async def seeded(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Seeded]:
-    store = open_store(database_url_for(backend, request, tmp_path))
+    url = database_url_for(backend, request, tmp_path)
+    store = open_store(url)
     try:
         await migrate(store)
         await bootstrap(store, Settings(admin_password="pw"))
@@ -46,6 +49,6 @@ async def seeded(
             site = await sites_store.get_by_content_url(conn, "")
             admin = await users_store.find_identity(conn, "admin")
         assert site is not None and admin is not None
-        yield Seeded(store, site.id, str(admin["id"]))
+        yield Seeded(store, site.id, str(admin["id"]), url)
     finally:
         await store.dispose()

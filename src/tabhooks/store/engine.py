@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.store.backend import Backend
 from tabhooks.store.listen import Subscription
@@ -101,17 +101,6 @@ class Store:
         self.new_work = asyncio.Event()
         #: Set when this process queued a background job (refresh, flow run).
         self.new_jobs = asyncio.Event()
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """PostgreSQL's async engine (an SQLite store has none: see tabhooks.store.sqlite).
-
-        Raises:
-            AttributeError: On SQLite.
-        """
-        if not isinstance(self.backend, PostgresBackend):
-            raise AttributeError("an SQLite store has no async engine")
-        return self.backend.engine
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -149,8 +149,7 @@ async def test_concurrent_claimers_never_share_a_job_or_pass_the_cap(
     busy, other = seeded.site_id, await _site(seeded.store, "Other")
     await _queue(seeded.store, busy, 20)
     await _queue(seeded.store, other, 20)
-    url = seeded.store.engine.url.render_as_string(hide_password=False)
-    claimers = [open_store(url) for _ in range(4)]
+    claimers = [open_store(seeded.url) for _ in range(4)]
     try:
         rounds = await asyncio.gather(
             *(_claim(s, limit=3, per_site=3) for s in claimers for _ in range(3))

@@ -123,7 +123,8 @@ async def test_keys_that_open_nothing_are_refused_and_change_nothing(
 async def test_sqlite_keeps_no_copy_of_what_it_sealed(tmp_path: Path, keys: list[str]) -> None:
     """Sealed in place, the values in clear are overwritten in the file, not left in free
     space or in the write-ahead log (a copied file would otherwise still hold them)."""
-    store = open_store(f"sqlite:///{tmp_path / 'upgraded.db'}")
+    url = f"sqlite:///{tmp_path / 'upgraded.db'}"
+    store = open_store(url)
     try:
         await migrate(store)
         await bootstrap(store, Settings(admin_password="pw"))
@@ -131,7 +132,7 @@ async def test_sqlite_keeps_no_copy_of_what_it_sealed(tmp_path: Path, keys: list
             site = await sites_store.get_by_content_url(conn, "")
             admin = await users_store.find_identity(conn, "admin")
         assert site is not None and admin is not None
-        seeded = Seeded(store, site.id, str(admin["id"]))
+        seeded = Seeded(store, site.id, str(admin["id"]), url)
         plain = [f"whsec_{number:04d}" + "Q" * 40 for number in range(60)]
         async with store.write() as conn:
             hook = await webhooks_store.create(
