@@ -151,8 +151,9 @@ def _content_rows(kind: str) -> dict[tuple[str, str], Case | tuple[Case, ...]]:
         ("DELETE", f"{coll}/{{content_id}}"): Case(
             OWNER_OR_ADMIN, lambda w, a: Call("DELETE", f"{a.api}/{kind}s/{w.content(kind)}")
         ),
+        # Downloading needs ExportXml, which the Viewer template All Users holds lacks.
         ("GET", f"{coll}/{{content_id}}/content"): Case(
-            MEMBERS, lambda w, a: Call("GET", f"{a.api}/{kind}s/{target(w)}/content")
+            OWNER_OR_ADMIN, lambda w, a: Call("GET", f"{a.api}/{kind}s/{target(w)}/content")
         ),
         ("GET", f"{coll}/{{content_id}}/connections"): Case(
             MEMBERS, lambda w, a: Call("GET", f"{a.api}/{kind}s/{target(w)}/connections")
@@ -824,19 +825,19 @@ MATRIX: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     **_permission_rows(),
     # -- jobs ----------------------------------------------------------------------------------------
     ("POST", f"{SITE}/workbooks/{{workbook_id}}/refresh"): Case(
-        PUBLISHERS,
+        OWNER_OR_ADMIN,  # ExtractRefresh or Write (flows: Execute or Write)
         lambda w, a: Call(
             "POST", f"{a.api}/workbooks/{w.content('workbook')}/refresh", content=xml("")
         ),
     ),
     ("POST", f"{SITE}/datasources/{{datasource_id}}/refresh"): Case(
-        PUBLISHERS,
+        OWNER_OR_ADMIN,  # ExtractRefresh or Write (flows: Execute or Write)
         lambda w, a: Call(
             "POST", f"{a.api}/datasources/{w.content('datasource')}/refresh", content=xml("")
         ),
     ),
     ("POST", f"{SITE}/flows/{{flow_id}}/run"): Case(
-        PUBLISHERS,
+        OWNER_OR_ADMIN,  # ExtractRefresh or Write (flows: Execute or Write)
         lambda w, a: Call("POST", f"{a.api}/flows/{w.content('flow')}/run", content=xml("")),
     ),
     ("GET", f"{SITE}/jobs/{{job_id}}"): Case(MEMBERS, call("GET", "{a.api}/jobs/{w.a.job}")),
