@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import database_url_for
-from tests.support.receiver import Receiver
+from tests.support.receiver import Received, Receiver
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
 
 #: Retries fast enough to watch a failed attempt become a success within a test.
@@ -340,15 +340,14 @@ def test_clear_then_delete(admin: Admin) -> None:
     assert httpx.get(f"{admin.bins_url}/{created['id']}", headers=admin.headers).status_code == 404
 
 
-def test_replay_sends_the_captured_request_through_the_sender(admin: Admin) -> None:
+def _captured_then_replayed(
+    admin: Admin, body: bytes, headers: dict[str, str], receiver: Receiver
+) -> tuple[dict[str, Any], Received]:
+    """Capture ``body`` with ``headers`` in a new bin, replay it to ``receiver``: the replay's
+    answer and what arrived."""
     created = admin.create_bin()
-    httpx.post(
-        created["url"],
-        content=b'{"event_type": "WorkbookCreated"}',
-        headers={"webhook-id": "msg_replayed", "Content-Type": "application/json"},
-    ).raise_for_status()
+    httpx.post(created["url"], content=body, headers=headers).raise_for_status()
     (stored,) = admin.requests(created["id"])
-    receiver = Receiver(status=201, body=b"got it").start()
     try:
         result = httpx.post(
             f"{admin.bins_url}/{created['id']}/requests/{stored['id']}/replay",
@@ -356,23 +355,32 @@ def test_replay_sends_the_captured_request_through_the_sender(admin: Admin) -> N
             headers=admin.headers,
         )
         assert result.status_code == 200, result.text
-        assert result.json()["status"] == 201 and result.json()["response_body"] == "got it"
         (arrived,) = receiver.wait_for(1)
-        assert arrived.method == "POST" and arrived.body == b'{"event_type": "WorkbookCreated"}'
-        assert arrived.headers["webhook-id"] == "msg_replayed"
     finally:
         receiver.stop()
+    return result.json(), arrived
+
+
+def test_replay_sends_the_captured_request_through_the_sender(admin: Admin) -> None:
+    result, arrived = _captured_then_replayed(
+        admin,
+        b'{"event_type": "WorkbookCreated"}',
+        {"webhook-id": "msg_replayed", "Content-Type": "application/json"},
+        Receiver(status=201, body=b"got it").start(),
+    )
+    assert result["status"] == 201 and result["response_body"] == "got it"
+    assert arrived.method == "POST" and arrived.body == b'{"event_type": "WorkbookCreated"}'
+    assert arrived.headers["webhook-id"] == "msg_replayed"
 
 
 def test_replay_drops_credentials_and_hop_by_hop_headers(admin: Admin) -> None:
     """Replay sends on what ``tabhooks listen --forward`` does: no credentials, and no header
     the sender's ``Connection`` named hop-by-hop (replay once kept a list of its own, which
     sent such a header on)."""
-    created = admin.create_bin()
-    httpx.post(
-        created["url"],
-        content=b"{}",
-        headers={
+    _, arrived = _captured_then_replayed(
+        admin,
+        b"{}",
+        {
             "webhook-id": "msg_kept",
             "Authorization": "Bearer not-for-the-replay",
             "Cookie": "session=not-for-the-replay",
@@ -380,19 +388,8 @@ def test_replay_drops_credentials_and_hop_by_hop_headers(admin: Admin) -> None:
             "Connection": "keep-alive, X-Hop",
             "X-Hop": "this hop only",
         },
-    ).raise_for_status()
-    (stored,) = admin.requests(created["id"])
-    receiver = Receiver().start()
-    try:
-        result = httpx.post(
-            f"{admin.bins_url}/{created['id']}/requests/{stored['id']}/replay",
-            json={"url": receiver.url},
-            headers=admin.headers,
-        )
-        assert result.status_code == 200, result.text
-        (arrived,) = receiver.wait_for(1)
-    finally:
-        receiver.stop()
+        Receiver().start(),
+    )
     assert arrived.headers["webhook-id"] == "msg_kept"
     for dropped in ("authorization", "cookie", "x-tableau-auth", "x-hop"):
         assert dropped not in arrived.headers, arrived.headers
