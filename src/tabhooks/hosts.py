@@ -4,8 +4,8 @@ Links the server hands out — a bin's ``url`` and ``ui_url``, a relay message's
 workbook's ``webpageUrl`` — are built from ``TABHOOKS_PUBLIC_URL`` when it is set and from the
 request otherwise, so an unchecked ``Host: evil.example`` would make the server hand out links
 to someone else's site (and lets a DNS-rebinding page talk to a server on localhost). The app
-therefore answers only the hosts :func:`allowed_hosts` lists (Starlette's
-``TrustedHostMiddleware``; any other gets 400): the loopback names, the public URL's host, the
+therefore answers only the hosts :func:`allowed_hosts` lists (:class:`HostCheck`, in the
+app's request guard; any other gets 400): the loopback names, the public URL's host, the
 address ``tabhooks serve`` binds when it is a specific one, and ``TABHOOKS_ALLOWED_HOSTS``.
 
 Host names are compared as Starlette parses the header: lower case, without the port, IPv6
@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from starlette._utils import parse_host_header
 
 if TYPE_CHECKING:
     from tabhooks.config import Settings
@@ -31,7 +34,7 @@ _NAME = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 
 
 def host_pattern(value: str) -> str:
-    """``value`` as TrustedHostMiddleware compares it; ``ValueError`` if it is not a host.
+    """``value`` as :class:`HostCheck` compares it; ``ValueError`` if it is not a host.
 
     Args:
         value: A host name, an IP address (IPv6 with or without brackets), ``*.domain``
@@ -75,6 +78,59 @@ def allowed_hosts(settings: Settings) -> list[str]:
         found.append(bound)
     found.extend(settings.allowed_hosts)
     return list(dict.fromkeys(found))
+
+
+class HostCheck:
+    """Whether a ``Host`` header names one of the allowed hosts, as Starlette decides it.
+
+    The test is Starlette's ``TrustedHostMiddleware``'s: the header parsed by
+    the same function (``starlette._utils.parse_host_header``: the port dropped, IPv6 literals
+    kept in brackets, malformed headers refused), lower-cased, then equal to a pattern or, for
+    ``*.domain``, ending in ``.domain``; ``*`` allows anything (tests/unit/test_hosts.py holds
+    the two to the same answers). What differs is that it is not a middleware of its own but
+    one step of the app's request guard, and that each header value's answer is remembered:
+    clients send the same ``Host`` on every request, so a check is a dict lookup instead of
+    a ``Headers`` object, a regular expression and a loop (3 µs of a Get Webhook's ~8 µs of
+    middleware; see docs/performance.md, "REST API per-request layers").
+
+    Args:
+        allowed: Patterns as :func:`allowed_hosts` returns them.
+        memo_size: Answers remembered; all are dropped when full, so a client sending a new
+            ``Host`` on every request costs memory of ``memo_size`` entries at most.
+    """
+
+    def __init__(self, allowed: Sequence[str], memo_size: int = 256) -> None:
+        patterns = [pattern.lower() for pattern in allowed]
+        for pattern in patterns:
+            wildcard = pattern.startswith("*") and pattern != "*"
+            if "*" in pattern[1:] or (wildcard and not pattern.startswith("*.")):
+                raise ValueError(f"domain wildcards must be like '*.example.com': {pattern!r}")
+        self.allow_any = "*" in patterns
+        self._exact = frozenset(p for p in patterns if not p.startswith("*"))
+        self._suffixes = tuple(p[1:] for p in patterns if p.startswith("*."))
+        self._memo_size = memo_size
+        self._memo: dict[bytes, bool] = {}
+
+    def allows(self, header: bytes | None) -> bool:
+        """Whether the raw ``Host`` header value (``None``: none sent) is answered."""
+        if self.allow_any:
+            return True
+        if header is None:
+            return False
+        known = self._memo.get(header)
+        if known is None:
+            known = self._judge(header.decode("latin-1"))
+            if len(self._memo) >= self._memo_size:
+                self._memo.clear()
+            self._memo[header] = known
+        return known
+
+    def _judge(self, value: str) -> bool:
+        parsed = parse_host_header(value)
+        if parsed is None:
+            return False
+        host = parsed.host.lower()
+        return host in self._exact or (bool(self._suffixes) and host.endswith(self._suffixes))
 
 
 def wildcard_bind(settings: Settings) -> bool:

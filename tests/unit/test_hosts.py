@@ -72,3 +72,60 @@ def test_server_origins_are_the_public_url_and_the_request_base() -> None:
         "http://127.0.0.1:8000",
     }
     assert hosts.server_origins(None, "http://localhost:8000/") == {"http://localhost:8000"}
+
+
+_ALLOWED = ["127.0.0.1", "localhost", "[::1]", "hooks.example.com", "*.corp.example", "10.0.0.5"]
+_HEADERS = [
+    None, "", "127.0.0.1", "127.0.0.1:8000", "LOCALHOST:80", "[::1]", "[::1]:8000", "[::2]",
+    "[::1", "::1", "[zz::1]", "hooks.example.com", "Hooks.Example.COM:8443", "evil.example",
+    "hooks.example.com.evil.example", "a.corp.example", "a.b.corp.example:1", "corp.example",
+    "xcorp.example", "10.0.0.5:99999", "10.0.0.5:", "10.0.0.5:x", "127.0.0.1 ", " 127.0.0.1",
+    "user@127.0.0.1", "127.0.0.1/x", "www.localhost",
+]  # fmt: skip
+
+
+async def _starlette_answers(allowed: list[str], header: str | None) -> int:
+    """The status Starlette's TrustedHostMiddleware gives ``Host: header``."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    statuses: list[int] = []
+
+    async def inner(scope: object, receive: object, send: object) -> None:
+        statuses.append(200)
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request"}
+
+    headers = [] if header is None else [(b"host", header.encode("latin-1"))]
+    middleware = TrustedHostMiddleware(inner, allowed_hosts=allowed, www_redirect=False)  # type: ignore[arg-type]
+    await middleware({"type": "http", "headers": headers}, receive, send)  # type: ignore[arg-type]
+    return statuses[0]
+
+
+@pytest.mark.parametrize("header", _HEADERS)
+async def test_host_check_answers_as_starlettes_trusted_host_middleware(header: str | None) -> None:
+    """The request guard's check is Starlette's test, so hosts.allowed_hosts means the same."""
+    check = hosts.HostCheck(_ALLOWED)
+    raw = None if header is None else header.encode("latin-1")
+    expected = await _starlette_answers(_ALLOWED, header) == 200
+    assert check.allows(raw) is expected
+    assert check.allows(raw) is expected  # remembered, same answer
+
+
+def test_host_check_star_allows_any_and_memory_is_bounded() -> None:
+    assert hosts.HostCheck(["*"]).allows(b"anything.example")
+    check = hosts.HostCheck(["localhost"], memo_size=4)
+    for n in range(50):
+        assert not check.allows(f"h{n}.example".encode())
+    assert len(check._memo) <= 4
+    assert check.allows(b"localhost:1")
+
+
+@pytest.mark.parametrize("bad", ["a.*.example", "*example.com"])
+def test_host_check_refuses_wildcards_starlette_refuses(bad: str) -> None:
+    with pytest.raises(ValueError, match="wildcards"):
+        hosts.HostCheck([bad])

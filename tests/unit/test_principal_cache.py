@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from tabhooks.models import Session, Site, SiteRole, User
@@ -63,3 +64,24 @@ def test_lookup_started_before_an_eviction_is_not_cached() -> None:
     assert cache.get("t1") is None
     cache.put("t1", _principal("u1", "t1"), cache.generation)
     assert cache.get("t1") is not None
+
+
+def test_a_session_past_its_expiry_is_not_answered() -> None:
+    """Entries stop at their session's expiry even within the cache's time-to-live."""
+    cache = PrincipalCache(ttl_s=60)
+    expired = _principal("u1", "t1")
+    session = Session("t1", "u1", expired.site.id, NOW, datetime.now(UTC) - timedelta(seconds=1))
+    cache.put("t1", Principal(session, expired.user, expired.site), cache.generation)
+    assert cache.get("t1") is None
+    cache.put("t2", _principal("u1", "t2"), cache.generation)
+    assert cache.get("t2") is not None
+
+
+def test_an_entry_is_answered_for_ttl_at_most() -> None:
+    cache = PrincipalCache(ttl_s=0.000_001)
+    cache.put("t1", _principal("u1", "t1"), cache.generation)
+    deadline = time.monotonic() + 0.01
+    while time.monotonic() < deadline:
+        pass
+    assert cache.get("t1") is None
+    assert PrincipalCache(ttl_s=0).get("t1") is None

@@ -4,8 +4,9 @@ relay routes, content pages), the inspector's pages (``/ui/bins``), the project 
 
 :func:`install` is the one call the app factory makes: it adds the routers, serves
 ``/ui/static`` from the package (nothing from a CDN: the machines may have no internet),
-renders errors on ``/ui`` pages as HTML pages instead of Tableau's XML envelope, and adds the
-security headers every HTML response carries (:mod:`tabhooks.web.headers`).
+renders errors on ``/ui`` pages as HTML pages instead of Tableau's XML envelope. (The security
+headers every HTML response carries, :mod:`tabhooks.web.headers`, are added by the app's
+request guard, :mod:`tabhooks.api.guard`.)
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from tabhooks.web import (
     schedules,
     webhook_forms,
 )
-from tabhooks.web.headers import SecurityHeadersMiddleware
 from tabhooks.web.session import CsrfRefused, SignInRequired
 from tabhooks.web.templating import STATIC_DIR, STATIC_PREFIX, Pages
 
@@ -99,4 +99,3 @@ def install(app: FastAPI) -> None:
         _wrap(app, exc_class)
     app.add_exception_handler(SignInRequired, _on_sign_in_required)
     app.add_exception_handler(CsrfRefused, _on_csrf_refused)
-    app.add_middleware(SecurityHeadersMiddleware)

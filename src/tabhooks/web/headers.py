@@ -3,14 +3,15 @@
 Pages, partials fetched by scripts, error pages and the API docs page are built by different
 handlers; a header set by each handler is a header some new handler forgets (two partials
 once went out with no Content-Security-Policy and no ``X-Frame-Options``). So the headers are
-added here, by a pure ASGI middleware, to every response whose type is HTML, whoever built
-it. A header the response already carries is kept: the inbox's capture endpoint answers with
-``Content-Security-Policy: sandbox``, stricter than the pages' policy, and must keep it.
+added here, by :func:`secure_html`, which the app's request guard applies to every response
+whose type is HTML, whoever built it. A header the response already carries is kept: the
+inbox's capture endpoint answers with ``Content-Security-Policy: sandbox``, stricter than the
+pages' policy, and must keep it.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 #: Our own scripts, styles and images only; no inline script; no framing; no plugins.
 CONTENT_SECURITY_POLICY = (
@@ -34,31 +35,22 @@ _CONTENT_TYPE = b"content-type"
 _HTML = b"text/html"
 
 
-class SecurityHeadersMiddleware:
-    """Add :data:`SECURITY_HEADERS` to every ``text/html`` response that lacks them."""
+def secure_html(message: Message) -> Message:
+    """``message`` (an ``http.response.start``) with :data:`SECURITY_HEADERS` added when its
+    type is ``text/html``; any other response's message is returned as it is, not copied.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
-                if _is_html(headers):
-                    present = {name.lower() for name, _ in headers}
-                    headers += [(n, v) for n, v in _ENCODED if n not in present]
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
+    The app's request guard (:class:`tabhooks.api.guard.RequestGuard`) calls it for every
+    response, so it stays cheap for the XML and JSON ones that are nearly all of them: one
+    look at the headers for the content type, and nothing built. (It was a middleware of its
+    own, a layer every request went through; see docs/performance.md, "REST API per-request
+    layers".)
+    """
+    headers: list[tuple[bytes, bytes]] = message.get("headers", [])
     for name, value in headers:
         if name.lower() == _CONTENT_TYPE:
-            return value.lower().lstrip().startswith(_HTML)
-    return False
+            if value.lower().lstrip().startswith(_HTML):
+                present = {n.lower() for n, _ in headers}
+                added = [(n, v) for n, v in _ENCODED if n not in present]
+                return {**message, "headers": [*headers, *added]}
+            return message
+    return message

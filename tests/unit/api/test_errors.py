@@ -1,5 +1,5 @@
 """The error layer's guards on a small FastAPI app: the last-resort 500, the JSON body guard and
-the per-route body limit (the real server runs the same classes; see test_hostile_input.py)."""
+the per-route body limit (the real server runs the same RequestGuard; see test_hostile_input.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tabhooks.api.errors import BodyLimitMiddleware, install_error_handlers, is_upload_route
+from tabhooks.api.errors import install_error_handlers
+from tabhooks.api.guard import RequestGuard, is_upload_route
 
 LIMIT = 200_000
 
@@ -24,7 +25,9 @@ class Named(BaseModel):
 def _app() -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_request_bytes=LIMIT, max_upload_bytes=4 * LIMIT)
+    app.add_middleware(
+        RequestGuard, allowed_hosts=["test"], max_request_bytes=LIMIT, max_upload_bytes=4 * LIMIT
+    )
 
     @app.get("/boom")
     async def boom() -> Response:
