@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,7 +26,13 @@ import tableauserverclient as TSC
 from tests.conftest import database_url_for
 from tests.support.listeners import CountingListener
 from tests.support.receiver import Receiver
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess, store_env
+from tests.support.server import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    ServerProcess,
+    spawn,
+    store_env,
+)
 from tests.support.tableau_samples import connection_xml, datasource_xml
 
 #: How long a wait for a job, an event or a worker lasts before the test fails.
@@ -191,15 +195,7 @@ class Worker(ServerProcess):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TABHOOKS_")}
         env.update(TABHOOKS_DATABASE_URL=self.database_url, TABHOOKS_DEV="true")
         env.update(PYTHONUNBUFFERED="1", **store_env(self.database_url), **self.extra_env)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tabhooks", "worker"],
-            cwd=self.workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        self.process = spawn(("worker",), self.workdir, env)
         threading.Thread(target=self._pump_until_ready, daemon=True).start()
         return self
 

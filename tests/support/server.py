@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,20 @@ def store_env(database_url: str) -> dict[str, str]:
     return {}
 
 
+def spawn(args: Sequence[str], workdir: Path, env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """``python -m tabhooks <args>`` in ``workdir``: its own session (so it can be killed with
+    what it started), its output and errors on one text pipe for the caller to read."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tabhooks", *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 @dataclass
 class ServerProcess:
     """A running server; ``stop()`` or ``kill()`` ends it, ``output`` keeps what it printed."""
@@ -60,18 +74,8 @@ class ServerProcess:
         )
         env.update(store_env(self.database_url))
         env.update(self.extra_env)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                *("-m", "tabhooks", "serve", "--host", "127.0.0.1", "--port", "0"),
-                *self.args,
-            ],
-            cwd=self.workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+        self.process = spawn(
+            ("serve", "--host", "127.0.0.1", "--port", "0", *self.args), self.workdir, env
         )
         ready = threading.Event()
         threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
