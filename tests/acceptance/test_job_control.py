@@ -17,16 +17,7 @@ from pathlib import Path
 import pytest
 import tableauserverclient as TSC
 
-from tests.support.jobs import (
-    events_for,
-    hanging_connection,
-    publish_datasource,
-    receiving,
-    serving,
-    signed_in,
-    wait_events,
-    wait_until,
-)
+from tests.support import jobs
 from tests.support.listeners import CountingListener
 from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess
@@ -66,16 +57,16 @@ def idle_server(
 ) -> Iterator[ServerProcess]:
     """No runner: every refresh stays queued (progress 0) until cancelled."""
     workdir = tmp_path_factory.mktemp("job-control-idle")
-    yield from serving(backend, request, workdir, {}, ("--dev", "--no-dispatcher"))
+    yield from jobs.serving(backend, request, workdir, {}, ("--dev", "--no-dispatcher"))
 
 
 def test_kill_all_jobs_sample_cancels_the_queued_ones(
     idle_server: ServerProcess, tmp_path: Path
 ) -> None:
-    tsc = signed_in(idle_server.base_url)
+    tsc = jobs.signed_in(idle_server.base_url)
     try:
         queued = [
-            tsc.datasources.refresh(publish_datasource(tsc, tmp_path, _ds_hyper())).id
+            tsc.datasources.refresh(jobs.publish_datasource(tsc, tmp_path, _ds_hyper())).id
             for _ in range(3)
         ]
         # A job that finished as it was created (a publish asked as a job): progress 100.
@@ -121,19 +112,19 @@ def hole() -> Iterator[CountingListener]:
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    yield from receiving()
+    yield from jobs.receiving()
 
 
 @pytest.fixture(scope="module")
 def busy_server(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    yield from serving(backend, request, tmp_path_factory.mktemp("job-control-busy"), JOB_ENV)
+    yield from jobs.serving(backend, request, tmp_path_factory.mktemp("job-control-busy"), JOB_ENV)
 
 
 @pytest.fixture(scope="module")
 def busy(busy_server: ServerProcess, receiver: Receiver) -> Iterator[TSC.Server]:
-    tsc = signed_in(busy_server.base_url, receiver=receiver)
+    tsc = jobs.signed_in(busy_server.base_url, receiver=receiver)
     yield tsc
     tsc.auth.sign_out()
 
@@ -142,20 +133,20 @@ def test_progress_while_running_then_cancel_running_and_pending(
     busy: TSC.Server, hole: CountingListener, receiver: Receiver, tmp_path: Path
 ) -> None:
     # Distinct, or publishing would keep one.
-    slow = [hanging_connection(hole, dbname=f"db{n}") for n in range(4)]
+    slow = [jobs.hanging_connection(hole, dbname=f"db{n}") for n in range(4)]
     # One quick connection and four that hang until libpq's 10 s connect timeout each, reached
     # in no set order: the refresh runs about 40 s, at 10 % when taken, then 26, 42, 58 and
     # 74 % as each connection is reached, 100 % only once it is over. Whenever the first of
     # those is reported, at least three hanging connections are still to come.
-    hanging = publish_datasource(
+    hanging = jobs.publish_datasource(
         busy,
         tmp_path,
         _datasource_file(connection_xml("hyper"), *slow, caption="slow"),
     )
-    waiting = publish_datasource(busy, tmp_path, _ds_hyper())
+    waiting = jobs.publish_datasource(busy, tmp_path, _ds_hyper())
     running_id = busy.datasources.refresh(hanging).id
     hole.wait("the refresh reaching a hanging connection", lambda h: h.open == 1)
-    wait_until("progress past 10", lambda: busy.jobs.get_by_id(running_id).progress != "10")
+    jobs.wait_until("progress past 10", lambda: busy.jobs.get_by_id(running_id).progress != "10")
     running = busy.jobs.get_by_id(running_id)
     assert running.progress in ("26", "42", "58", "74")
     assert (running.started_at is not None, running.completed_at, running.finish_code) == (
@@ -180,6 +171,8 @@ def test_progress_while_running_then_cancel_running_and_pending(
     cancelled_pending = busy.jobs.get_by_id(pending_id)
     assert (cancelled_running.finish_code, cancelled_running.progress) == (2, "100")
     assert (cancelled_pending.finish_code, cancelled_pending.started_at) == (2, None)
-    assert wait_events(receiver, hanging.id, 1) == ["DatasourceRefreshStarted"]  # nothing after
-    assert events_for(receiver, waiting.id) == []  # never taken: not even started
+    assert jobs.wait_events(receiver, hanging.id, 1) == [
+        "DatasourceRefreshStarted"
+    ]  # nothing after
+    assert jobs.events_for(receiver, waiting.id) == []  # never taken: not even started
     assert hole.connections == reached  # no connection after the cancellation
