@@ -531,13 +531,6 @@ async def search_views(
     return await with_view_tags(conn, [View.from_row(r) for r in rows]), total
 
 
-async def site_views(
-    conn: AsyncConnection, site_id: str, *, names: tuple[str, ...] | None, offset: int, limit: int
-) -> tuple[list[View], int]:
-    filters = (listing.Filter("name", "in", names),) if names is not None else ()
-    return await search_views(conn, site_id, Listing(filters=filters, offset=offset, limit=limit))
-
-
 async def get_view(conn: AsyncConnection, site_id: str, view_id: str) -> View | None:
     row = (
         await conn.execute(
