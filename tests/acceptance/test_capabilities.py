@@ -84,19 +84,6 @@ def _project(admin: Rest) -> str:
     return str(made.json()["project"]["id"])
 
 
-def _group(admin: Rest, *members: str) -> str:
-    made = admin.call(
-        "POST", "groups", f'<tsRequest><group name="{_name("g")}"/></tsRequest>', json_out=True
-    )
-    group_id = str(made.json()["group"]["id"])
-    for member in members:
-        added = admin.call(
-            "POST", f"groups/{group_id}/users", f'<tsRequest><user id="{member}"/></tsRequest>'
-        )
-        assert added.status_code == 200, added.text
-    return group_id
-
-
 def _grant(admin: Rest, path: str, grantee: str, grantee_id: str, name: str, mode: str) -> None:
     body = (
         f'<tsRequest><permissions><granteeCapabilities><{grantee} id="{grantee_id}"/>'
@@ -115,9 +102,9 @@ def world(server: ServerProcess) -> Iterator[World]:
         name = _name(key)
         user_id = admin.add_user(name, role, PASSWORD)
         people[key] = Person(user_id, name, Rest.sign_in(server, name, PASSWORD))
-    team = _group(admin, *(people[k].id for k in ("creator", "explorer", "viewer")))
-    other = _group(admin, people["creator"].id)
-    leaders = _group(admin, people["leader"].id)
+    team = admin.create_group(*(people[k].id for k in ("creator", "explorer", "viewer")))
+    other = admin.create_group(people["creator"].id)
+    leaders = admin.create_group(people["leader"].id)
     project, target = _project(admin), _project(admin)
     _grant(admin, f"projects/{project}", "group", leaders, "ProjectLeader", "Allow")
     yield World(admin, people, {"team": team, "other": other}, project, target)

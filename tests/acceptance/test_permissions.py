@@ -133,19 +133,6 @@ def _all_users(admin: Rest) -> str:
     return str(ET.fromstring(listed.content).find(".//t:group", NS).get("id"))  # type: ignore[union-attr]
 
 
-def _group(admin: Rest, *members: str) -> str:
-    created = admin.call(
-        "POST", "groups", f'<tsRequest><group name="{_name("g")}"/></tsRequest>', json_out=True
-    )
-    group_id = str(created.json()["group"]["id"])
-    for member in members:
-        added = admin.call(
-            "POST", f"groups/{group_id}/users", f'<tsRequest><user id="{member}"/></tsRequest>'
-        )
-        assert added.status_code == 200, added.text
-    return group_id
-
-
 # -- TSC --------------------------------------------------------------------------------------
 
 
@@ -266,7 +253,7 @@ def test_tsc_refusals_carry_tableau_codes(pat_tsc: TSC.Server, admin: Rest) -> N
 def test_raw_xml_shape_and_json(admin: Rest, people: dict[str, Person]) -> None:
     project = _project(admin)
     workbook = _publish(admin, "workbook", project)
-    group = _group(admin, people["viewer"].id)
+    group = admin.create_group(people["viewer"].id)
     body = (
         "<tsRequest><permissions>"
         f'<workbook id="{workbook}"/>'
@@ -437,7 +424,7 @@ def test_read_decides_who_sees_what(admin: Rest, people: dict[str, Person]) -> N
     # A group's Deny beats All Users' Allow; the user's own Allow beats both.
     admin.call("DELETE", f"{path}/permissions/users/{viewer.id}/Read/Deny")
     assert _sees(viewer, "workbook", workbook)
-    group = _group(admin, viewer.id)
+    group = admin.create_group(viewer.id)
     assert _grant(admin, path, "group", group, ("Read", "Deny")) == 200
     assert not _sees(viewer, "workbook", workbook)
     assert _sees(people["creator"], "workbook", workbook)  # not in the group
@@ -534,7 +521,7 @@ def test_who_may_change_permissions(admin: Rest, people: dict[str, Person]) -> N
     assert _grant(creator.rest, path, "user", viewer.id, ("Filter", "Deny")) == 200
     assert _grant(viewer.rest, path, "user", viewer.id, ("Filter", "Allow")) == 403
     # A project leader (through a group) has every capability on the project's content.
-    leaders = _group(admin, creator.id)
+    leaders = admin.create_group(creator.id)
     other = _project(admin)
     hidden = _publish(owner.rest, "workbook", other)
     everyone = _all_users(admin)

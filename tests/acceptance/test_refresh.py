@@ -18,8 +18,9 @@ import pytest
 import tableauserverclient as TSC
 from sqlalchemy.engine import make_url
 
+from tests.support import jobs as job_support
 from tests.support.receiver import Receiver
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.server import ServerProcess
 from tests.support.tableau_samples import connection_xml, datasource_xml, package, workbook_xml
 
 REFRESH_EVENTS = [
@@ -60,29 +61,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def tsc(server: ServerProcess, receiver: Receiver) -> Iterator[TSC.Server]:
-    tsc_server = TSC.Server(server.base_url, use_server_version=True)
-    tsc_server.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
-    for event in REFRESH_EVENTS:
-        hook = TSC.WebhookItem()
-        hook.name, hook.url = f"refresh-{event}", receiver.url
-        hook._event = event  # the 3.9 form: TSC passes full names through unchanged
-        body = (
-            f'<tsRequest><webhook name="refresh-{event}" event="{event}"><webhook-destination>'
-            f'<webhook-destination-http method="POST" url="{receiver.url}"/></webhook-destination></webhook></tsRequest>'
-        )
-        httpx.post(
-            f"{tsc_server.baseurl}/sites/{tsc_server.site_id}/webhooks",
-            content=body,
-            headers={"X-Tableau-Auth": tsc_server.auth_token},
-        ).raise_for_status()
+    tsc_server = job_support.signed_in(server.base_url, receiver=receiver, events=REFRESH_EVENTS)
     yield tsc_server
     tsc_server.auth.sign_out()
-
-
-def _default_project(tsc: TSC.Server) -> str:
-    options = TSC.RequestOptions()
-    options.filter.add(TSC.Filter("name", "eq", "Default"))
-    return tsc.projects.get(options)[0][0].id
 
 
 def _publish_datasource(
@@ -95,7 +76,7 @@ def _publish_datasource(
     path = tmp_path / f"{name}.tds"
     path.write_bytes(datasource_xml(connection, name))
     embedded = TSC.ConnectionCredentials(*credentials, embed=True) if credentials else None
-    item = TSC.DatasourceItem(_default_project(tsc), name=name)
+    item = TSC.DatasourceItem(job_support.default_project(tsc), name=name)
     return tsc.datasources.publish(
         item, str(path), TSC.Server.PublishMode.CreateNew, connection_credentials=embedded
     )
@@ -204,7 +185,7 @@ def test_workbook_refresh_and_duplicate_while_queued(
             )
         )
         workbook = tsc.workbooks.publish(
-            TSC.WorkbookItem(_default_project(tsc), name="Slow"),
+            TSC.WorkbookItem(job_support.default_project(tsc), name="Slow"),
             str(path),
             TSC.Server.PublishMode.CreateNew,
         )
@@ -226,7 +207,7 @@ def test_workbook_refresh_and_duplicate_while_queued(
         workbook_xml(connection_xml("sqlserver", server="db.example.com", dbname="x"))
     )
     workbook = tsc.workbooks.publish(
-        TSC.WorkbookItem(_default_project(tsc), name="Quick"),
+        TSC.WorkbookItem(job_support.default_project(tsc), name="Quick"),
         str(quick),
         TSC.Server.PublishMode.CreateNew,
     )
@@ -246,7 +227,7 @@ def test_flow_publish_and_run_fires_flow_completed(
     flow_file = tmp_path / "Prep.tfl"
     flow_file.write_bytes(package("flow", b'{"nodes": {}}'))
     flow = tsc.flows.publish(
-        TSC.FlowItem(_default_project(tsc), name="Nightly Prep"),
+        TSC.FlowItem(job_support.default_project(tsc), name="Nightly Prep"),
         str(flow_file),
         TSC.Server.PublishMode.CreateNew,
     )
@@ -261,7 +242,7 @@ def test_publish_as_job_returns_a_job_tsc_can_wait_for(tsc: TSC.Server, tmp_path
     path = tmp_path / "AsJob.twb"
     path.write_bytes(workbook_xml(connection_xml("sqlserver", server="db.example.com")))
     job = tsc.workbooks.publish(
-        TSC.WorkbookItem(_default_project(tsc), name="As Job"),
+        TSC.WorkbookItem(job_support.default_project(tsc), name="As Job"),
         str(path),
         TSC.Server.PublishMode.CreateNew,
         as_job=True,

@@ -166,6 +166,21 @@ class Rest:
         assert changed.status_code == 200, changed.text
         return str(user_id)
 
+    def create_group(self, *members: str) -> str:
+        """A new group (named uniquely) holding the users ``members``; its id."""
+        name = f"g-{uuid.uuid4().hex[:8]}"
+        made = self.call(
+            "POST", "groups", f'<tsRequest><group name="{name}"/></tsRequest>', json_out=True
+        )
+        assert made.status_code == 201, made.text
+        group_id = str(made.json()["group"]["id"])
+        for member in members:
+            added = self.call(
+                "POST", f"groups/{group_id}/users", f'<tsRequest><user id="{member}"/></tsRequest>'
+            )
+            assert added.status_code == 200, added.text
+        return group_id
+
     def create_webhook(self, name: str, event: str, url: str) -> str:
         body = (
             f'<tsRequest><webhook name="{name}" event="{event}"><webhook-destination>'
