@@ -178,7 +178,7 @@ def _guard(app: FastAPI, settings: Settings, *, security_headers: bool) -> None:
     tabhooks.hosts) before anything reads the request, caps bodies, refuses hostile input,
     answers what escapes the routes and adds the security headers to HTML pages — in one
     pass, where five middlewares each added a layer to every request (Get Webhook 7.4 →
-    1.6 µs of middleware; docs/performance.md, "REST API per-request layers"). Keep it the
+    2.4 µs of middleware; docs/performance.md, "REST API per-request layers"). Keep it the
     only one: each layer costs every request, and ``BaseHTTPMiddleware`` a task per request.
     """
     app.add_middleware(

@@ -2,7 +2,7 @@
 
 :class:`RequestGuard` is the app's only middleware of its own. It does, in this order, what
 five middlewares used to do, each a layer that every request and every response message went
-through (about 7.4 µs of a Get Webhook, against 1.6 µs for this pass; see docs/performance.md,
+through (about 7.4 µs of a Get Webhook, against 2.4 µs for this pass; see docs/performance.md,
 "REST API per-request layers"):
 
 1. **Host** — a ``Host`` that is not ours is answered ``400 Invalid host header`` (plain
