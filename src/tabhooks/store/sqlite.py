@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_MS = 10_000
 _READ_BUSY_TIMEOUT_MS = 200
+#: Read connections kept open between reads (the pool holds up to 20; the rest go back).
+_IDLE_READERS = 4
 #: Mode of the SQLite database file; SQLite gives its -wal and -shm files the same mode.
 SQLITE_FILE_MODE = 0o600
 _Query = TypeVar("_Query", bound=Select[Any])
@@ -91,6 +93,7 @@ class SQLiteBackend:
             pool_reset_on_return=None,
         )
         self._tune_reader(self._read_engine)
+        self._idle_readers: list[LoopConnection] = []
         self._write_engine = create_engine(
             sync_url, pool_size=1, max_overflow=1, connect_args={"check_same_thread": False}
         )
@@ -106,9 +109,24 @@ class SQLiteBackend:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection in autocommit; WAL readers never wait for the writer."""
-        with self._read_engine.connect() as sync_conn:
-            yield LoopConnection(sync_conn)  # type: ignore[misc]
+        """A read-only connection in autocommit; WAL readers never wait for the writer.
+
+        Connections a read gave back whole are kept open for the next read, not returned to
+        the pool: checking one out and in again was a tenth of a Get Webhook's server time
+        (docs/performance.md, "REST API per-request layers"). A read that raised closes
+        its connection, whatever state the error left it in.
+        """
+        idle = self._idle_readers
+        conn = idle.pop() if idle else LoopConnection(self._read_engine.connect())
+        try:
+            yield conn  # type: ignore[misc]
+        except BaseException:
+            conn.close()
+            raise
+        if len(idle) < _IDLE_READERS and conn.reusable():
+            idle.append(conn)
+        else:
+            conn.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -242,6 +260,8 @@ class SQLiteBackend:
         if self._write_conn is not None:
             self._write_conn.close()
             self._write_conn = None
+        while self._idle_readers:
+            self._idle_readers.pop().close()
         self._read_engine.dispose()
         self._write_engine.dispose()
 
@@ -345,6 +365,21 @@ class LoopConnection:
             statement = next(iter(self._deferred))
             rows = self._deferred.pop(statement)
             statement.run_values(self.driver_cursor(flush=False), rows)
+
+    def reusable(self) -> bool:
+        """Whether a read may hand this connection to the next one: still valid, and left
+        as a fresh one would be (SQLAlchemy's autobegun transaction ended; on a connection
+        in autocommit that ends nothing in SQLite)."""
+        conn = self._conn
+        if conn.closed or conn.invalidated:
+            return False
+        if conn.in_transaction():
+            conn.rollback()
+        return True
+
+    def close(self) -> None:
+        """Give the connection back to its pool."""
+        self._conn.close()
 
     def total_changes(self) -> int:
         """Rows this connection has inserted, updated or deleted since it opened (SQLite's
