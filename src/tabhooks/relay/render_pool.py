@@ -217,6 +217,7 @@ class RenderPool:
             worker = await self._take()
         finally:
             self._waiting -= 1
+        started = time.monotonic()
         try:
             async with asyncio.timeout(limit_s + KILL_GRACE_S):
                 answer = await worker.ask(request)
@@ -226,7 +227,8 @@ class RenderPool:
             raise RenderFailed(reason, overran=True) from None
         except _Gone:
             self._discard(worker)
-            reason = self._death(await worker.exit_code(), limit_s)
+            ran_s = time.monotonic() - started
+            reason = self._death(await worker.exit_code(), limit_s, ran_s)
             raise RenderFailed(reason, overran=True) from None
         except BaseException:  # cancelled mid-request: its answer would go to the next one
             self._discard(worker)
@@ -237,9 +239,15 @@ class RenderPool:
             self._idle.put_nowait(worker)
         return answer
 
-    def _death(self, code: int | None, limit_s: float) -> str:
+    def _death(self, code: int | None, limit_s: float, ran_s: float) -> str:
+        """Why a worker died mid-render: its time (the worker's own kernel alarm, or simply
+        a death after the limit had passed) or else, most likely, its memory.
+
+        The exit status alone cannot say: when something else in the process reaps the
+        child first, asyncio reports 255 for a worker the alarm killed.
+        """
         alarm = getattr(signal, "SIGALRM", None)  # the worker's own kernel alarm (not Windows)
-        if alarm is not None and code == -alarm:
+        if (alarm is not None and code == -alarm) or ran_s >= limit_s:
             return f"{LIMIT_PREFIX}it ran for more than {limit_s:g} s"
         return (
             f"{LIMIT_PREFIX}its render worker stopped (exit status {code}); it probably "
