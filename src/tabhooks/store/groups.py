@@ -76,28 +76,10 @@ def _listed() -> Select[tuple[Any, ...]]:
 
 async def ensure_all_users(conn: AsyncConnection, site_id: str) -> str:
     """The id of the site's All Users group, created if the site has none yet."""
-    found = (
-        await conn.execute(
-            select(groups.c.id).where(groups.c.site_id == site_id, groups.c.all_users.is_(True))
-        )
-    ).scalar_one_or_none()
+    found = await all_users_id(conn, site_id)
     if found is not None:
-        return str(found)
-    group_id = str(uuid.uuid4())
-    now = utcnow()
-    await conn.execute(
-        insert(groups).values(
-            id=group_id,
-            site_id=site_id,
-            name=ALL_USERS,
-            name_key=ALL_USERS.lower(),
-            minimum_site_role=None,
-            all_users=True,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    return group_id
+        return found
+    return await _insert(conn, site_id, ALL_USERS, None, all_users=True)
 
 
 async def all_users_id(conn: AsyncConnection, site_id: str) -> str | None:
@@ -113,6 +95,17 @@ async def create(
     conn: AsyncConnection, *, site_id: str, name: str, minimum_site_role: str | None
 ) -> str:
     """Insert a group and return its id (the caller checks the name is free first)."""
+    return await _insert(conn, site_id, name, minimum_site_role, all_users=False)
+
+
+async def _insert(
+    conn: AsyncConnection,
+    site_id: str,
+    name: str,
+    minimum_site_role: str | None,
+    *,
+    all_users: bool,
+) -> str:
     group_id = str(uuid.uuid4())
     now = utcnow()
     await conn.execute(
@@ -122,7 +115,7 @@ async def create(
             name=name,
             name_key=name.lower(),
             minimum_site_role=minimum_site_role,
-            all_users=False,
+            all_users=all_users,
             created_at=now,
             updated_at=now,
         )
