@@ -11,7 +11,14 @@ import pytest
 import tableauserverclient as TSC
 
 from tests.support import databases
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess
+from tests.support.rest import Rest
+from tests.support.server import (
+    ADMIN_PASSWORD,
+    ADMIN_PAT_NAME,
+    ADMIN_PAT_SECRET,
+    ADMIN_USERNAME,
+    ServerProcess,
+)
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -86,5 +93,22 @@ def tsc(server: ServerProcess) -> Iterator[TSC.Server]:
     """Unmodified TSC signed in as the bootstrap admin on the default site."""
     tsc_server = TSC.Server(server.base_url, use_server_version=True)
     tsc_server.auth.sign_in(TSC.TableauAuth(ADMIN_USERNAME, ADMIN_PASSWORD, site_id=""))
+    yield tsc_server
+    tsc_server.auth.sign_out()
+
+
+@pytest.fixture(scope="module")
+def admin(server: ServerProcess) -> Iterator[Rest]:
+    """The bootstrap admin on the default site, over the REST API (one session per module)."""
+    signed_in = Rest.sign_in(server)
+    yield signed_in
+    signed_in.close()
+
+
+@pytest.fixture()
+def pat_tsc(server: ServerProcess) -> Iterator[TSC.Server]:
+    """TSC signed in as the samples sign in: a personal access token, server version."""
+    tsc_server = TSC.Server(server.base_url, use_server_version=True)
+    tsc_server.auth.sign_in(TSC.PersonalAccessTokenAuth(ADMIN_PAT_NAME, ADMIN_PAT_SECRET, ""))
     yield tsc_server
     tsc_server.auth.sign_out()

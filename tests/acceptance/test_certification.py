@@ -26,13 +26,6 @@ TWB = samples.workbook_xml(samples.connection_xml("hyper"))
 EVENTS = ("DatasourceUpdated", "WorkbookUpdated")
 
 
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
 @pytest.fixture()
 def watch(admin: Rest) -> Iterator[Watch]:
     running = Watch(admin, EVENTS)

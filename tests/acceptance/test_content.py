@@ -38,13 +38,6 @@ def _unique(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
 @pytest.fixture()
 def watch(admin: Rest) -> Iterator[Watch]:
     running = Watch(admin, CONTENT_EVENTS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -62,13 +61,6 @@ def _sweep() -> list[tuple[str, str, str, str]]:
             for operator in sorted(spec.operators):
                 cases.append((route, field, operator, _value(route, field, spec, operator)))
     return cases
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
 
 
 @pytest.fixture(scope="module")

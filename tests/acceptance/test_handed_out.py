@@ -67,13 +67,6 @@ def _ui_client(server: ServerProcess, name: str, password: str) -> Iterator[http
         yield client
 
 
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
 # --- Bin secrets: shown to whoever may manage the bin ------------------------------------------
 
 

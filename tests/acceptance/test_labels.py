@@ -20,13 +20,6 @@ TDS = samples.datasource_xml(samples.connection_xml("postgres", server="db.local
 TWB = samples.workbook_xml(samples.connection_xml("postgres", server="db.local", dbname="sales"))
 
 
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
 @pytest.fixture()
 def watch(admin: Rest) -> Iterator[Watch]:
     running = Watch(admin, LABEL_EVENTS)

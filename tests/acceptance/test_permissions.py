@@ -20,28 +20,12 @@ from tableauserverclient.server.endpoint.exceptions import ServerResponseError
 
 from tests.support import tableau_samples as samples
 from tests.support.rest import NS, Rest, error_code
-from tests.support.server import ADMIN_PAT_NAME, ADMIN_PAT_SECRET, ServerProcess
+from tests.support.server import ServerProcess
 
 PASSWORD = "permission-test-password-0123"
 TWB = samples.workbook_xml(samples.connection_xml("hyper"), sheets=("Sales", "Profit"))
 TDS = samples.datasource_xml(samples.connection_xml("hyper"))
 VIEWER = {"Read", "Filter", "ViewComments", "AddComment", "ExportImage", "ExportData"}
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
-@pytest.fixture()
-def pat_tsc(server: ServerProcess) -> Iterator[TSC.Server]:
-    """TSC signed in as the samples sign in: a personal access token, server version."""
-    tsc_server = TSC.Server(server.base_url, use_server_version=True)
-    tsc_server.auth.sign_in(TSC.PersonalAccessTokenAuth(ADMIN_PAT_NAME, ADMIN_PAT_SECRET, ""))
-    yield tsc_server
-    tsc_server.auth.sign_out()
 
 
 def _name(prefix: str) -> str:

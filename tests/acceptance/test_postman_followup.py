@@ -113,13 +113,6 @@ def _published(admin: Rest, kind: str) -> str:
     return str(made.json()[kind]["id"])
 
 
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
 def _labels(admin: Rest, path: str) -> list[str]:
     body = admin.call("GET", path).content
     return sorted(t.get("label", "") for t in ET.fromstring(body).iterfind(".//t:tag", NS))

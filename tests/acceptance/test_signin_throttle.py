@@ -51,13 +51,6 @@ def server(
     running.stop()
 
 
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
 def client_from(address: str) -> httpx.Client:
     """An HTTP client whose connections come from ``address`` (a 127.0.0.x loopback)."""
     return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)

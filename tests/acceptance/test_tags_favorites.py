@@ -29,13 +29,6 @@ TDS = samples.datasource_xml(samples.connection_xml("postgres", server="db.local
 CONTENT_EVENTS = ("WorkbookUpdated", "DatasourceUpdated", "ViewDeleted")
 
 
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[Rest]:
-    signed_in = Rest.sign_in(server)
-    yield signed_in
-    signed_in.close()
-
-
 @pytest.fixture()
 def watch(admin: Rest) -> Iterator[Watch]:
     running = Watch(admin, CONTENT_EVENTS)
