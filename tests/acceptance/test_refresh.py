@@ -8,15 +8,12 @@ import json
 import socket
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import tableauserverclient as TSC
-from sqlalchemy.engine import make_url
 
 from tests.support import jobs as job_support
 from tests.support.receiver import Receiver
@@ -37,19 +34,7 @@ REFRESH_EVENTS = [
 @pytest.fixture(scope="module")
 def warehouse(postgres_admin_url: str) -> dict[str, str]:
     """A PostgreSQL database and a password-protected role for data sources to point at."""
-    suffix = uuid.uuid4().hex[:8]
-    role, password, dbname = f"refresher_{suffix}", "right-password", f"warehouse_{suffix}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
-        conn.execute(f"CREATE DATABASE {dbname} OWNER {role}")
-    url = make_url(postgres_admin_url)
-    return {
-        "host": url.host or "127.0.0.1",
-        "port": str(url.port or 5432),
-        "dbname": dbname,
-        "user": role,
-        "password": password,
-    }
+    return job_support.warehouse(postgres_admin_url, "refresher")
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import tableauserverclient as TSC
 from sqlalchemy.engine import make_url
 
+from tests.support import jobs as job_support
 from tests.support.databases import new_postgres_url, new_sqlite_url
 from tests.support.jobs import (
     Worker,
@@ -247,19 +247,7 @@ class FirstConnectionHangs(CountingListener):
 @pytest.fixture()
 def warehouse(postgres_admin_url: str) -> dict[str, str]:
     """A PostgreSQL database and a password-protected role for a data source to point at."""
-    suffix = uuid.uuid4().hex[:8]
-    role, password, dbname = f"sched_{suffix}", "right-password", f"sched_{suffix}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
-        conn.execute(f"CREATE DATABASE {dbname} OWNER {role}")
-    url = make_url(postgres_admin_url)
-    return {
-        "host": url.host or "127.0.0.1",
-        "port": str(url.port or 5432),
-        "dbname": dbname,
-        "user": role,
-        "password": password,
-    }
+    return job_support.warehouse(postgres_admin_url, "sched")
 
 
 def test_two_workers_on_postgres_fire_each_due_run_once(

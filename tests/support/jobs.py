@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import tableauserverclient as TSC
+from sqlalchemy.engine import make_url
 
 from tests.conftest import database_url_for
 from tests.support.listeners import CountingListener
@@ -60,6 +62,24 @@ def serving(
         yield running
     finally:
         running.stop()
+
+
+def warehouse(postgres_admin_url: str, prefix: str) -> dict[str, str]:
+    """A fresh PostgreSQL database owned by a fresh password-protected role, for data sources
+    to point at: the connection fields (host, port, dbname, user, password)."""
+    suffix = uuid.uuid4().hex[:8]
+    role, password, dbname = f"{prefix}_{suffix}", "right-password", f"{prefix}_{suffix}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        conn.execute(f"CREATE DATABASE {dbname} OWNER {role}")
+    url = make_url(postgres_admin_url)
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": str(url.port or 5432),
+        "dbname": dbname,
+        "user": role,
+        "password": password,
+    }
 
 
 def receiving() -> Iterator[Receiver]:
