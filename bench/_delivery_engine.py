@@ -246,6 +246,29 @@ async def phase_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def one_webhook_load(
+    app: Tabhooks, receiver: ReceiverClient, spec: dict[str, Any]
+) -> tuple[Window, dict[str, Any]]:
+    """(b)'s load: one delivery per event, ``emit_batch`` events per transaction whenever
+    fewer than ``backlog`` wait, measured over :func:`sustained_window`; the window and what
+    was emitted."""
+    emitted: dict[str, Any] = {}
+
+    async def drive(until: float) -> None:
+        emitted.update(
+            await sustain(
+                app,
+                receiver,
+                until=until,
+                healthy_per_event=1,
+                batch=int(spec["emit_batch"]),
+                backlog=int(spec["backlog"]),
+            )
+        )
+
+    return await sustained_window(receiver, spec, drive), emitted
+
+
 async def sustained_window(
     receiver: ReceiverClient,
     spec: dict[str, Any],
@@ -488,21 +511,7 @@ async def phase_throughput(spec: dict[str, Any]) -> dict[str, Any]:
     """(b) One webhook on the receiver; sustained deliveries/s with a standing backlog."""
     async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
         await app.add_webhooks([f"{spec['receiver']}/hook/0"], signed=bool(spec.get("signed")))
-        emitted: dict[str, Any] = {}
-
-        async def drive(until: float) -> None:
-            emitted.update(
-                await sustain(
-                    app,
-                    receiver,
-                    until=until,
-                    healthy_per_event=1,
-                    batch=int(spec["emit_batch"]),
-                    backlog=int(spec["backlog"]),
-                )
-            )
-
-        window = await sustained_window(receiver, spec, drive)
+        window, emitted = await one_webhook_load(app, receiver, spec)
         during = memory_mb()
         signed = await receiver.stats()
         if spec.get("signed") and signed.get("signed", 0) < signed["count"]:
@@ -975,21 +984,7 @@ async def _postgres_loads(
     await receiver.reset()
     succeeded_before = (await app.queue_by_status()).get("succeeded", 0)
     cpu0 = sum(w.cpu_s() for w in workers)
-    emitted: dict[str, Any] = {}
-
-    async def drive(until: float) -> None:
-        emitted.update(
-            await sustain(
-                app,
-                receiver,
-                until=until,
-                healthy_per_event=1,
-                batch=int(spec["emit_batch"]),
-                backlog=int(spec["backlog"]),
-            )
-        )
-
-    window = await sustained_window(receiver, spec, drive)
+    window, emitted = await one_webhook_load(app, receiver, spec)
     workers_us = 1e6 * (sum(w.cpu_s() for w in workers) - cpu0) / max(1, window.count)
     log(
         f"  (b) load, {count} worker(s): {window.rate:,.0f} deliveries/s over "
