@@ -183,9 +183,21 @@ def wait_until(what: str, check: Callable[[], object], timeout_s: float = WAIT_S
 
 
 def events_for(receiver: Receiver, luid: str) -> list[str]:
-    """Event types delivered to ``receiver`` for the resource ``luid``, in arrival order."""
-    payloads = [json.loads(r.body) for r in list(receiver.requests)]
-    return [p["event_type"] for p in payloads if p.get("resource_luid") == luid]
+    """Event types delivered to ``receiver`` for the resource ``luid``, in the order they
+    were emitted.
+
+    Not in arrival order: each event goes to its own webhook, and the dispatcher sends
+    deliveries side by side, so a Failed can arrive before the Started emitted a few
+    milliseconds earlier. The order is the event's ``created_at`` (to the second), then the
+    delivery id in ``webhook-id``, which starts with the millisecond it was made.
+    """
+    found = []
+    for request in list(receiver.requests):
+        payload = json.loads(request.body)
+        if payload.get("resource_luid") == luid:
+            emitted = (payload["created_at"], request.headers.get("webhook-id", ""))
+            found.append((emitted, payload["event_type"]))
+    return [event for _, event in sorted(found, key=lambda item: item[0])]
 
 
 def wait_events(receiver: Receiver, luid: str, count: int) -> list[str]:
