@@ -72,10 +72,14 @@ def _events_for(receiver: Receiver, resource_luid: str, count: int) -> list[dict
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        found = [json.loads(r.body) for r in list(receiver.requests)]
-        mine = [p for p in found if p.get("resource_luid") == resource_luid]
+        found = [
+            (json.loads(r.body), r.headers.get("webhook-id", "")) for r in list(receiver.requests)
+        ]
+        mine = [(p, sent) for p, sent in found if p.get("resource_luid") == resource_luid]
         if len(mine) >= count:
-            return mine
+            # In the order emitted, as job_support.events_for: deliveries to different
+            # webhooks go out side by side, so arrival order is not emission order.
+            return [p for p, _ in sorted(mine, key=lambda m: (m[0]["created_at"], m[1]))]
         time.sleep(0.05)
     raise AssertionError(f"expected {count} events for {resource_luid}, got {mine}")
 
