@@ -169,67 +169,82 @@ def bench_payload(marker: str) -> bytes:
     return events.payload(occurrence)
 
 
-async def phase_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
-    """Bare aiohttp: sustained POSTs/s, then the time ``fanout`` POSTs take, from warm.
+class BareClient:
+    """The ceiling's client: bare :mod:`aiohttp` POSTs of the payload tabhooks sends, with the
+    same headers, from ``workers`` tasks over one pooled session with as many connections.
 
     The body is built once (tabhooks, too, sends stored bytes); only ``webhook-id`` changes,
     so the receiver can count duplicates.
     """
-    per_host = int(spec["per_destination"])
-    url = f"{spec['receiver']}/hook/0"
-    body = bench_payload("0")
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "Accept-Encoding": "identity",
-        "webhook-timestamp": str(int(time.time())),
-    }
-    serial = 0
 
-    async def post(session: aiohttp.ClientSession) -> None:
-        nonlocal serial
-        serial += 1
-        sent = dict(headers, **{"webhook-id": f"msg_ceiling{serial}"})
-        async with session.post(url, data=body, headers=sent, allow_redirects=False) as response:
+    def __init__(self, session: aiohttp.ClientSession, receiver: str, workers: int) -> None:
+        self.session = session
+        self.workers = workers
+        self.url = f"{receiver}/hook/0"
+        self.body = bench_payload("0")
+        self.headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",
+            "webhook-timestamp": str(int(time.time())),
+        }
+        self.serial = 0
+
+    async def post(self) -> None:
+        self.serial += 1
+        sent = dict(self.headers, **{"webhook-id": f"msg_bare{self.serial}"})
+        async with self.session.post(
+            self.url, data=self.body, headers=sent, allow_redirects=False
+        ) as response:
             await response.read()
             if response.status != 200:
                 raise RuntimeError(f"receiver answered {response.status}")
 
-    async def run_workers(session: aiohttp.ClientSession, *, until: float, limit: int) -> int:
+    async def run(self, *, until: float, limit: int) -> int:
+        """POST from every worker until ``until`` (monotonic) or ``limit`` POSTs in all."""
         done = 0
 
         async def worker() -> None:
             nonlocal done
             while time.monotonic() < until and done < limit:
                 done += 1
-                await post(session)
+                await self.post()
 
-        await asyncio.gather(*(worker() for _ in range(per_host)))
+        await asyncio.gather(*(worker() for _ in range(self.workers)))
         return done
 
-    connector = aiohttp.TCPConnector(
-        limit=max(int(spec["concurrency"]), 64), limit_per_host=per_host
-    )
+    async def fanout(self, count: int) -> float:
+        """Seconds ``count`` POSTs take from warm: the ceiling's time for one fan-out."""
+        started = time.perf_counter()
+        await self.run(until=float("inf"), limit=count)
+        return time.perf_counter() - started
+
+
+@contextlib.asynccontextmanager
+async def bare_client(receiver: str, workers: int, concurrency: int) -> AsyncIterator[BareClient]:
+    connector = aiohttp.TCPConnector(limit=max(concurrency, 64), limit_per_host=workers)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=15)
+    ) as session:
+        yield BareClient(session, receiver, workers)
+
+
+async def phase_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
+    """Bare aiohttp: sustained POSTs/s, then the time ``fanout`` POSTs take, from warm."""
     async with (
-        aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=15)
-        ) as session,
+        bare_client(
+            spec["receiver"], int(spec["per_destination"]), int(spec["concurrency"])
+        ) as bare,
         receiver_client(spec["receiver"]) as receiver,
     ):
         window = await sustained_window(
-            receiver,
-            spec,
-            drive=lambda until: run_workers(session, until=until, limit=10**9),
+            receiver, spec, drive=lambda until: bare.run(until=until, limit=10**9)
         )
         log(
             f"  ceiling: {window.rate:,.0f} POSTs/s over {window.seconds:.1f} s "
             f"({window.cpu_us_each:.0f} µs of client CPU each)"
         )
-        fanout_times = []
-        for _ in range(int(spec["fanout_reps"])):
-            start = time.perf_counter()
-            await run_workers(session, until=float("inf"), limit=int(spec["fanout"]))
-            fanout_times.append(time.perf_counter() - start)
+        fanout_times = [await bare.fanout(int(spec["fanout"])) for _ in range(spec["fanout_reps"])]
         stats = await receiver.stats()
     log(
         f"  ceiling: {spec['fanout']} POSTs in "
@@ -616,42 +631,86 @@ def _percentile(sorted_values: list[float], pct: float) -> float | None:
 async def phase_fanout(spec: dict[str, Any]) -> dict[str, Any]:
     """(d) ``fanout`` webhooks on the receiver; one event; commit -> last receipt, repeated.
 
+    Each event is paired with the ceiling's fan-out: ``fanout`` bare aiohttp POSTs
+    (:class:`BareClient`, exactly as (a) sends them) from this same process, just before the
+    event or just after it (alternately), while the dispatcher is idle. On this shared machine
+    the ceiling's own fan-out moved from 117 to 208 ms within one run, more than the question
+    asked here, so the ratio is taken per pair, measured a few hundred milliseconds apart.
+    Both sides are measured warm (one unmeasured round each first).
+
     An event whose deliveries have not all arrived after ``rep_timeout_s`` ends the phase;
     its time is then a lower bound. No new event starts after ``budget_s``.
     """
     fanout = int(spec["fanout"])
     times: list[float] = []
+    bare_times: list[float] = []
     cpu_us: list[float] = []
     complete = True
-    async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
+    async with (
+        running_tabhooks(spec) as app,
+        receiver_client(spec["receiver"]) as receiver,
+        bare_client(
+            spec["receiver"], int(spec["per_destination"]), int(spec["concurrency"])
+        ) as bare,
+    ):
         await app.add_webhooks([f"{spec['receiver']}/hook/{i}" for i in range(fanout)])
-        budget_ends = time.monotonic() + float(spec["budget_s"])
-        for rep in range(int(spec["fanout_reps"])):
-            if rep and time.monotonic() > budget_ends:
-                break  # slow enough that more events would add time, not precision
+
+        async def event(marker: str) -> tuple[float, float] | None:
+            """(commit -> last arrival, CPU µs per delivery), or None if it did not finish."""
             await receiver.reset()
             cpu = time.process_time()
             app.trace._last_claim = time.monotonic()  # pauses count from the commit on
-            committed = await app.emit([f"fanout{rep}"])
+            committed = await app.emit([marker])
             got = await receiver.wait_for(fanout, float(spec["rep_timeout_s"]), poll_s=0.005)
             if got < fanout:
                 times.append(time.time() - committed)
-                complete = False
-                log(f"  fan-out {rep}: only {got:,} of {fanout:,} arrived in {times[-1]:.1f} s")
-                break
-            cpu_us.append(1e6 * (time.process_time() - cpu) / fanout)
+                log(f"  fan-out {marker}: only {got:,} of {fanout:,} arrived in {times[-1]:.1f} s")
+                return None
+            used = 1e6 * (time.process_time() - cpu) / fanout
             arrivals = await receiver.arrivals()
-            times.append(max(t for _, _, t in arrivals) - committed)
-            await asyncio.sleep(0.3)  # let the writer record the batch before the next event
+            await asyncio.sleep(0.3)  # let the writer record the batch before what comes next
+            return max(t for _, _, t in arrivals) - committed, used
+
+        await bare.fanout(fanout)
+        if await event("warm-up") is None:
+            complete = False
+        budget_ends = time.monotonic() + float(spec["budget_s"])
+        for rep in range(int(spec["fanout_reps"]) if complete else 0):
+            if rep and time.monotonic() > budget_ends:
+                break  # slow enough that more events would add time, not precision
+            bare_first = rep % 2 == 0
+            if bare_first:
+                bare_times.append(await bare.fanout(fanout))
+            measured = await event(f"fanout{rep}")
+            if measured is None:
+                complete = False
+                break
+            times.append(measured[0])
+            cpu_us.append(measured[1])
+            if not bare_first:
+                bare_times.append(await bare.fanout(fanout))
         trace = app.trace.snapshot()
         queued = await app.queue_by_status()
         duplicates = (await receiver.stats())["duplicates"]
-    shown = ", ".join(f"{1000 * t:.0f}" for t in times)
-    log(f"  tabhooks: one event to {fanout:,} webhooks in {shown} ms")
+    log(
+        f"  tabhooks: one event to {fanout:,} webhooks in "
+        + ", ".join(f"{1000 * t:.0f}" for t in times)
+        + " ms; paired with bare aiohttp's "
+        + ", ".join(f"{1000 * t:.0f}" for t in bare_times)
+        + " ms"
+    )
+    pairs = list(zip(times, bare_times, strict=False))
+    if complete:
+        ratio = statistics.median(t / b for t, b in pairs)
+    else:  # a lower bound: the unfinished event against the typical bare fan-out
+        ratio = times[-1] / statistics.median(bare_times or [float(spec["bare_fallback_s"])])
     return {
-        "fanout_s": times[-1] if not complete else statistics.median(times),
+        "fanout_s": statistics.median(times) if complete else times[-1],
         "complete": complete,
         "fanout_all_s": times,
+        "bare_fanout_s": statistics.median(bare_times) if bare_times else None,
+        "bare_fanout_all_s": bare_times,
+        "ratio": ratio,
         "cpu_us_each": statistics.median(cpu_us) if cpu_us else None,
         "duplicates": duplicates,
         "queue": queued,
