@@ -26,12 +26,18 @@ What is measured, in one run:
 (a) **ceiling** — bare :mod:`aiohttp` POSTs of the same payload, with the same headers, to the
     same receiver, from as many workers as tabhooks keeps in flight per destination
     (``delivery_per_destination``, 32), over one pooled session: sustained POSTs/s, and the
-    time 1,000 POSTs take. The full run measures it again at the end and uses the better.
+    time 1,000 POSTs take.
+
+(a), (b) and (i) run in rounds — (a) (b) (i), then (a) (i) (b), ... (three rounds in the full
+run, one in quick) — and every ratio between them is the median over the rounds of the ratio
+within a round: measured minutes apart on this shared machine, one load's CPU per delivery
+moved by a quarter, more than the figures asked for.
+
 (b) **throughput** — one webhook; events emitted in 50-event transactions whenever fewer than
     500 deliveries wait (checked every 50 ms), so the queue never runs dry; deliveries/s
-    received over the window after a warm-up. (b) runs in pairs with (i) (three in the full
-    run, one in quick); ``throughput_ratio`` = the median (b) ÷ (a). Afterwards every emitted
-    delivery must arrive exactly once and end ``succeeded``.
+    received over the window after a warm-up. ``throughput_ratio`` = (b) ÷ (a). Afterwards
+    every emitted delivery must arrive exactly once and end ``succeeded``. (g) and (h) are
+    compared with the median (b).
 (c) **latency** — one webhook, events due at a steady 500/s; each transaction emits the events
     due by the time it starts (one per transaction while emitting keeps up), so the rate holds;
     latency is receiver arrival - commit of the event's transaction (both ``time.time()`` on
@@ -67,9 +73,7 @@ What is measured, in one run:
     ``catchup_ratio`` = (h) ÷ (b); ``catchup_peak_rss_mb`` is that process's ``VmHWM``.
 (i) **signed** — (b) with a signing secret on the webhook (stored sealed, as the API stores
     it), so every delivery carries a Standard Webhooks signature; the receiver counts the
-    signed requests. (i) and (b) alternate, (b) (i) then (i) (b) (three pairs in the full run,
-    one in quick), because one load's CPU per delivery moved by a quarter between phases
-    minutes apart; ``signed_ratio`` is the median over the pairs of (i) ÷ (b).
+    signed requests. ``signed_ratio`` = (i) ÷ (b).
 (j) **PostgreSQL** — an API process (this benchmark's engine with its dispatcher off, emitting
     as in (b)) and 1, then 2, ``tabhooks worker`` processes on a fresh database of a
     throwaway cluster (``TABHOOKS_TEST_POSTGRES_URL``, else one started with
@@ -159,8 +163,8 @@ class Plan:
     same_host_isolation: bool
     #: Alternating (without, with) black-hole pairs; the ratio is their median.
     isolation_rounds: int
-    #: Alternating ((b), (i)) pairs; ``signed_ratio`` is the median of their ratios.
-    signed_rounds: int
+    #: Rounds of (a), (b) and (i); each ratio is the median of the rounds' ratios.
+    sustained_rounds: int
     emit_batch: int = 50
     backlog: int = 500
     pending_webhooks: int = 100
@@ -186,7 +190,7 @@ QUICK = Plan(
     fanout_budget_s=3.0,
     same_host_isolation=False,
     isolation_rounds=1,
-    signed_rounds=1,
+    sustained_rounds=1,
     burst_events=10,
     pg_burst_events=4,
     catchup_webhooks=10,
@@ -203,7 +207,7 @@ FULL = Plan(
     fanout_budget_s=20.0,
     same_host_isolation=True,
     isolation_rounds=3,
-    signed_rounds=3,
+    sustained_rounds=3,
 )
 
 
@@ -278,7 +282,7 @@ class Bench:
         }
         return {**spec, **(extra or {})}
 
-    def ceiling(self, name: str = "ceiling") -> dict[str, Any]:
+    def ceiling(self, round_number: int) -> dict[str, Any]:
         spec = {
             "per_destination": PER_DESTINATION,
             "concurrency": CONCURRENCY,
@@ -287,13 +291,12 @@ class Bench:
             "fanout": FANOUT,
             "fanout_reps": self.plan.fanout_reps,
         }
-        title = f"(a) ceiling: bare aiohttp, {PER_DESTINATION} in flight"
-        return self.run("ceiling", title, spec, name=name)
+        title = f"(a) ceiling, round {round_number}: bare aiohttp, {PER_DESTINATION} in flight"
+        return self.run("ceiling", title, spec, name=f"ceiling-{round_number}")
 
     def all(self) -> dict[str, Any]:
         plan = self.plan
-        ceiling = self.ceiling()
-        unsigned, signed = self.signed_rounds()
+        ceilings, unsigned, signed = self.sustained_rounds()
         latency = self.run(
             "latency",
             f"(c) latency at {LATENCY_RATE:.0f} events/s, one event per transaction",
@@ -311,7 +314,7 @@ class Bench:
                 "fanout": FANOUT,
                 "per_destination": PER_DESTINATION,
                 "concurrency": CONCURRENCY,
-                "bare_fallback_s": ceiling["fanout_s"],
+                "bare_fallback_s": ceilings[0]["fanout_s"],
                 "fanout_reps": plan.fanout_reps,
                 "rep_timeout_s": plan.fanout_timeout_s,
                 "budget_s": plan.fanout_budget_s,
@@ -391,10 +394,9 @@ class Bench:
             },
         )
         postgres = self.postgres()
-        ceiling_after = self.ceiling("ceiling-after") if plan.same_host_isolation else None
         return {
-            "ceiling": ceiling,
-            "ceiling_after": ceiling_after,
+            "ceiling": ceilings[0],
+            "ceiling_rounds": ceilings,
             "throughput": unsigned[0],
             "throughput_rounds": unsigned,
             "latency": latency,
@@ -410,17 +412,25 @@ class Bench:
             "postgres": postgres,
         }
 
-    def signed_rounds(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(b) and (i) in alternating pairs: (b) (i), then (i) (b), ...
+    def sustained_rounds(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Rounds of (a), then (b) and (i) in alternating order: (a) (b) (i), (a) (i) (b), ...
 
         Measured minutes apart, the same load's CPU per delivery moved by a quarter on this
         machine (261 µs in (b), 361 µs in (i) of one run, while signing is 3.5 % of (i)'s
-        profile), so (i) is compared with the (b) run next to it, and over pairs in both
-        orders so that drift cancels.
+        profile), and (a) by a tenth between the start and the end of a run. So each ratio
+        is taken within a round, between measurements a few seconds apart, and over rounds
+        in both orders so that drift cancels.
+
+        Returns:
+            The ceilings, the (b) runs and the (i) runs, one of each per round.
         """
+        ceilings: list[dict[str, Any]] = []
         unsigned: list[dict[str, Any]] = []
         signed: list[dict[str, Any]] = []
-        for n in range(1, self.plan.signed_rounds + 1):
+        for n in range(1, self.plan.sustained_rounds + 1):
+            ceilings.append(self.ceiling(n))
             order = (False, True) if n % 2 else (True, False)
             for with_secret in order:
                 if with_secret:
@@ -441,7 +451,7 @@ class Bench:
                             name=f"throughput-{n}",
                         )
                     )
-        return unsigned, signed
+        return ceilings, unsigned, signed
 
     def postgres(self) -> dict[str, Any]:
         """(j) One API process and 1, then 2, workers on PostgreSQL; the (b) and (g) loads."""
@@ -476,19 +486,24 @@ def isolation_ratios(results: dict[str, Any]) -> list[float]:
     return [with_["rate"] / without["rate"] for without, with_ in pairs]
 
 
+def throughput_ratios(results: dict[str, Any]) -> list[float]:
+    """(b) ÷ (a), per round."""
+    pairs = zip(results["ceiling_rounds"], results["throughput_rounds"], strict=True)
+    return [unsigned["rate"] / ceiling["rate"] for ceiling, unsigned in pairs]
+
+
 def signed_ratios(results: dict[str, Any]) -> list[float]:
+    """(i) ÷ (b), per round."""
     pairs = zip(results["throughput_rounds"], results["signed_rounds"], strict=True)
     return [signed["rate"] / unsigned["rate"] for unsigned, signed in pairs]
 
 
 def figures(results: dict[str, Any]) -> dict[str, float | None]:
-    ceilings = [r for r in (results["ceiling"], results["ceiling_after"]) if r]
-    ceiling_rate = max(r["rate"] for r in ceilings)
     latency = results["latency"]
     throughput = statistics.median(r["rate"] for r in results["throughput_rounds"])
     postgres = results["postgres"]
     return {
-        "throughput_ratio": round(throughput / ceiling_rate, 3),
+        "throughput_ratio": round(statistics.median(throughput_ratios(results)), 3),
         "p99_ms_at_500": round(latency["p99_ms"], 1) if latency["p99_ms"] is not None else None,
         "fanout_ratio": round(results["fanout"]["ratio"], 2),
         "isolation_ratio": round(statistics.median(isolation_ratios(results)), 3),
@@ -553,28 +568,32 @@ def _settled_problems(name: str, result: dict[str, Any]) -> list[str]:
 
 
 def summary(results: dict[str, Any], figs: dict[str, float | None]) -> None:
-    ceiling = results["ceiling"]
     thr, lat, fan = results["throughput"], results["latency"], results["fanout"]
     iso_without, iso_with = results["isolation_without"], results["isolation_with"]
     log("\nsummary")
-    log(
-        f"  (a) ceiling {ceiling['rate']:,.0f} POSTs/s ({ceiling['cpu_us_each']:.0f} µs client "
-        f"CPU each); {FANOUT:,} POSTs in {1000 * ceiling['fanout_s']:.0f} ms"
+    rounds = zip(
+        results["ceiling_rounds"],
+        results["throughput_rounds"],
+        results["signed_rounds"],
+        throughput_ratios(results),
+        signed_ratios(results),
+        strict=True,
     )
-    if results["ceiling_after"]:
-        after = results["ceiling_after"]
+    for n, (ceiling, unsigned, signed, b_ratio, i_ratio) in enumerate(rounds, 1):
         log(
-            f"      again at the end: {after['rate']:,.0f} POSTs/s; {FANOUT:,} in "
-            f"{1000 * after['fanout_s']:.0f} ms (the best of the two is used)"
+            f"  round {n}: (a) {ceiling['rate']:,.0f} POSTs/s ({ceiling['cpu_us_each']:.0f} µs "
+            f"client CPU each; {FANOUT:,} POSTs in {1000 * ceiling['fanout_s']:.0f} ms); "
+            f"(b) {unsigned['rate']:,.0f} deliveries/s = {b_ratio:.3f} x (a) "
+            f"({unsigned['cpu_us_each']:.0f} µs server CPU each, emitting included); "
+            f"(i) signed {signed['rate']:,.0f}/s = {i_ratio:.3f} x (b) "
+            f"({signed['cpu_us_each']:.0f} µs each)"
         )
     trace = thr["trace"]
-    rates = [r["rate"] for r in results["throughput_rounds"]]
     log(
-        f"  (b) tabhooks {statistics.median(rates):,.0f} deliveries/s "
-        f"(median of {', '.join(f'{rate:,.0f}' for rate in rates)}) = "
-        f"{figs['throughput_ratio']} x ceiling ({thr['cpu_us_each']:.0f} µs server CPU each, "
-        f"emitting included, in round 1); the dispatcher claimed {trace['claimed_rows']:,} rows "
-        f"and handed back {trace['released_rows']:,} for {trace['finished_rows']:,} attempts"
+        f"  throughput_ratio = median {figs['throughput_ratio']}, signed_ratio = median "
+        f"{figs['signed_ratio']}; in round 1's (b) the dispatcher claimed "
+        f"{trace['claimed_rows']:,} rows and handed back {trace['released_rows']:,} for "
+        f"{trace['finished_rows']:,} attempts"
     )
     log(
         f"  (c) p50 {lat['p50_ms']:.1f} / p95 {lat['p95_ms']:.1f} / p99 {lat['p99_ms']:.1f} ms, "
@@ -631,15 +650,6 @@ def summary(results: dict[str, Any], figs: dict[str, float | None]) -> None:
             f"rows in {trace['claims']:,} claims, handed back {trace['released_rows']:,})"
         )
     log(f"      (h) peak RSS {figs['catchup_peak_rss_mb']} MiB")
-    for n, (unsigned, signed) in enumerate(
-        zip(results["throughput_rounds"], results["signed_rounds"], strict=True), 1
-    ):
-        log(
-            f"  (i) round {n}: signed {signed['rate']:,.0f} deliveries/s vs (b) "
-            f"{unsigned['rate']:,.0f}/s = {signed['rate'] / unsigned['rate']:.3f} "
-            f"({signed['cpu_us_each']:.0f} vs {unsigned['cpu_us_each']:.0f} µs server CPU each)"
-        )
-    log(f"      signed_ratio = median {figs['signed_ratio']}")
     for workers in ("1", "2") if results["postgres"] else ():
         run = results["postgres"][workers]
         log(
