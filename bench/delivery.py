@@ -1,7 +1,7 @@
 """How fast does tabhooks deliver webhooks, relative to bare HTTP on this machine?
 
 Run: ``.venv/bin/python bench/delivery.py [--quick]`` (a benchmark, not a timed test; quick
-takes about two minutes, the full run ten or so). Everything stays on 127.0.0.1.
+takes about two minutes, the full run about six). Everything stays on 127.0.0.1.
 
 Processes. A receiver (``_delivery_receiver.py``: aiohttp.web, answers ``200`` at once,
 records path, payload marker and arrival time of every request) and a black hole (accepts
