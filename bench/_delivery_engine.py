@@ -261,12 +261,13 @@ async def phase_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def one_webhook_load(
-    app: Tabhooks, receiver: ReceiverClient, spec: dict[str, Any]
+async def sustained_load(
+    app: Tabhooks, receiver: ReceiverClient, spec: dict[str, Any], *, healthy_per_event: int = 1
 ) -> tuple[Window, dict[str, Any]]:
-    """(b)'s load: one delivery per event, ``emit_batch`` events per transaction whenever
-    fewer than ``backlog`` wait, measured over :func:`sustained_window`; the window and what
-    was emitted."""
+    """(b)'s load (and (e)'s, with ``healthy_per_event`` deliveries to the receiver per
+    event): ``emit_batch`` events per transaction whenever fewer than ``backlog`` healthy
+    deliveries wait, measured over :func:`sustained_window`; the window and what was
+    emitted."""
     emitted: dict[str, Any] = {}
 
     async def drive(until: float) -> None:
@@ -275,7 +276,7 @@ async def one_webhook_load(
                 app,
                 receiver,
                 until=until,
-                healthy_per_event=1,
+                healthy_per_event=healthy_per_event,
                 batch=int(spec["emit_batch"]),
                 backlog=int(spec["backlog"]),
             )
@@ -526,7 +527,7 @@ async def phase_throughput(spec: dict[str, Any]) -> dict[str, Any]:
     """(b) One webhook on the receiver; sustained deliveries/s with a standing backlog."""
     async with running_tabhooks(spec) as app, receiver_client(spec["receiver"]) as receiver:
         await app.add_webhooks([f"{spec['receiver']}/hook/0"], signed=bool(spec.get("signed")))
-        window, emitted = await one_webhook_load(app, receiver, spec)
+        window, emitted = await sustained_load(app, receiver, spec)
         during = memory_mb()
         signed = await receiver.stats()
         if spec.get("signed") and signed.get("signed", 0) < signed["count"]:
@@ -655,38 +656,41 @@ async def phase_fanout(spec: dict[str, Any]) -> dict[str, Any]:
     ):
         await app.add_webhooks([f"{spec['receiver']}/hook/{i}" for i in range(fanout)])
 
-        async def event(marker: str) -> tuple[float, float] | None:
-            """(commit -> last arrival, CPU µs per delivery), or None if it did not finish."""
+        async def event(marker: str) -> tuple[float, float | None]:
+            """Commit -> last arrival, and CPU µs per delivery; the CPU is None when not every
+            delivery arrived in time (the time is then a lower bound)."""
             await receiver.reset()
             cpu = time.process_time()
             app.trace._last_claim = time.monotonic()  # pauses count from the commit on
             committed = await app.emit([marker])
             got = await receiver.wait_for(fanout, float(spec["rep_timeout_s"]), poll_s=0.005)
             if got < fanout:
-                times.append(time.time() - committed)
-                log(f"  fan-out {marker}: only {got:,} of {fanout:,} arrived in {times[-1]:.1f} s")
-                return None
+                waited = time.time() - committed
+                log(f"  fan-out {marker}: only {got:,} of {fanout:,} arrived in {waited:.1f} s")
+                return waited, None
             used = 1e6 * (time.process_time() - cpu) / fanout
             arrivals = await receiver.arrivals()
             await asyncio.sleep(0.3)  # let the writer record the batch before what comes next
             return max(t for _, _, t in arrivals) - committed, used
 
         await bare.fanout(fanout)
-        if await event("warm-up") is None:
-            complete = False
+        warm_seconds, warm_cpu = await event("warm-up")
+        complete = warm_cpu is not None
+        if not complete:
+            times.append(warm_seconds)
         budget_ends = time.monotonic() + float(spec["budget_s"])
-        for rep in range(int(spec["fanout_reps"]) if complete else 0):
-            if rep and time.monotonic() > budget_ends:
+        for rep in range(int(spec["fanout_reps"])):
+            if not complete or (rep and time.monotonic() > budget_ends):
                 break  # slow enough that more events would add time, not precision
             bare_first = rep % 2 == 0
             if bare_first:
                 bare_times.append(await bare.fanout(fanout))
-            measured = await event(f"fanout{rep}")
-            if measured is None:
+            seconds, used = await event(f"fanout{rep}")
+            times.append(seconds)
+            if used is None:
                 complete = False
                 break
-            times.append(measured[0])
-            cpu_us.append(measured[1])
+            cpu_us.append(used)
             if not bare_first:
                 bare_times.append(await bare.fanout(fanout))
         trace = app.trace.snapshot()
@@ -726,21 +730,7 @@ async def phase_isolation(spec: dict[str, Any]) -> dict[str, Any]:
         urls = [f"{spec['receiver']}/hook/{i}" for i in range(healthy)]
         urls += [f"{spec['blackhole']}/hook/{i}" for i in range(holes)]
         await app.add_webhooks(urls)
-        emitted: dict[str, Any] = {}
-
-        async def drive(until: float) -> None:
-            emitted.update(
-                await sustain(
-                    app,
-                    receiver,
-                    until=until,
-                    healthy_per_event=healthy,
-                    batch=int(spec["emit_batch"]),
-                    backlog=int(spec["backlog"]),
-                )
-            )
-
-        window = await sustained_window(receiver, spec, drive)
+        window, emitted = await sustained_load(app, receiver, spec, healthy_per_event=healthy)
         label = f"with {holes} of {healthy + holes} on the black hole" if holes else "no black hole"
         stats = await receiver.stats()
         trace = app.trace.snapshot()
@@ -1043,7 +1033,7 @@ async def _postgres_loads(
     await receiver.reset()
     succeeded_before = (await app.queue_by_status()).get("succeeded", 0)
     cpu0 = sum(w.cpu_s() for w in workers)
-    window, emitted = await one_webhook_load(app, receiver, spec)
+    window, emitted = await sustained_load(app, receiver, spec)
     workers_us = 1e6 * (sum(w.cpu_s() for w in workers) - cpu0) / max(1, window.count)
     log(
         f"  (b) load, {count} worker(s): {window.rate:,.0f} deliveries/s over "

@@ -395,7 +395,6 @@ class Bench:
         )
         postgres = self.postgres()
         return {
-            "ceiling": ceilings[0],
             "ceiling_rounds": ceilings,
             "throughput": unsigned[0],
             "throughput_rounds": unsigned,
@@ -407,7 +406,6 @@ class Bench:
             "pending": pending,
             "burst": burst,
             "catchup": catchup,
-            "signed": signed[0],
             "signed_rounds": signed,
             "postgres": postgres,
         }
@@ -431,26 +429,21 @@ class Bench:
         signed: list[dict[str, Any]] = []
         for n in range(1, self.plan.sustained_rounds + 1):
             ceilings.append(self.ceiling(n))
-            order = (False, True) if n % 2 else (True, False)
-            for with_secret in order:
-                if with_secret:
-                    signed.append(
-                        self.run(
-                            "throughput",
-                            f"(i) signed, round {n}: (b) with a signing secret on the webhook",
-                            self.sustained({"signed": True}),
-                            name=f"signed-{n}",
-                        )
-                    )
-                else:
-                    unsigned.append(
-                        self.run(
-                            "throughput",
-                            f"(b) tabhooks end-to-end, one webhook, sustained (round {n})",
-                            self.sustained(),
-                            name=f"throughput-{n}",
-                        )
-                    )
+            plain = (
+                "throughput",
+                f"(b) tabhooks end-to-end, one webhook, sustained (round {n})",
+                {},
+                unsigned,
+            )
+            keyed = (
+                "signed",
+                f"(i) signed, round {n}: (b) with a signing secret on the webhook",
+                {"signed": True},
+                signed,
+            )
+            for name, title, extra, runs in (plain, keyed) if n % 2 else (keyed, plain):
+                spec = self.sustained(extra)
+                runs.append(self.run("throughput", title, spec, name=f"{name}-{n}"))
         return ceilings, unsigned, signed
 
     def postgres(self) -> dict[str, Any]:
