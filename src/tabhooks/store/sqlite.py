@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabhooks.clock import utcnow_precise
 from tabhooks.store.backend import BACKEND_KEY
-from tabhooks.store.checkpoint import WalCheckpointer
+from tabhooks.store.checkpoint import LOG_BOUND_BYTES, WalCheckpointer
 from tabhooks.store.deliveries import (
     DELIVERING,
     ClaimForm,
@@ -134,6 +134,11 @@ class SQLiteBackend:
         the file's write lock up front, so a transaction never fails half-way upgrading a read
         lock. Deferred rows are written before the commit."""
         async with self._write_lock:
+            checkpointer = self._checkpointer
+            if checkpointer is not None and checkpointer.over_bound():
+                # Hold writers back for one checkpoint pass, so the log starts over (see
+                # tabhooks.store.checkpoint): the loop runs on meanwhile.
+                await checkpointer.catch_up()
             sync_conn = self._writer()
             with sync_conn.begin():
                 loop_conn = LoopConnection(sync_conn)
@@ -288,6 +293,8 @@ class SQLiteBackend:
             cursor.execute("PRAGMA journal_mode=WAL")
             # Checkpoints run in their own thread (tabhooks.store.checkpoint), not in a commit.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
+            # A log that grew past the bound shrinks back to it when it starts over.
+            cursor.execute(f"PRAGMA journal_size_limit={LOG_BOUND_BYTES}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
