@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import uuid
 from pathlib import Path
 
 from sqlalchemy import text
 
-from tabhooks.store import migrate, open_store
+from tabhooks.store import Store, migrate, open_store
 from tabhooks.store.checkpoint import LOG_BOUND_BYTES, WalCheckpointer
+from tabhooks.store.sqlite import SQLiteBackend
 
 
 async def test_commits_leave_the_log_to_the_checkpoint_thread(tmp_path: Path) -> None:
@@ -66,6 +68,57 @@ async def test_sustained_writes_keep_the_log_bounded(tmp_path: Path) -> None:
         assert largest < written / 2
     finally:
         await store.dispose()
+
+
+async def test_a_reader_holding_the_log_does_not_make_every_writer_wait(tmp_path: Path) -> None:
+    """While a reader keeps old frames in the log, no pass can copy them all: writers wait for
+    a pass once per bound the log grows, not once each; when the reader lets go, the log
+    starts over again."""
+    database = tmp_path / "wal.db"
+    log_file = tmp_path / "wal.db-wal"
+    store = open_store(f"sqlite:///{database}")
+    reader = sqlite3.connect(database, isolation_level=None)
+    try:
+        await migrate(store)
+        assert isinstance(store.backend, SQLiteBackend)
+        checkpointer = store.backend.checkpointer
+        assert checkpointer is not None
+        async with store.write() as conn:
+            await conn.execute(text("CREATE TABLE filler (body BLOB)"))
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM filler").fetchall()  # holds this snapshot
+        written = transactions = 0
+        while written < 3 * LOG_BOUND_BYTES:
+            await _write_some(store)
+            written += _BATCH_BYTES
+            transactions += 1
+            await asyncio.sleep(0.002)
+        assert checkpointer.catch_ups <= written // LOG_BOUND_BYTES + 1, (
+            checkpointer.catch_ups,
+            transactions,
+        )
+        reader.execute("ROLLBACK")
+        held = _log_generation(log_file)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while _log_generation(log_file) == held:
+            assert loop.time() < deadline, "the log never started over after the reader left"
+            await _write_some(store)
+            await asyncio.sleep(0.002)
+    finally:
+        reader.close()
+        await store.dispose()
+
+
+_BATCH_BYTES = 32 * 2000
+
+
+async def _write_some(store: Store) -> None:
+    async with store.write() as conn:
+        await conn.execute(
+            text("INSERT INTO filler (body) VALUES (:body)"),
+            [{"body": os.urandom(2000)} for _ in range(32)],
+        )
 
 
 def _log_generation(log_file: Path) -> int:

@@ -22,6 +22,8 @@ bounded:
 - once the log passes :data:`LOG_BOUND_BYTES`, the next writer waits (asynchronously: the event
   loop runs on) for one more pass before it begins (:meth:`WalCheckpointer.catch_up`). With no
   commit landing during that pass it copies everything, and the writer starts the log over.
+  (A reader still using old frames keeps the pass from copying those; writers then wait
+  again only once the log has grown by another bound.)
 
 Measured, the log then stays under 20 MB under that load, at the same delivery rate
 (docs/performance.md, "The write-ahead log under sustained writes").
@@ -65,6 +67,12 @@ class WalCheckpointer:
         #: The log's size in bytes at the last pass (0 after a pass writers waited for copied
         #: all of it: the next writer starts it over). Written by the thread, read by the loop.
         self.log_bytes = 0
+        #: The size at which the next writer waits for a pass: the bound, or further once a
+        #: reader kept such a pass from copying everything (writers would otherwise wait for
+        #: a pass each for as long as that reader lasts).
+        self.wait_at_bytes = bound_bytes
+        #: Passes writers have waited for.
+        self.catch_ups = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -88,8 +96,9 @@ class WalCheckpointer:
         self._release_waiting()
 
     def over_bound(self) -> bool:
-        """Whether the log has grown past :attr:`bound_bytes` (as of the last pass)."""
-        return self.log_bytes >= self.bound_bytes
+        """Whether the next writer should wait for a pass (:meth:`catch_up`): the log has grown
+        past :attr:`bound_bytes` as of the last pass (further, while a reader holds it)."""
+        return self.log_bytes >= self.wait_at_bytes
 
     async def catch_up(self) -> None:
         """Wait for the thread's next pass, started now.
@@ -97,8 +106,9 @@ class WalCheckpointer:
         The caller holds the store's write lock, so no commit lands during the pass and it
         copies the whole log: the caller's transaction then starts the log over.
         """
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():
             return
+        self.catch_ups += 1
         loop = asyncio.get_running_loop()
         passed: asyncio.Future[None] = loop.create_future()
         with self._lock:
@@ -131,7 +141,12 @@ class WalCheckpointer:
                 # held some back: the next writer starts the log over. Otherwise the log keeps
                 # whatever was committed during the pass.
                 complete = bool(waiting) and logged is not None and logged == copied
-                self.log_bytes = 0 if complete else (logged or 0) * page_size
+                size = 0 if complete else (logged or 0) * page_size
+                if size < self.bound_bytes:
+                    self.wait_at_bytes = self.bound_bytes
+                elif waiting:  # a reader kept this pass from copying it all
+                    self.wait_at_bytes = size + self.bound_bytes
+                self.log_bytes = size
                 self._release(waiting)
                 # A log that changed since the last pass is being written to: come back soon.
                 busy = logged is not None and logged > 0 and logged != logged_before
@@ -141,6 +156,7 @@ class WalCheckpointer:
             log.warning("action=wal_checkpoint_failed database=%s error=%s", self.database, exc)
         finally:
             conn.close()
+            self.log_bytes = 0  # no pass will come: writers must not wait for one
             self._release_waiting()
 
     def checkpoint(self, conn: sqlite3.Connection) -> tuple[int | None, int | None]:

@@ -105,6 +105,11 @@ class SQLiteBackend:
             self._checkpointer = WalCheckpointer(str(self.database_path))
             self._checkpointer.start()
 
+    @property
+    def checkpointer(self) -> WalCheckpointer | None:
+        """The thread that copies the log back (None in memory)."""
+        return self._checkpointer
+
     # ------------------------------------------------------------------ transactions
 
     @asynccontextmanager
