@@ -167,8 +167,8 @@ class WalCheckpointer:
             checkpoint failed).
         """
         try:
-            # fetchall, not fetchone: the statement must finish, or this connection keeps a
-            # read lock on the log, and a log with a reader in it is never started over.
+            # fetchall: the statement finishes here, not whenever its cursor is collected; an
+            # unfinished one keeps a read lock on the log, which then cannot start over.
             ((busy, logged, copied),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error as exc:  # e.g. the file was removed under us; try again later
             log.warning("action=wal_checkpoint_failed database=%s error=%s", self.database, exc)
