@@ -4,7 +4,6 @@ Succeeded/Failed; a second refresh while queued is 409093; flows run and fire Fl
 
 from __future__ import annotations
 
-import json
 import socket
 import sqlite3
 import threading
@@ -68,20 +67,12 @@ def _publish_datasource(
 
 
 def _events_for(receiver: Receiver, resource_luid: str, count: int) -> list[dict[str, str]]:
-    import time
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        found = [
-            (json.loads(r.body), r.headers.get("webhook-id", "")) for r in list(receiver.requests)
-        ]
-        mine = [(p, sent) for p, sent in found if p.get("resource_luid") == resource_luid]
-        if len(mine) >= count:
-            # In the order emitted, as job_support.events_for: deliveries to different
-            # webhooks go out side by side, so arrival order is not emission order.
-            return [p for p, _ in sorted(mine, key=lambda m: (m[0]["created_at"], m[1]))]
-        time.sleep(0.05)
-    raise AssertionError(f"expected {count} events for {resource_luid}, got {mine}")
+    job_support.wait_until(
+        f"{count} events for {resource_luid}",
+        lambda: len(job_support.payloads_for(receiver, resource_luid)) >= count,
+        timeout_s=20,
+    )
+    return job_support.payloads_for(receiver, resource_luid)
 
 
 def test_postgres_refresh_succeeds_then_fails_with_wrong_password(

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -182,9 +183,9 @@ def wait_until(what: str, check: Callable[[], object], timeout_s: float = WAIT_S
     raise AssertionError(f"{what} never happened")
 
 
-def events_for(receiver: Receiver, luid: str) -> list[str]:
-    """Event types delivered to ``receiver`` for the resource ``luid``, in the order they
-    were emitted.
+def payloads_for(receiver: Receiver, luid: str) -> list[dict[str, Any]]:
+    """Payloads delivered to ``receiver`` for the resource ``luid``, in the order they were
+    emitted.
 
     Not in arrival order: each event goes to its own webhook, and the dispatcher sends
     deliveries side by side, so a Failed can arrive before the Started emitted a few
@@ -196,8 +197,14 @@ def events_for(receiver: Receiver, luid: str) -> list[str]:
         payload = json.loads(request.body)
         if payload.get("resource_luid") == luid:
             emitted = (payload["created_at"], request.headers.get("webhook-id", ""))
-            found.append((emitted, payload["event_type"]))
-    return [event for _, event in sorted(found, key=lambda item: item[0])]
+            found.append((emitted, payload))
+    return [payload for _, payload in sorted(found, key=lambda item: item[0])]
+
+
+def events_for(receiver: Receiver, luid: str) -> list[str]:
+    """Event types delivered to ``receiver`` for the resource ``luid``, in the order they
+    were emitted (see :func:`payloads_for`)."""
+    return [payload["event_type"] for payload in payloads_for(receiver, luid)]
 
 
 def wait_events(receiver: Receiver, luid: str, count: int) -> list[str]:
