@@ -53,24 +53,17 @@ CATCH_UP_TIMEOUT_S = 5.0
 class WalCheckpointer:
     """Checkpoints one SQLite database file from a daemon thread until :meth:`stop`."""
 
-    def __init__(
-        self,
-        database: str,
-        interval_s: float = INTERVAL_S,
-        busy_interval_s: float = BUSY_INTERVAL_S,
-        bound_bytes: int = LOG_BOUND_BYTES,
-    ) -> None:
+    def __init__(self, database: str, interval_s: float = INTERVAL_S) -> None:
         self.database = database
         self.interval_s = interval_s
-        self.busy_interval_s = min(busy_interval_s, interval_s)
-        self.bound_bytes = bound_bytes
+        self.busy_interval_s = min(BUSY_INTERVAL_S, interval_s)
         #: The log's size in bytes at the last pass (0 after a pass writers waited for copied
         #: all of it: the next writer starts it over). Written by the thread, read by the loop.
         self.log_bytes = 0
         #: The size at which the next writer waits for a pass: the bound, or further once a
         #: reader kept such a pass from copying everything (writers would otherwise wait for
         #: a pass each for as long as that reader lasts).
-        self.wait_at_bytes = bound_bytes
+        self.wait_at_bytes = LOG_BOUND_BYTES
         #: Passes writers have waited for.
         self.catch_ups = 0
         self._stop = threading.Event()
@@ -97,7 +90,7 @@ class WalCheckpointer:
 
     def over_bound(self) -> bool:
         """Whether the next writer should wait for a pass (:meth:`catch_up`): the log has grown
-        past :attr:`bound_bytes` as of the last pass (further, while a reader holds it)."""
+        past :data:`LOG_BOUND_BYTES` as of the last pass (further, while a reader holds it)."""
         return self.log_bytes >= self.wait_at_bytes
 
     async def catch_up(self) -> None:
@@ -142,10 +135,10 @@ class WalCheckpointer:
                 # whatever was committed during the pass.
                 complete = bool(waiting) and logged is not None and logged == copied
                 size = 0 if complete else (logged or 0) * page_size
-                if size < self.bound_bytes:
-                    self.wait_at_bytes = self.bound_bytes
+                if size < LOG_BOUND_BYTES:
+                    self.wait_at_bytes = LOG_BOUND_BYTES
                 elif waiting:  # a reader kept this pass from copying it all
-                    self.wait_at_bytes = size + self.bound_bytes
+                    self.wait_at_bytes = size + LOG_BOUND_BYTES
                 self.log_bytes = size
                 self._release(waiting)
                 # A log that changed since the last pass is being written to: come back soon.
