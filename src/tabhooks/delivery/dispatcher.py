@@ -155,6 +155,10 @@ class Dispatcher:
         self._hold_limit_s = max(0.0, options.lease_s - options.attempt_timeout_s - 5)
         #: Most deliveries held (waiting or in flight) at once.
         self._hold_cap = max(4 * options.concurrency, options.line_limit)
+        #: A line's capacity when its pace does not bound it (see ``_capacity``): when its
+        #: slots can start this many rounds of attempts within the hold limit.
+        self._full_capacity = options.per_destination + options.line_limit
+        self._rounds_per_line = -(-options.line_limit // options.per_destination)
         self._finished: list[Finish] = []
         self._finished_ready = asyncio.Event()
         self._released: list[str] = []
@@ -213,8 +217,11 @@ class Dispatcher:
         if self._held + self._in_flight + taken_overall >= self._hold_cap:
             return Refusal.FULL
         line = self._lines.get(origin)
-        held = line.held if line is not None else 0
-        if held + taken_on_line >= self._capacity(origin):
+        if line is None:
+            held, capacity = 0, self._capacity(origin)
+        else:  # a line's capacity is kept current (see _observe_pace)
+            held, capacity = len(line.waiting) + line.in_flight, line.capacity
+        if held + taken_on_line >= capacity:
             return Refusal.LINE
         return None
 
@@ -483,7 +490,9 @@ class Dispatcher:
             self._pace.clear()
         pace = seconds if pace is None else pace + PACE_WEIGHT * (seconds - pace)
         self._pace[origin] = pace
-        line.capacity = self._capacity(origin)
+        # The usual case, a pace at which the line limit is the bound, without the call.
+        fast = pace > 0 and self._hold_limit_s // pace >= self._rounds_per_line
+        line.capacity = self._full_capacity if fast else self._capacity(origin)
 
     # ------------------------------------------------------------------ sending
 

@@ -105,7 +105,7 @@ class DriverStatement:
         if cursor is None:
             await conn.execute(self.statement, [dict(row) for row in rows])
             return
-        self._run_placed(cursor, [self._values_of(row) for row in rows])
+        self._run_bound(cursor, self._bound([self._values_of(row) for row in rows], None))
 
     async def execute_values(
         self, conn: AsyncConnection, values: Sequence[Any]
@@ -147,29 +147,53 @@ class DriverStatement:
     def run_values(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         """Convert and write ``rows`` (given as for :meth:`execute_values`) with the driver's
         ``executemany`` on ``cursor``."""
-        placed = self._placed
-        self._run_placed(cursor, [placed(row) for row in rows])
+        self._run_bound(cursor, self._bound(rows, self._take))
 
     async def _run_one(self, conn: AsyncConnection, placed: list[Any]) -> Sequence[tuple[Any, ...]]:
         cursor = _driver_cursor(conn, self.sees_deferred_rows)
         if cursor is None:
             return await self._execute_core(conn, dict(zip(self.names, placed, strict=True)))
-        bound = self._converted_row(placed, self._memos())
+        (bound,) = self._bound([placed], None)
         try:
             cursor.execute(self.sql, bound)
         except sqlite3.Error as exc:
             raise _translated(self.sql, bound, exc) from exc
         return cursor.fetchall() if cursor.description else []
 
-    def _run_placed(self, cursor: Any, placed_rows: list[list[Any]]) -> None:
-        # Rows of one batch share their timestamps (one ``now`` per transaction), so each
-        # distinct value object is converted once per column, not once per row.
-        memos = self._memos()
-        bound = [self._converted_row(placed, memos) for placed in placed_rows]
+    def _run_bound(self, cursor: Any, bound: list[list[Any]]) -> None:
         try:
             cursor.executemany(self.sql, bound)
         except sqlite3.Error as exc:
             raise _translated(self.sql, bound, exc) from exc
+
+    def _bound(self, rows: Sequence[Sequence[Any]], take: list[int] | None) -> list[list[Any]]:
+        """``rows`` in placeholder order (each through ``take``, see :meth:`_placed`) with the
+        typed values converted by their columns' bind processors.
+
+        One loop over the batch instead of two calls per row: the outbox and the recorder
+        write four rows per delivery, and the calls were a tenth of the statements' cost
+        (docs/performance.md, "What #15 cost (b), and what came back"). Rows of one batch
+        share their timestamps (one ``now`` per transaction), so each distinct value object
+        is converted once per column, not once per row. The memos are keyed by object
+        identity, which is sound only while every value is alive: ``rows`` outlives the call.
+        """
+        width = len(self.names)
+        typed = list(zip(self._converted, self._memos(), strict=True))
+        bound: list[list[Any]] = []
+        for row in rows:
+            values = list(row) if take is None else [row[i] for i in take]
+            if len(values) != width:
+                raise ValueError(f"{width} parameters expected, {len(values)} given")
+            for (index, process), memo in typed:
+                value = values[index]
+                if value is not None:
+                    key = id(value)
+                    done = memo.get(key, _MISSING)
+                    if done is _MISSING:
+                        done = memo[key] = process(value)
+                    values[index] = done
+            bound.append(values)
+        return bound
 
     async def _execute_core(
         self, conn: AsyncConnection, parameters: dict[str, Any]
@@ -192,25 +216,6 @@ class DriverStatement:
         if self._defaults:
             parameters = {**self._defaults, **parameters}
         return [parameters[name] for name in self.names]
-
-    def _converted_row(self, values: list[Any], memos: list[dict[int, Any]]) -> list[Any]:
-        """``values`` with the typed ones converted by their column's bind processor.
-
-        ``memos`` (one per typed column, see :meth:`_memos`) is keyed by object identity,
-        which is sound only while every value is alive: the caller keeps the rows for the
-        whole call.
-        """
-        if len(values) != len(self.names):
-            raise ValueError(f"{len(self.names)} parameters expected, {len(values)} given")
-        for (index, process), memo in zip(self._converted, memos, strict=True):
-            value = values[index]
-            if value is not None:
-                key = id(value)
-                done = memo.get(key, _MISSING)
-                if done is _MISSING:
-                    done = memo[key] = process(value)
-                values[index] = done
-        return values
 
 
 def insert_into(table: Table, columns: Sequence[str] | type[tuple[Any, ...]]) -> DriverStatement:
