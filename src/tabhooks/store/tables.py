@@ -284,6 +284,9 @@ QUEUED_STATUSES = ("pending", "delivering")
 _QUEUED_SQL = text("status IN ('pending', 'delivering')")
 #: Keyword arguments that make an :class:`Index` cover queued deliveries only.
 QUEUED_ONLY: dict[str, Any] = {"sqlite_where": _QUEUED_SQL, "postgresql_where": _QUEUED_SQL}
+_RELAY_SQL = text("relay_target_id IS NOT NULL")
+#: The same for relay deliveries (the only ones with a relay target).
+RELAY_ONLY: dict[str, Any] = {"sqlite_where": _RELAY_SQL, "postgresql_where": _RELAY_SQL}
 
 deliveries = Table(
     "deliveries",
@@ -318,7 +321,8 @@ deliveries = Table(
     Index(None, "next_attempt_at", "destination", **QUEUED_ONLY),
     Index(None, "destination", "next_attempt_at", **QUEUED_ONLY),
     Index(None, "webhook_id", "created_at"),
-    Index(None, "relay_target_id"),
+    # Relay deliveries only: a webhook delivery's NULL would cost an index insert for nothing.
+    Index(None, "relay_target_id", **RELAY_ONLY),
     Index(None, "site_id", "created_at"),
 )
 
