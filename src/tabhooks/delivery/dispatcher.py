@@ -452,7 +452,8 @@ class Dispatcher:
         """The line's next delivery, for a slot that is about to send it."""
         claimed, _ = line.waiting.popleft()
         self._held -= 1
-        self._want_rows(origin, line)
+        if line.backlog:  # (checked here too: this runs once per delivery)
+            self._want_rows(origin, line)
         return claimed
 
     def _slot_freed(self, origin: str, line: _Line) -> None:
@@ -514,7 +515,8 @@ class Dispatcher:
                 if not line.waiting or self._blocked or self._stopping.is_set():
                     return
                 claimed = self._take_next(origin, line)
-                self._wake_claimer_if_room()
+                if self._claimer_wants_room:
+                    self._wake_claimer_if_room()
         finally:
             self._slot_freed(origin, line)
 
