@@ -403,6 +403,14 @@ def redirect_target(current: URL, location: str, policy: DestinationPolicy) -> U
         raise BlockedDestination(f"redirect refused: {exc}") from exc
 
 
+#: How long an idle pooled connection is kept for its next request. Shorter than the 5 s
+#: after which uvicorn (so ``tabhooks serve`` itself), Node.js and Apache close an idle
+#: connection: kept past that, a request could be written just as the receiver closes the
+#: connection, and fail as ``reset`` though the receiver is healthy (aiohttp, rightly, retries
+#: only idempotent methods on a connection that closed under it, and deliveries POST).
+IDLE_CONNECTION_S = 4.0
+
+
 class GuardedConnector(aiohttp.TCPConnector):
     """aiohttp's TCP connector, checking every connection it opens against ``policy``.
 
@@ -425,6 +433,7 @@ class GuardedConnector(aiohttp.TCPConnector):
             inject one to make any name resolve to any address.
         limit: Connections open at once, all hosts together.
         limit_per_host: Connections open at once to one host (0: no limit).
+        idle_s: How long an idle connection is kept (see :data:`IDLE_CONNECTION_S`).
     """
 
     def __init__(
@@ -434,6 +443,7 @@ class GuardedConnector(aiohttp.TCPConnector):
         inner_resolver: AbstractResolver | None = None,
         limit: int = 100,
         limit_per_host: int = 0,
+        idle_s: float = IDLE_CONNECTION_S,
     ) -> None:
         self.policy = policy
         self._guarded_resolver = GuardedResolver(policy, inner_resolver)
@@ -441,6 +451,7 @@ class GuardedConnector(aiohttp.TCPConnector):
             resolver=self._guarded_resolver,
             limit=limit,
             limit_per_host=limit_per_host,
+            keepalive_timeout=idle_s,
             ssl=True,
         )
 
@@ -482,6 +493,7 @@ def guarded_session(
     limit_per_host: int = 0,
     auto_decompress: bool = True,
     inner_resolver: AbstractResolver | None = None,
+    idle_s: float = IDLE_CONNECTION_S,
 ) -> aiohttp.ClientSession:
     """A client session that reaches only what ``policy`` allows; the only way out.
 
@@ -501,9 +513,14 @@ def guarded_session(
         auto_decompress: Decompress bodies (the sender keeps them as sent, so a small gzip
             bomb cannot grow unbounded).
         inner_resolver: See :class:`GuardedConnector`.
+        idle_s: How long an idle connection is kept (see :data:`IDLE_CONNECTION_S`).
     """
     connector = GuardedConnector(
-        policy, inner_resolver=inner_resolver, limit=limit, limit_per_host=limit_per_host
+        policy,
+        inner_resolver=inner_resolver,
+        limit=limit,
+        limit_per_host=limit_per_host,
+        idle_s=idle_s,
     )
     return aiohttp.ClientSession(
         connector=connector,

@@ -4,6 +4,7 @@ resolver — and the URL of every hop, even one aiohttp follows on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterator
@@ -11,9 +12,11 @@ from contextlib import ExitStack
 
 import aiohttp
 import pytest
+import uvicorn
+from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from tabhooks.delivery.guard import DestinationPolicy, guarded_session
+from tabhooks.delivery.guard import IDLE_CONNECTION_S, DestinationPolicy, guarded_session
 from tabhooks.delivery.retry import ErrorClass
 from tabhooks.delivery.sender import classify_error
 from tests.support.listeners import CountingListener
@@ -135,3 +138,47 @@ async def test_redirect_followed_by_aiohttp_is_still_checked_on_its_hop(
     _assert_blocked(raised.value, reason)
     assert allowed.connections == 1
     assert target.connections == 0
+
+
+async def _client_ports(idle_s: float, pause_s: float) -> list[int]:
+    """Two POSTs through one guarded session to a keep-alive server, ``pause_s`` apart; the
+    client port each arrived from (the same port: the pooled connection was reused)."""
+    ports: list[int] = []
+
+    async def record(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        ports.append(peer[1])
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.2", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with guarded_session(POLICY, timeout=timeout, limit=4, idle_s=idle_s) as session:
+            for pause in (0.0, pause_s):
+                await asyncio.sleep(pause)
+                async with session.post(f"http://127.0.0.2:{port}/hook", data=b"{}") as response:
+                    assert response.status == 200
+    finally:
+        await runner.cleanup()
+    return ports
+
+
+async def test_idle_connections_are_dropped_before_common_servers_close_them() -> None:
+    """A connection idle past ``idle_s`` is not reused (a receiver that closes idle
+    connections at that moment would reset the delivery), one used sooner is."""
+    reused = await _client_ports(idle_s=0.5, pause_s=0.05)
+    assert reused[0] == reused[1]
+    dropped = await _client_ports(idle_s=0.2, pause_s=0.6)
+    assert dropped[0] != dropped[1]
+
+
+def test_idle_connections_are_dropped_before_our_own_server_closes_them() -> None:
+    """``tabhooks serve`` runs uvicorn with its default idle timeout; deliveries to its inbox
+    (the docs' walk-through) must not meet a connection it is closing."""
+    assert uvicorn.Config(app=lambda: None).timeout_keep_alive > IDLE_CONNECTION_S
