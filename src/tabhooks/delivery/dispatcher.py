@@ -155,7 +155,7 @@ class Dispatcher:
         self._hold_limit_s = max(0.0, options.lease_s - options.attempt_timeout_s - 5)
         #: Most deliveries held (waiting or in flight) at once.
         self._hold_cap = max(4 * options.concurrency, options.line_limit)
-        #: A line's capacity when its pace does not bound it (see ``_capacity``): when its
+        #: A line's capacity when its pace does not bound it (see ``_capacity_at``): when its
         #: slots can start this many rounds of attempts within the hold limit.
         self._full_capacity = options.per_destination + options.line_limit
         self._rounds_per_line = -(-options.line_limit // options.per_destination)
@@ -220,7 +220,7 @@ class Dispatcher:
         if line is None:
             held, capacity = 0, self._capacity(origin)
         else:  # a line's capacity is kept current (see _observe_pace)
-            held, capacity = len(line.waiting) + line.in_flight, line.capacity
+            held, capacity = line.held, line.capacity
         if held + taken_on_line >= capacity:
             return Refusal.LINE
         return None
@@ -248,14 +248,21 @@ class Dispatcher:
         return destination_of(url)
 
     def _capacity(self, origin: str) -> int:
-        """Most deliveries ``origin``'s line holds: its slots, and as many waiting as can still
-        start within their lease at the destination's recent pace (up to the line limit)."""
+        """Most deliveries ``origin``'s line holds (see :meth:`_capacity_at`)."""
+        return self._capacity_at(self._pace.get(origin))
+
+    def _capacity_at(self, pace: float | None) -> int:
+        """Most deliveries a line holds at ``pace`` (recent seconds per attempt): its slots,
+        and as many waiting as can still start within their lease (up to the line limit).
+
+        The usual pace, at which the line limit is the bound, is answered without arithmetic:
+        this runs once per attempt.
+        """
+        rounds = self._hold_limit_s // pace if pace is not None and pace > 0 else None
+        if rounds is None or rounds >= self._rounds_per_line:
+            return self._full_capacity
         per_destination = self.options.per_destination
-        waiting = self.options.line_limit
-        pace = self._pace.get(origin)
-        if pace is not None and pace > 0:
-            waiting = min(waiting, per_destination * int(self._hold_limit_s // pace))
-        return per_destination + waiting
+        return per_destination + min(self.options.line_limit, per_destination * int(rounds))
 
     # ------------------------------------------------------------------ claiming
 
@@ -491,9 +498,7 @@ class Dispatcher:
             self._pace.clear()
         pace = seconds if pace is None else pace + PACE_WEIGHT * (seconds - pace)
         self._pace[origin] = pace
-        # The usual case, a pace at which the line limit is the bound, without the call.
-        fast = pace > 0 and self._hold_limit_s // pace >= self._rounds_per_line
-        line.capacity = self._full_capacity if fast else self._capacity(origin)
+        line.capacity = self._capacity_at(pace)
 
     # ------------------------------------------------------------------ sending
 

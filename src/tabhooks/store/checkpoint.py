@@ -127,8 +127,7 @@ class WalCheckpointer:
                 self._wake.clear()
                 if self._stop.is_set():
                     return
-                with self._lock:
-                    waiting, self._waiting = self._waiting, []
+                waiting = self._take_waiting()
                 logged, copied = self.checkpoint(conn)
                 # A pass writers waited for copied what they left, all of it unless a reader
                 # held some back: the next writer starts the log over. Otherwise the log keeps
@@ -169,10 +168,14 @@ class WalCheckpointer:
         log.debug("action=wal_checkpoint logged=%s copied=%s busy=%s", logged, copied, busy)
         return int(logged), int(copied)
 
-    def _release_waiting(self) -> None:
+    def _take_waiting(self) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
+        """The writers waiting for a pass, from now on the caller's to release."""
         with self._lock:
             waiting, self._waiting = self._waiting, []
-        self._release(waiting)
+        return waiting
+
+    def _release_waiting(self) -> None:
+        self._release(self._take_waiting())
 
     @staticmethod
     def _release(waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
