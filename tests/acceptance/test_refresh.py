@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,13 +67,8 @@ def _publish_datasource(
     )
 
 
-def _events_for(receiver: Receiver, resource_luid: str, count: int) -> list[dict[str, str]]:
-    job_support.wait_until(
-        f"{count} events for {resource_luid}",
-        lambda: len(job_support.payloads_for(receiver, resource_luid)) >= count,
-        timeout_s=20,
-    )
-    return job_support.payloads_for(receiver, resource_luid)
+def _events_for(receiver: Receiver, resource_luid: str, count: int) -> list[dict[str, Any]]:
+    return job_support.wait_payloads(receiver, resource_luid, count, timeout_s=20)
 
 
 def test_postgres_refresh_succeeds_then_fails_with_wrong_password(

@@ -207,10 +207,21 @@ def events_for(receiver: Receiver, luid: str) -> list[str]:
     return [payload["event_type"] for payload in payloads_for(receiver, luid)]
 
 
+def wait_payloads(
+    receiver: Receiver, luid: str, count: int, timeout_s: float = WAIT_S
+) -> list[dict[str, Any]]:
+    """The payloads for ``luid`` (see :func:`payloads_for`) once there are ``count``."""
+    wait_until(
+        f"{count} events for {luid}",
+        lambda: len(payloads_for(receiver, luid)) >= count,
+        timeout_s=timeout_s,
+    )
+    return payloads_for(receiver, luid)
+
+
 def wait_events(receiver: Receiver, luid: str, count: int) -> list[str]:
     """The events for ``luid`` once there are at least ``count`` of them."""
-    wait_until(f"{count} events for {luid}", lambda: len(events_for(receiver, luid)) >= count)
-    return events_for(receiver, luid)
+    return [payload["event_type"] for payload in wait_payloads(receiver, luid, count)]
 
 
 def wait_finished(tsc: TSC.Server, job_id: str) -> TSC.JobItem:

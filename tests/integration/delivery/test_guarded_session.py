@@ -154,9 +154,9 @@ async def _client_ports(idle_s: float, pause_s: float) -> list[int]:
     app.router.add_post("/hook", record)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.2", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    listening = socket.create_server(("127.0.0.2", 0))
+    port = listening.getsockname()[1]
+    await web.SockSite(runner, listening).start()
     try:
         timeout = aiohttp.ClientTimeout(total=5)
         async with guarded_session(POLICY, timeout=timeout, limit=4, idle_s=idle_s) as session:
@@ -166,6 +166,7 @@ async def _client_ports(idle_s: float, pause_s: float) -> list[int]:
                     assert response.status == 200
     finally:
         await runner.cleanup()
+        listening.close()
     return ports
 
 
